@@ -1,0 +1,630 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_sched.c - unit tests of daemon/sched.c on a simulated clock and a
+ * simulated backend: every dispatched request completes after a service
+ * time proportional to its cost (10 ns per cost byte, so a 4 KiB request
+ * takes 82 us), with no limit on the backend's own concurrency, so the
+ * scheduler's in-flight cap sets the device queue depth. Tenants either
+ * always have work inside their active window or none. Deterministic: no
+ * real time, no threads. Prints one line per check, exits 0 or 1.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sched.h"
+
+#define MS 1000000ull
+#define SEC 1000000000ull
+#define MAX_TENANTS 8
+#define MAX_INFLIGHT 256
+#define NS_PER_COST_BYTE 10
+
+static int failures;
+
+#define CHECK(cond, ...)                                        \
+	do {                                                    \
+		bool ok_ = (cond);                              \
+		printf("%s ", ok_ ? "ok  " : "FAIL");           \
+		printf(__VA_ARGS__);                            \
+		printf("\n");                                   \
+		if (!ok_)                                       \
+			failures++;                             \
+	} while (0)
+
+struct tenant {
+	struct sched_entity se;		/* first: the entity is the tenant */
+	const char *name;
+	uint32_t bytes;			/* size of each of its requests */
+	uint64_t on_ns, off_ns;		/* has work in [on_ns, off_ns) */
+	bool active;
+	bool removed;
+	/* counted since the last sim_reset_counters() */
+	uint64_t ops, bytes_done, cost;
+};
+
+struct sim {
+	struct sched s;
+	uint64_t now;
+	uint32_t cap;
+	int nt;
+	struct tenant t[MAX_TENANTS];
+	struct {
+		uint64_t done;
+		struct tenant *t;
+	} q[MAX_INFLIGHT];
+	uint32_t nq;
+	uint32_t max_nq;
+	bool bad_pick;			/* picked a removed or inactive tenant */
+	bool cap_exceeded;
+};
+
+static uint64_t svc_ns(uint32_t bytes)
+{
+	return sched_cost(bytes) * NS_PER_COST_BYTE;
+}
+
+static void sim_init(struct sim *m, enum sched_mode mode, uint32_t cap)
+{
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->cap = cap;
+	r = sched_init(&m->s, mode, cap, MAX_TENANTS);
+	if (r < 0) {
+		printf("FAIL sched_init: %d\n", r);
+		failures++;
+	}
+}
+
+static struct tenant *sim_add(struct sim *m, const char *name, uint32_t bytes,
+			      const struct sched_qos *q)
+{
+	struct tenant *t = &m->t[m->nt++];
+	int r;
+
+	t->name = name;
+	t->bytes = bytes;
+	t->off_ns = UINT64_MAX;
+	r = sched_entity_add(&m->s, &t->se, q, m->now);
+	if (r < 0) {
+		printf("FAIL sched_entity_add %s: %d\n", name, r);
+		failures++;
+	}
+	return t;
+}
+
+static void sim_reset_counters(struct sim *m)
+{
+	int i;
+
+	for (i = 0; i < m->nt; i++)
+		m->t[i].ops = m->t[i].bytes_done = m->t[i].cost = 0;
+}
+
+static void sim_sync_activity(struct sim *m)
+{
+	int i;
+
+	for (i = 0; i < m->nt; i++) {
+		struct tenant *t = &m->t[i];
+		bool want = !t->removed && t->on_ns <= m->now && m->now < t->off_ns;
+
+		if (want && !t->active)
+			sched_activate(&m->s, &t->se, m->now);
+		else if (!want && t->active)
+			sched_deactivate(&m->s, &t->se, m->now);
+		t->active = want;
+	}
+}
+
+/* Advance the simulation to `until`, dispatching and completing as the poller would. */
+static void sim_run(struct sim *m, uint64_t until)
+{
+	while (m->now < until) {
+		uint64_t next = until, wake = UINT64_MAX;
+		struct sched_entity *e;
+		uint32_t i;
+		int k;
+
+		sim_sync_activity(m);
+		while ((e = sched_pick(&m->s, m->now, &wake))) {
+			struct tenant *t = (struct tenant *)e;
+
+			if (t->removed || !t->active) {
+				m->bad_pick = true;
+				return;
+			}
+			if (m->nq >= m->cap || m->nq >= MAX_INFLIGHT) {
+				m->cap_exceeded = true;
+				return;
+			}
+			m->q[m->nq].done = m->now + svc_ns(t->bytes);
+			m->q[m->nq].t = t;
+			m->nq++;
+			if (m->nq > m->max_nq)
+				m->max_nq = m->nq;
+			sched_dispatched(&m->s, e, t->bytes, m->now);
+			t->ops++;
+			t->bytes_done += t->bytes;
+			t->cost += sched_cost(t->bytes);
+		}
+
+		if (wake < next)
+			next = wake;
+		for (i = 0; i < m->nq; i++)
+			if (m->q[i].done < next)
+				next = m->q[i].done;
+		for (k = 0; k < m->nt; k++) {
+			if (m->t[k].on_ns > m->now && m->t[k].on_ns < next)
+				next = m->t[k].on_ns;
+			if (m->t[k].off_ns > m->now && m->t[k].off_ns < next)
+				next = m->t[k].off_ns;
+		}
+		m->now = next;
+
+		for (i = 0; i < m->nq;) {
+			if (m->q[i].done <= m->now) {
+				sched_completed(&m->s, &m->q[i].t->se);
+				m->q[i] = m->q[--m->nq];
+			} else {
+				i++;
+			}
+		}
+	}
+}
+
+static void sim_check_invariants(struct sim *m, const char *test)
+{
+	CHECK(!m->bad_pick, "%s: never picked an inactive or removed tenant", test);
+	CHECK(!m->cap_exceeded && m->max_nq <= m->cap,
+	      "%s: in-flight cap %u never exceeded (max %u)", test, m->cap, m->max_nq);
+	CHECK(sched_inflight(&m->s) == m->nq, "%s: scheduler in-flight %u == backend %u",
+	      test, sched_inflight(&m->s), m->nq);
+}
+
+static double rel_err(double got, double want)
+{
+	double d = (got - want) / want;
+
+	return d < 0 ? -d : d;
+}
+
+static struct sched_qos qos_w(uint32_t weight)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+
+	q.weight = weight;
+	return q;
+}
+
+static void test_validate(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct sched s;
+	struct sched_entity e[3];
+
+	CHECK(sched_qos_validate(&q) == 0, "validate: default QoS is valid");
+	q.weight = 0;
+	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 0 rejected");
+	q.weight = SCHED_WEIGHT_MAX + 1;
+	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 10001 rejected");
+	q = SCHED_QOS_DEFAULT;
+	q.iops_limit = 100;
+	q.iops_reservation = 200;
+	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: reservation above limit rejected");
+	q = SCHED_QOS_DEFAULT;
+	q.bps_limit = SCHED_BPS_MAX + 1;
+	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: bps limit out of range rejected");
+
+	CHECK(sched_init(&s, SCHED_FAIR, 0, 4) == -EINVAL, "init: in-flight cap 0 rejected");
+	CHECK(sched_init(&s, SCHED_FAIR, 4, 2) == 0, "init: ok");
+	q = SCHED_QOS_DEFAULT;
+	sched_entity_add(&s, &e[0], &q, 0);
+	sched_entity_add(&s, &e[1], &q, 0);
+	CHECK(sched_entity_add(&s, &e[2], &q, 0) == -ENOSPC, "add: -ENOSPC past max_entities");
+	sched_entity_remove(&s, &e[1]);
+	CHECK(sched_entity_add(&s, &e[2], &q, 0) == 0, "add: room again after remove");
+	sched_destroy(&s);
+	sched_destroy(&s);
+}
+
+/* Exact GCRA arithmetic and the wake time reported to the poller. */
+static void test_wake(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct sched_entity e, *p;
+	struct sched_stats st;
+	struct sched s;
+	uint64_t wake, now = 5 * SEC;
+
+	sched_init(&s, SCHED_FAIR, 64, 4);
+	q.iops_limit = 10;	/* 100 ms a request, burst 100 ms: 2 back to back */
+	sched_entity_add(&s, &e, &q, now);
+	sched_activate(&s, &e, now);
+	p = sched_pick(&s, now, &wake);
+	CHECK(p == &e && wake == UINT64_MAX, "wake: first request of a 10 IOPS tenant goes");
+	sched_dispatched(&s, &e, 4096, now);
+	p = sched_pick(&s, now, &wake);
+	CHECK(p == &e, "wake: second request goes (burst)");
+	sched_dispatched(&s, &e, 4096, now);
+	p = sched_pick(&s, now, &wake);
+	CHECK(p == NULL && wake == now + 100 * MS,
+	      "wake: third is held, wake at +100 ms (got +%lld ns)",
+	      (long long)(wake - now));
+	p = sched_pick(&s, now + 100 * MS - 1, &wake);
+	CHECK(p == NULL, "wake: still held 1 ns before");
+	p = sched_pick(&s, now + 100 * MS, &wake);
+	CHECK(p == &e, "wake: eligible at the wake time");
+	sched_entity_stats(&e, &st);
+	CHECK(st.throttled == 1 && st.throttled_ns == 100 * MS && st.inflight == 2,
+	      "wake: stats throttled=%llu throttled_ns=%llu inflight=%llu",
+	      (unsigned long long)st.throttled, (unsigned long long)st.throttled_ns,
+	      (unsigned long long)st.inflight);
+	sched_completed(&s, &e);
+	sched_completed(&s, &e);
+	CHECK(sched_inflight(&s) == 0, "wake: completions return the in-flight count to 0");
+	sched_destroy(&s);
+}
+
+static double jain(const double *x, int n)
+{
+	double sum = 0, sq = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		sum += x[i];
+		sq += x[i] * x[i];
+	}
+	return sum * sum / (n * sq);
+}
+
+static void test_equal_weights(void)
+{
+	static const uint32_t sizes[4] = { 4096, 16384, 65536, 4096 };
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct sim m;
+	double x[4];
+	int i;
+
+	sim_init(&m, SCHED_FAIR, 64);
+	for (i = 0; i < 4; i++)
+		sim_add(&m, "t", sizes[i], &q);
+	sim_run(&m, 1 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 11 * SEC);
+	for (i = 0; i < 4; i++)
+		x[i] = (double)m.t[i].cost;
+	CHECK(jain(x, 4) >= 0.99, "equal weights, 4 tenants (4K/16K/64K/4K): Jain index %.5f >= 0.99",
+	      jain(x, 4));
+	sim_check_invariants(&m, "equal weights");
+	sched_destroy(&m.s);
+}
+
+static void test_weights(void)
+{
+	static const uint32_t w[3] = { 1, 2, 4 };
+	struct sched_qos q;
+	uint64_t total = 0;
+	struct sim m;
+	int i;
+
+	sim_init(&m, SCHED_FAIR, 32);
+	for (i = 0; i < 3; i++) {
+		q = qos_w(w[i] * 100);
+		sim_add(&m, "w", 4096, &q);
+	}
+	sim_run(&m, 1 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 11 * SEC);
+	for (i = 0; i < 3; i++)
+		total += m.t[i].cost;
+	for (i = 0; i < 3; i++) {
+		double share = (double)m.t[i].cost / total, want = w[i] / 7.0;
+
+		CHECK(rel_err(share, want) <= 0.02, "weights 1:2:4: tenant %d share %.4f, want %.4f +-2%%",
+		      i, share, want);
+	}
+	sim_check_invariants(&m, "weights");
+	sched_destroy(&m.s);
+}
+
+static void test_limits(void)
+{
+	struct sched_qos qi = SCHED_QOS_DEFAULT, qb = SCHED_QOS_DEFAULT, qf = SCHED_QOS_DEFAULT;
+	struct tenant *ti, *tb, *tf;
+	struct sched_stats st;
+	struct sim m;
+
+	sim_init(&m, SCHED_FAIR, 32);
+	qi.iops_limit = 5000;
+	qb.bps_limit = 50000000;	/* 50 MB/s in 64 KiB requests */
+	ti = sim_add(&m, "iops", 4096, &qi);
+	tb = sim_add(&m, "bps", 65536, &qb);
+	tf = sim_add(&m, "free", 4096, &qf);
+	/* From t=0, so the initial burst is inside the 10 s measured. */
+	sim_run(&m, 10 * SEC);
+	CHECK(rel_err((double)ti->ops, 50000) <= 0.02,
+	      "limits: IOPS limit 5000 over 10 s: %llu ops (want 50000 +-2%%)",
+	      (unsigned long long)ti->ops);
+	CHECK(rel_err((double)tb->bytes_done, 500e6) <= 0.02,
+	      "limits: bytes/s limit 50 MB/s over 10 s: %llu bytes (want 5e8 +-2%%)",
+	      (unsigned long long)tb->bytes_done);
+	CHECK(tf->ops > 10 * ti->ops, "limits: the unlimited tenant takes the rest (%llu ops)",
+	      (unsigned long long)tf->ops);
+	sched_entity_stats(&ti->se, &st);
+	CHECK(st.throttled > 0 && st.throttled_ns > 5 * SEC,
+	      "limits: throttled stats count (%llu times, %.2f s)",
+	      (unsigned long long)st.throttled, st.throttled_ns / 1e9);
+	sim_check_invariants(&m, "limits");
+	sched_destroy(&m.s);
+}
+
+static void test_reservation(void)
+{
+	struct sched_qos qr = qos_w(1), qn = qos_w(100);
+	struct tenant *tr, *t1, *t2;
+	uint64_t cap_ops;
+	struct sim m;
+
+	/* 16 in flight x 82 us per 4 KiB = ~195k IOPS; reserve ~30% of it. */
+	sim_init(&m, SCHED_FAIR, 16);
+	cap_ops = 16 * SEC / svc_ns(4096);
+	qr.iops_reservation = 60000;
+	tr = sim_add(&m, "resv", 4096, &qr);
+	t1 = sim_add(&m, "n1", 4096, &qn);
+	t2 = sim_add(&m, "n2", 4096, &qn);
+	sim_run(&m, 1 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 11 * SEC);
+	CHECK(rel_err((double)tr->ops, 600000) <= 0.02,
+	      "reservation: weight-1 tenant reserving 60k of ~%llu IOPS gets %llu ops in 10 s (want 600000 +-2%%)",
+	      (unsigned long long)cap_ops, (unsigned long long)tr->ops);
+	CHECK(rel_err((double)t1->ops, (double)t2->ops) <= 0.02,
+	      "reservation: the two weight-100 neighbours split the rest (%llu / %llu)",
+	      (unsigned long long)t1->ops, (unsigned long long)t2->ops);
+	sim_check_invariants(&m, "reservation");
+	sched_destroy(&m.s);
+
+	/*
+	 * A reservation below the weighted share adds nothing: the entity gets
+	 * max(reservation, share), not the sum.
+	 */
+	sim_init(&m, SCHED_FAIR, 16);
+	qn.iops_reservation = 20000;
+	tr = sim_add(&m, "resv", 4096, &qn);
+	qn.iops_reservation = 0;
+	t1 = sim_add(&m, "n1", 4096, &qn);
+	t2 = sim_add(&m, "n2", 4096, &qn);
+	sim_run(&m, 1 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 11 * SEC);
+	CHECK(rel_err((double)tr->ops, (double)t1->ops) <= 0.02 &&
+	      rel_err((double)tr->ops, (double)t2->ops) <= 0.02,
+	      "reservation: 20k reserved below a ~65k weighted share changes nothing (%llu / %llu / %llu)",
+	      (unsigned long long)tr->ops, (unsigned long long)t1->ops,
+	      (unsigned long long)t2->ops);
+	sim_check_invariants(&m, "reservation below share");
+	sched_destroy(&m.s);
+}
+
+static void test_idle_credit(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT, ql = SCHED_QOS_DEFAULT;
+	struct tenant *late, *lim;
+	uint64_t total = 0;
+	double share;
+	struct sim m;
+	int i;
+
+	sim_init(&m, SCHED_FAIR, 32);
+	for (i = 0; i < 3; i++)
+		sim_add(&m, "busy", 4096, &q);
+	late = sim_add(&m, "late", 4096, &q);
+	late->off_ns = 1 * SEC;
+	sim_run(&m, 1 * SEC);
+	/* Idle 1 s .. 6 s while the others run, then back. */
+	late->on_ns = 6 * SEC;
+	late->off_ns = UINT64_MAX;
+	sim_run(&m, 6 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 6 * SEC + 50 * MS);
+	for (i = 0; i < 4; i++)
+		total += m.t[i].cost;
+	share = (double)late->cost / total;
+	CHECK(share >= 0.23 && share <= 0.27,
+	      "idle: tenant idle for 5 s gets %.4f of the first 50 ms after waking (fair 0.25, no banked credit)",
+	      share);
+	sim_check_invariants(&m, "idle");
+	sched_destroy(&m.s);
+
+	/* A limited tenant after a long idle period gets its burst, not a backlog. */
+	sim_init(&m, SCHED_FAIR, 32);
+	ql.iops_limit = 1000;
+	lim = sim_add(&m, "lim", 4096, &ql);
+	sim_add(&m, "busy", 4096, &q);
+	lim->off_ns = 1 * SEC;
+	sim_run(&m, 1 * SEC);
+	lim->on_ns = 6 * SEC;
+	lim->off_ns = UINT64_MAX;
+	sim_run(&m, 6 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 6 * SEC + 50 * MS);
+	/* burst 1 + 1000 x 100 ms, then 1000/s for 50 ms */
+	CHECK(lim->ops >= 140 && lim->ops <= 152,
+	      "idle: 1000 IOPS tenant back after 5 s idle does %llu ops in 50 ms (burst 101 + 50)",
+	      (unsigned long long)lim->ops);
+	sim_check_invariants(&m, "idle limited");
+	sched_destroy(&m.s);
+}
+
+static void test_mixed_sizes(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct tenant *small, *big;
+	struct sim m;
+
+	sim_init(&m, SCHED_FAIR, 64);
+	small = sim_add(&m, "4k", 4096, &q);
+	big = sim_add(&m, "1m", 1 << 20, &q);
+	sim_run(&m, 1 * SEC);
+	sim_reset_counters(&m);
+	sim_run(&m, 11 * SEC);
+	CHECK(rel_err((double)small->cost / (small->cost + big->cost), 0.5) <= 0.02,
+	      "mixed sizes: 4 KiB tenant cost share %.4f (1 MiB tenant %.4f), want 0.5 +-2%%",
+	      (double)small->cost / (small->cost + big->cost),
+	      (double)big->cost / (small->cost + big->cost));
+	sim_check_invariants(&m, "mixed sizes");
+	sched_destroy(&m.s);
+}
+
+static void test_fifo(void)
+{
+	struct sched_qos q1 = qos_w(1), q2 = qos_w(1000);
+	struct tenant *a, *b;
+	struct sim m;
+
+	sim_init(&m, SCHED_FIFO, 8);
+	q1.iops_limit = 100;
+	a = sim_add(&m, "w1-limited", 4096, &q1);
+	b = sim_add(&m, "w1000", 4096, &q2);
+	sim_run(&m, 2 * SEC);
+	CHECK(rel_err((double)a->ops, (double)b->ops) <= 0.02,
+	      "fifo: weights 1 vs 1000 ignored: %llu vs %llu ops",
+	      (unsigned long long)a->ops, (unsigned long long)b->ops);
+	CHECK(a->ops > 100 * 2 * 10, "fifo: the 100 IOPS limit is ignored (%llu ops in 2 s)",
+	      (unsigned long long)a->ops);
+	CHECK(m.max_nq == 8, "fifo: in-flight reaches the cap of 8 (max %u)", m.max_nq);
+	sim_check_invariants(&m, "fifo");
+	sched_destroy(&m.s);
+}
+
+static void test_inflight_cap(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct sim m;
+	int i;
+
+	sim_init(&m, SCHED_FAIR, 5);
+	for (i = 0; i < 6; i++)
+		sim_add(&m, "t", i % 2 ? 4096 : 131072, &q);
+	sim_run(&m, 1 * SEC);
+	CHECK(m.max_nq == 5, "cap: 6 saturating tenants keep exactly 5 in flight (max %u)", m.max_nq);
+	sim_check_invariants(&m, "cap");
+	sched_destroy(&m.s);
+}
+
+static void test_set_qos(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT;
+	struct tenant *a, *b;
+	struct sched_stats st;
+	double share;
+	struct sim m;
+
+	sim_init(&m, SCHED_FAIR, 32);
+	a = sim_add(&m, "a", 4096, &q);
+	b = sim_add(&m, "b", 4096, &q);
+	sim_run(&m, 3 * SEC);
+	share = (double)b->cost / (a->cost + b->cost);
+	CHECK(rel_err(share, 0.5) <= 0.02, "set_qos: before, equal weights share %.4f", share);
+
+	q.weight = 300;
+	CHECK(sched_set_qos(&m.s, &b->se, &q, m.now) == 0, "set_qos: weight 100 -> 300 accepted");
+	sim_run(&m, 3 * SEC + 100 * MS);
+	sim_reset_counters(&m);
+	sim_run(&m, 6 * SEC);
+	share = (double)b->cost / (a->cost + b->cost);
+	CHECK(rel_err(share, 0.75) <= 0.02, "set_qos: after, weights 1:3 share %.4f (want 0.75)", share);
+
+	/* Add a limit to a running tenant, then lift it. */
+	q = SCHED_QOS_DEFAULT;
+	q.iops_limit = 2000;
+	sched_set_qos(&m.s, &a->se, &q, m.now);
+	sim_run(&m, 6 * SEC + 200 * MS);
+	sim_reset_counters(&m);
+	sim_run(&m, 9 * SEC + 200 * MS);
+	CHECK(rel_err((double)a->ops, 6000) <= 0.02,
+	      "set_qos: a limit of 2000 IOPS set at run time holds (%llu ops in 3 s)",
+	      (unsigned long long)a->ops);
+	q.iops_limit = 0;
+	sched_set_qos(&m.s, &a->se, &q, m.now);
+	sim_run(&m, 9 * SEC + 300 * MS);
+	sim_reset_counters(&m);
+	sim_run(&m, 12 * SEC + 300 * MS);
+	share = (double)b->cost / (a->cost + b->cost);
+	CHECK(rel_err(share, 0.75) <= 0.02,
+	      "set_qos: limit lifted, a is back to its weighted share (b %.4f)", share);
+	q.weight = 0;
+	CHECK(sched_set_qos(&m.s, &a->se, &q, m.now) == -EINVAL, "set_qos: invalid QoS rejected");
+	sched_entity_stats(&a->se, &st);
+	CHECK(st.throttled > 0, "set_qos: throttling while limited was counted (%llu)",
+	      (unsigned long long)st.throttled);
+	sim_check_invariants(&m, "set_qos");
+	sched_destroy(&m.s);
+}
+
+static void test_remove(void)
+{
+	struct sched_qos q = SCHED_QOS_DEFAULT, ql = SCHED_QOS_DEFAULT;
+	struct tenant *a, *b, *c, *d;
+	struct sched_stats st;
+	uint64_t wake;
+	struct sim m;
+
+	sim_init(&m, SCHED_FAIR, 16);
+	ql.iops_limit = 10;		/* nearly always parked */
+	ql.iops_reservation = 5;
+	a = sim_add(&m, "a", 4096, &q);
+	b = sim_add(&m, "b", 65536, &q);
+	c = sim_add(&m, "c", 4096, &q);
+	d = sim_add(&m, "d", 4096, &ql);
+	sim_run(&m, 2 * SEC);
+	sched_entity_stats(&b->se, &st);
+	CHECK(st.inflight > 0, "remove: b has %llu requests in flight when removed",
+	      (unsigned long long)st.inflight);
+	sched_entity_stats(&d->se, &st);
+	CHECK(st.throttled > 0, "remove: d is throttled when removed (%llu times)",
+	      (unsigned long long)st.throttled);
+	sched_entity_remove(&m.s, &b->se);
+	sched_entity_remove(&m.s, &d->se);
+	b->removed = d->removed = true;
+	sim_run(&m, 2 * SEC + 10 * MS);
+	sim_reset_counters(&m);
+	sim_run(&m, 4 * SEC);
+	CHECK(b->ops == 0 && d->ops == 0, "remove: removed tenants are never picked again");
+	sched_entity_stats(&b->se, &st);
+	CHECK(st.inflight == 0, "remove: b's in-flight requests completed after removal");
+	CHECK(rel_err((double)a->cost, (double)c->cost) <= 0.02,
+	      "remove: the remaining two share equally (%llu / %llu)",
+	      (unsigned long long)a->cost, (unsigned long long)c->cost);
+	sim_check_invariants(&m, "remove");
+
+	/* Drain: everyone idle, all completions in, nothing left to pick. */
+	a->off_ns = c->off_ns = m.now;
+	sim_run(&m, 5 * SEC);
+	CHECK(sched_inflight(&m.s) == 0 && m.nq == 0, "remove: drained to 0 in flight");
+	CHECK(sched_pick(&m.s, m.now, &wake) == NULL && wake == UINT64_MAX,
+	      "remove: nothing to pick, no wake-up");
+	sched_destroy(&m.s);
+}
+
+int main(void)
+{
+	test_validate();
+	test_wake();
+	test_equal_weights();
+	test_weights();
+	test_limits();
+	test_reservation();
+	test_idle_credit();
+	test_mixed_sizes();
+	test_fifo();
+	test_inflight_cap();
+	test_set_qos();
+	test_remove();
+	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
+	return failures ? 1 : 0;
+}
