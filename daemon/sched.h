@@ -180,13 +180,18 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now);
  * always written: the earliest time a throttled entity becomes eligible,
  * or UINT64_MAX (nobody is throttled, or the cap is reached: then a
  * completion is what makes progress possible). Picking changes nothing the
- * caller can see; each pick must be followed by sched_dispatched() of
- * exactly one request of the picked entity before the next pick, or the
- * pick is simply repeated.
+ * caller can see; follow it by sched_dispatched() of exactly one request
+ * of the picked entity, or by sched_deactivate() if its queue turned out
+ * empty, before the next pick (otherwise the same pick comes again).
  */
 struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wake_ns);
 
-/* Charge one request of `bytes` (0 for a flush) that e just dispatched. */
+/*
+ * Charge one request of `bytes` (0 for a flush) that e just dispatched.
+ * Also allowed without a pick (re-issuing requests recovered from a
+ * previous pvfsd): it is charged as a weighted dispatch and counts against
+ * the cap, which it may then exceed until enough requests complete.
+ */
 void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 		      uint64_t now);
 
