@@ -611,6 +611,123 @@ static void test_remove(void)
 	sched_destroy(&m.s);
 }
 
+/* xorshift64: deterministic pseudo-random operations for the stress test. */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * White-box: every heap is a valid min-heap on its key and each entity's
+ * recorded index points back at it. Reads sched.c's private fields.
+ */
+static bool heaps_valid(const struct sched *s)
+{
+	int h;
+	uint32_t i;
+
+	for (h = 0; h < SCHED_HEAP_NR; h++) {
+		const struct sched_heap *hp = &s->heap[h];
+
+		for (i = 0; i < hp->n; i++) {
+			const struct sched_entity *c = hp->v[i], *p;
+			bool less;
+
+			if (c->heap_idx[h] != i)
+				return false;
+			if (i == 0)
+				continue;
+			p = hp->v[(i - 1) / 2];
+			if (h == SCHED_HEAP_WEIGHT)
+				less = (int64_t)(c->vtime - p->vtime) < 0;
+			else if (h == SCHED_HEAP_RESV)
+				less = c->resv_tag < p->resv_tag;
+			else
+				less = c->ready_ns < p->ready_ns;
+			if (less)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Random activate/deactivate/set_qos/remove/re-add/dispatch/complete on
+ * many entities; run under ASan this checks the heap bookkeeping, and
+ * black-box: only added, active entities are picked, the cap holds, and
+ * in-flight counts balance.
+ */
+static void test_stress(void)
+{
+	enum { N = 200, CAP = 48 };
+	static struct sched_entity e[N];
+	static bool added[N], active[N];
+	static struct sched_entity *owner[CAP];
+	uint32_t npending = 0, bad = 0, overcap = 0, broken = 0, i;
+	uint64_t x = 0x9e3779b97f4a7c15ull, now = 0, wake, step;
+	struct sched s;
+
+	sched_init(&s, SCHED_FAIR, CAP, N);
+	for (step = 0; step < 400000; step++) {
+		uint32_t k = rnd(&x) % N, op = rnd(&x) % 16;
+		struct sched_qos q = SCHED_QOS_DEFAULT;
+		struct sched_entity *p;
+
+		now += rnd(&x) % 20000;
+		if (step % 1000 == 0 && !heaps_valid(&s))
+			broken++;
+		q.weight = 1 + rnd(&x) % SCHED_WEIGHT_MAX;
+		if (rnd(&x) % 2)
+			q.iops_limit = 1 + rnd(&x) % 20000;
+		if (rnd(&x) % 3 == 0)
+			q.bps_limit = 1 + rnd(&x) % 100000000;
+		if (rnd(&x) % 3 == 0)
+			q.iops_reservation = rnd(&x) % (q.iops_limit ? q.iops_limit : 50000);
+
+		if (op == 0 && !added[k]) {
+			added[k] = sched_entity_add(&s, &e[k], &q, now) == 0;
+		} else if (op == 1 && added[k]) {
+			/* Removed with requests in flight: completions come later. */
+			sched_entity_remove(&s, &e[k]);
+			added[k] = active[k] = false;
+		} else if (op <= 4 && added[k]) {
+			sched_activate(&s, &e[k], now);
+			active[k] = true;
+		} else if (op == 5 && added[k]) {
+			sched_deactivate(&s, &e[k], now);
+			active[k] = false;
+		} else if (op == 6 && added[k]) {
+			sched_set_qos(&s, &e[k], &q, now);
+		} else if (op <= 10 && npending) {
+			i = rnd(&x) % npending;
+			sched_completed(&s, owner[i]);
+			owner[i] = owner[--npending];
+		} else {
+			p = sched_pick(&s, now, &wake);
+			if (!p)
+				continue;
+			i = (uint32_t)(p - e);
+			if (i >= N || !added[i] || !active[i])
+				bad++;
+			if (npending >= CAP) {
+				overcap++;
+				continue;
+			}
+			owner[npending++] = p;
+			sched_dispatched(&s, p, (uint32_t)(rnd(&x) % (1 << 20)), now);
+		}
+	}
+	CHECK(!bad && !overcap, "stress: 400k random operations on %d entities: %u bad picks, %u over cap",
+	      N, bad, overcap);
+	CHECK(!broken && heaps_valid(&s), "stress: heaps valid at every check (%u broken)", broken);
+	CHECK(sched_inflight(&s) == npending, "stress: in-flight %u == outstanding %u",
+	      sched_inflight(&s), npending);
+	sched_destroy(&s);
+}
+
 int main(void)
 {
 	test_validate();
@@ -625,6 +742,7 @@ int main(void)
 	test_inflight_cap();
 	test_set_qos();
 	test_remove();
+	test_stress();
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
 }
