@@ -224,7 +224,7 @@ int sched_init(struct sched *s, enum sched_mode mode, uint32_t inflight_cap,
 {
 	int h;
 
-	if ((mode != SCHED_FAIR && mode != SCHED_FIFO) ||
+	if ((mode != SCHED_MODE_FAIR && mode != SCHED_MODE_FIFO) ||
 	    inflight_cap < 1 || inflight_cap > SCHED_INFLIGHT_CAP_MAX ||
 	    max_entities < 1 || max_entities > SCHED_ENTITIES_MAX)
 		return -EINVAL;
@@ -334,7 +334,7 @@ int sched_set_qos(struct sched *s, struct sched_entity *e,
 	if (r < 0)
 		return r;
 	e->qos = *q;
-	if (!(e->flags & F_ADDED) || s->mode == SCHED_FIFO)
+	if (!(e->flags & F_ADDED) || s->mode == SCHED_MODE_FIFO)
 		return 0;
 
 	/* Virtual time is weight-normalised already: only the remainder changes. */
@@ -374,7 +374,7 @@ void sched_activate(struct sched *s, struct sched_entity *e, uint64_t now)
 	if ((e->flags & (F_ADDED | F_ACTIVE)) != F_ADDED)
 		return;
 	e->flags |= F_ACTIVE;
-	if (s->mode == SCHED_FIFO) {
+	if (s->mode == SCHED_MODE_FIFO) {
 		e->vtime = ++s->seq;
 		heap_push(s, SCHED_HEAP_WEIGHT, e);
 		return;
@@ -407,7 +407,7 @@ struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wak
 	*ret_wake_ns = UINT64_MAX;
 	if (s->inflight >= s->inflight_cap)
 		return NULL;
-	if (s->mode == SCHED_FIFO)
+	if (s->mode == SCHED_MODE_FIFO)
 		return heap_top(s, SCHED_HEAP_WEIGHT);
 
 	/* Whoever's limit allows it again competes from the current virtual time. */
@@ -498,7 +498,7 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 	if (!(e->flags & F_ADDED))
 		return;
 
-	if (s->mode == SCHED_FIFO) {
+	if (s->mode == SCHED_MODE_FIFO) {
 		e->vtime = ++s->seq;
 		if (in_heap(e, SCHED_HEAP_WEIGHT))
 			heap_fix(s, SCHED_HEAP_WEIGHT, e);

@@ -7,7 +7,7 @@
  * dispatched N bytes". Time is passed in (now, in ns on any monotonic
  * clock), so the module is pure and tests run it on a simulated clock.
  *
- * Policy (SCHED_FAIR), see docs/qos.md for the operator's view:
+ * Policy (SCHED_MODE_FAIR), see docs/qos.md for the operator's view:
  *
  *   cost        every request costs SCHED_OP_COST + its length in bytes, so
  *               a 4 KiB read costs 8 KiB-equivalent and a 1 MiB write
@@ -33,7 +33,7 @@
  *               all entities together, so the queue builds here (where the
  *               policy is) and not in the device.
  *
- * SCHED_FIFO ignores weights, reservations and limits: active entities are
+ * SCHED_MODE_FIFO ignores weights, reservations and limits: active entities are
  * served round-robin, one request each (still under the in-flight cap).
  *
  * Cost: sched_pick, sched_dispatched, sched_activate, sched_deactivate and
@@ -51,8 +51,8 @@
 #include <stdint.h>
 
 enum sched_mode {
-	SCHED_FAIR,	/* weights, reservations, limits */
-	SCHED_FIFO,	/* round-robin, for comparison (pvfsd --scheduler fifo) */
+	SCHED_MODE_FAIR,	/* weights, reservations, limits */
+	SCHED_MODE_FIFO,	/* round-robin, for comparison (pvfsd --scheduler fifo) */
 };
 
 #define SCHED_WEIGHT_MIN	1

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+#
+# Top-level Makefile for pvfs. Plain GNU make, no generator. Each component
+# directory contributes a `module.mk` fragment (its sources, its binaries);
+# this file holds the toolchain flags, the pattern rules and the phony targets
+# so there is one place that says how C is compiled here.
+#
+#   make            build every userspace binary into build/bin, libraries into build/lib
+#   make check      build and run the whole test suite (tests/run-tests)
+#   make demo       the quick-start main job (scripts/demo)
+#   make deps       install missing Debian packages (scripts/install-deps)
+#   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
+#   make SAN=asan   build with ASan+UBSan into build-asan/;  SAN=tsan into build-tsan/
+#   make V=1        show the commands
+#   make install PREFIX=/usr DESTDIR=...
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+WERROR  ?= $(if $(CI),-Werror,)
+SAN     ?=
+
+ifeq ($(SAN),)
+B := build
+SANFLAGS :=
+else ifeq ($(SAN),asan)
+B := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else ifeq ($(SAN),tsan)
+B := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+$(error SAN must be empty, asan or tsan)
+endif
+
+PKGS := libevent jansson liburing libsystemd inih
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+uring_LIBS    = $(shell $(PKG_CONFIG) --libs liburing)
+event_LIBS    = $(shell $(PKG_CONFIG) --libs libevent)
+jansson_LIBS  = $(shell $(PKG_CONFIG) --libs jansson)
+systemd_LIBS  = $(shell $(PKG_CONFIG) --libs libsystemd)
+inih_LIBS     = $(shell $(PKG_CONFIG) --libs inih)
+
+OPT ?= -O2 -g
+CFLAGS ?= $(OPT)
+override CFLAGS += -std=gnu11 -Wall -Wextra $(WERROR) -Wno-unused-parameter \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-D_GNU_SOURCE -fno-strict-aliasing -pthread -MMD -MP \
+	-I. -Iproto -Ilib -Ivmm-shim $(PKG_CFLAGS) $(SANFLAGS)
+override LDFLAGS += -pthread $(SANFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+BIN :=
+LIBS :=
+TESTS :=
+OBJDIR := $(B)/obj
+
+all: everything
+
+# Each fragment appends to BIN, LIBS and TESTS.
+include lib/module.mk
+include vmm-shim/module.mk
+include daemon/module.mk
+include ctl/module.mk
+include bench/module.mk
+include tests/module.mk
+
+everything: $(BIN) $(LIBS) $(TESTS)
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/bin/% $(B)/tests/%:
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS_$(notdir $@))
+
+$(B)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+check: everything
+	tests/run-tests
+
+check-san:
+	$(MAKE) SAN=asan everything && tests/run-tests --build build-asan
+	$(MAKE) SAN=tsan everything && tests/run-tests --build build-tsan --unit
+
+demo: everything
+	scripts/demo
+
+deps:
+	scripts/install-deps
+
+kmod:
+	$(MAKE) -C guest-kmod
+
+install: everything
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/pvfs
+	install -m 0755 $(B)/bin/pvfsd $(DESTDIR)$(PREFIX)/sbin/
+	install -m 0755 $(filter-out $(B)/bin/pvfsd,$(BIN)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(LIBS) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 proto/pvfs_ring.h proto/pvfs_ctl.h vmm-shim/pvfs_shim.h $(DESTDIR)$(PREFIX)/include/pvfs/
+
+clean:
+	rm -rf build build-asan build-tsan
+	-$(MAKE) -C guest-kmod clean
+
+.PHONY: all everything check check-san demo deps kmod install clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c - see config.h. */
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "pvfsd.h"
+#include "util.h"
+
+#define MAX_CMDLINE 64
+
+/* Command-line settings, re-applied after a reload so that they keep winning. */
+static struct { char *key, *value; } cmdline[MAX_CMDLINE];
+static int nr_cmdline;
+static bool reloading;
+
+static void normalize(const char *in, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < n; i++)
+		out[i] = in[i] == '_' ? '-' : in[i];
+	out[i] = '\0';
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+		*ret = true;
+	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int add_volume_dir(const char *v)
+{
+	char real[PATH_MAX];
+
+	if (!realpath(v, real)) {
+		log_err("volume dir %s: %m", v);
+		return -EINVAL;
+	}
+	for (int i = 0; i < cfg.nr_volume_dirs; i++)
+		if (!strcmp(cfg.volume_dirs[i], real))
+			return 0;
+	if (cfg.nr_volume_dirs >= (int)ARRAY_SIZE(cfg.volume_dirs)) {
+		log_err("at most %zu volume dirs", ARRAY_SIZE(cfg.volume_dirs));
+		return -EINVAL;
+	}
+	cfg.volume_dirs[cfg.nr_volume_dirs++] = strdup(real);
+	return 0;
+}
+
+static int restart_only(const char *key)
+{
+	if (reloading) {
+		log_warn("config: %s changes take effect only after a restart", key);
+		return 1;
+	}
+	return 0;
+}
+
+int config_set(const char *rawkey, const char *v)
+{
+	char key[64];
+	uint64_t n;
+
+	normalize(rawkey, key, sizeof(key));
+	if (!strcmp(key, "volume-dir")) {
+		return add_volume_dir(v);
+	} else if (!strcmp(key, "admin-group")) {
+		struct group *g = getgrnam(v);
+
+		if (!g) {
+			log_err("admin group %s does not exist", v);
+			return -EINVAL;
+		}
+		cfg.admin_gid = g->gr_gid;
+	} else if (!strcmp(key, "allow-block-devices")) {
+		if (parse_bool(v, &cfg.allow_bdev) < 0)
+			goto bad;
+	} else if (!strcmp(key, "io-threads")) {
+		if (restart_only(key))
+			return 0;
+		if (parse_u64(v, &n) < 0 || n < 1 || n > 64)
+			goto bad;
+		cfg.io_threads = (int)n;
+	} else if (!strcmp(key, "scheduler")) {
+		if (restart_only(key))
+			return 0;
+		if (!strcmp(v, "fair"))
+			cfg.sched_mode = SCHED_MODE_FAIR;
+		else if (!strcmp(v, "fifo"))
+			cfg.sched_mode = SCHED_MODE_FIFO;
+		else
+			goto bad;
+	} else if (!strcmp(key, "inflight-cap")) {
+		if (restart_only(key))
+			return 0;
+		if (parse_u64(v, &n) < 0 || n < 1 || n > SCHED_INFLIGHT_CAP_MAX)
+			goto bad;
+		cfg.inflight_cap = (uint32_t)n;
+	} else if (!strcmp(key, "poll-us")) {
+		unsigned lo, hi;
+		char end;
+
+		if (restart_only(key))
+			return 0;
+		if (sscanf(v, "%u:%u%c", &lo, &hi, &end) != 2 || lo > hi || hi > 1000000)
+			goto bad;
+		cfg.poll_min_us = lo;
+		cfg.poll_max_us = hi;
+	} else if (!strcmp(key, "metrics-listen")) {
+		if (restart_only(key))
+			return 0;
+		cfg.metrics_listen = strdup(v);
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+bad:
+	log_err("invalid value \"%s\" for %s", v, key);
+	return -EINVAL;
+}
+
+static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+	int r;
+
+	if (strcmp(section, "pvfsd")) {
+		log_err("config: unknown section [%s]", section);
+		return 0;
+	}
+	/* Volume dirs from the file are replaced on reload, not accumulated. */
+	r = config_set(name, value);
+	if (r == -ENOENT)
+		log_err("config: unknown key %s", name);
+	return r == 0;
+}
+
+int config_load(const char *file, int required)
+{
+	int r;
+
+	if (!file) {
+		if (access(PVFSD_DEFAULT_CONFIG, R_OK) < 0)
+			return 0;
+		file = PVFSD_DEFAULT_CONFIG;
+	}
+	cfg.config_file = file;
+	r = ini_parse(file, on_ini_line, NULL);
+	if (r < 0) {
+		log_err("cannot read config %s: %m", file);
+		return required ? -errno : 0;
+	}
+	if (r > 0) {
+		log_err("config %s: error on line %d", file, r);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_set_option(const struct option *opts, int c, const char *value)
+{
+	for (const struct option *o = opts; o->name; o++) {
+		if (o->val != c)
+			continue;
+		if (nr_cmdline < MAX_CMDLINE) {
+			cmdline[nr_cmdline].key = strdup(o->name);
+			cmdline[nr_cmdline].value = value ? strdup(value) : strdup("true");
+			nr_cmdline++;
+		}
+		return config_set(o->name, value ? value : "true");
+	}
+	return -ENOENT;
+}
+
+void config_reload(void)
+{
+	char *old_dirs[ARRAY_SIZE(cfg.volume_dirs)];
+	int old_n = cfg.nr_volume_dirs;
+
+	memcpy(old_dirs, cfg.volume_dirs, sizeof(old_dirs));
+	cfg.nr_volume_dirs = 0;
+	cfg.admin_gid = (gid_t)-1;
+	cfg.allow_bdev = false;
+	reloading = true;
+	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
+		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
+	for (int i = 0; i < nr_cmdline; i++)
+		config_set(cmdline[i].key, cmdline[i].value);
+	reloading = false;
+	for (int i = 0; i < old_n; i++)
+		free(old_dirs[i]);
+	log_info("config reloaded: %d volume dir(s), block devices %s", cfg.nr_volume_dirs,
+		 cfg.allow_bdev ? "allowed" : "refused");
+}
+
+void config_free(void)
+{
+	for (int i = 0; i < cfg.nr_volume_dirs; i++)
+		free(cfg.volume_dirs[i]);
+	cfg.nr_volume_dirs = 0;
+	for (int i = 0; i < nr_cmdline; i++) {
+		free(cmdline[i].key);
+		free(cmdline[i].value);
+	}
+	nr_cmdline = 0;
+}

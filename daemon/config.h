@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h - pvfsd's configuration: an INI file (etc/pvfsd.conf documents
+ * every key, parsed with libinih) overridden by command-line options. Keys
+ * and long options share names ("volume-dir" or "volume_dir").
+ */
+#ifndef PVFSD_CONFIG_H
+#define PVFSD_CONFIG_H
+
+#include <getopt.h>
+
+/* config_load - read file (NULL: the default path if it exists). */
+int config_load(const char *file, int required);
+/* config_set_option - apply the long option whose val is c (from the command line). */
+int config_set_option(const struct option *opts, int c, const char *value);
+/* config_set - apply one key; -ENOENT unknown key, -EINVAL bad value (logged). */
+int config_set(const char *key, const char *value);
+/*
+ * config_reload - SIGHUP: re-read the file and apply what can change at
+ * run time (volume dirs, admin group, block devices); the command line still
+ * wins. Other keys need a restart and say so.
+ */
+void config_reload(void);
+void config_free(void);
+
+#define PVFSD_DEFAULT_CONFIG "/etc/pvfsd/pvfsd.conf"
+
+#endif

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * control.c - pvfsd's control plane: the Unix SOCK_SEQPACKET socket, peer
+ * authorization, JSON-RPC 2.0 framing and the method table. One handler per
+ * method decodes its parameters strictly (unknown keys are errors), calls the
+ * core API in tenant.c, and replies. proto/CONTROL.md documents the methods;
+ * the table at the end of this file is the one list of them.
+ *
+ * Limits on what a peer controls: one message per packet, at most
+ * PVFS_CTL_MAX_MSG bytes and PVFS_CTL_MAX_FDS descriptors (more is an error
+ * reply, and the descriptors are closed), MAX_CONNS connections.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "pvfsd.h"
+#include "rpc.h"
+#include "state.h"
+#include "stats.h"
+#include "tenant.h"
+#include "util.h"
+
+#define MAX_CONNS 256
+
+struct ctl_conn {
+	struct ctl_conn *next;
+	int fd;
+	struct event *ev;
+	uid_t uid;
+	pid_t pid;
+	bool authorized;
+};
+
+static struct event_base *base;
+static int listen_fd = -1;
+static struct event *listen_ev;
+static struct ctl_conn *conns;
+static unsigned nr_conns;
+static char *msgbuf;
+static bool accepting = true;
+
+/* ---- replies ---- */
+
+static void send_json(struct ctl_conn *c, json_t *msg)
+{
+	int r = rpc_send(c->fd, msg, NULL, 0);
+
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+		log_warn("control: reply to pid %d failed: %s", (int)c->pid, strerror(-r));
+	json_decref(msg);
+}
+
+static void reply_result(struct ctl_conn *c, json_t *id, json_t *result)
+{
+	if (!id) {		/* a notification: no reply */
+		json_decref(result);
+		return;
+	}
+	send_json(c, json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result));
+}
+
+static void reply_error(struct ctl_conn *c, json_t *id, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void reply_error(struct ctl_conn *c, json_t *id, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	send_json(c, json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0",
+			       "id", id ? id : json_null(), "error", "code", code, "message", msg));
+}
+
+void ctl_detach_done(struct ctl_conn *c, json_t *id, const char *name)
+{
+	reply_result(c, id, json_pack("{s:s}", "detached", name));
+	json_decref(id);
+	state_save();
+}
+
+/* ---- parameter decoding ---- */
+
+/*
+ * unpack - json_unpack_ex in strict mode (unknown keys are errors); on
+ * failure replies -32602 with jansson's precise text and returns -1.
+ */
+static int unpack(struct ctl_conn *c, json_t *id, json_t *params, const char *fmt, ...)
+{
+	json_error_t jerr;
+	va_list ap;
+	int r;
+
+	if (!params)
+		params = json_object();
+	else
+		json_incref(params);
+	va_start(ap, fmt);
+	r = json_vunpack_ex(params, &jerr, JSON_STRICT, fmt, ap);
+	va_end(ap);
+	json_decref(params);
+	if (r < 0) {
+		reply_error(c, id, PVFS_RPC_INVALID_PARAMS, "invalid params: %s", jerr.text);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_u64(struct ctl_conn *c, json_t *id, const char *key, json_int_t v, uint64_t *ret)
+{
+	if (v < 0) {
+		reply_error(c, id, PVFS_RPC_INVALID_PARAMS, "invalid params: %s must be >= 0", key);
+		return -1;
+	}
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+/*
+ * decode_qos - fill *q from the optional integers; -1 (with a reply sent)
+ * on a negative or out-of-range value.
+ */
+static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_int_t resv,
+		      json_int_t iops, json_int_t bps, struct sched_qos *q)
+{
+	if (weight != -1) {
+		if (weight < SCHED_WEIGHT_MIN || weight > SCHED_WEIGHT_MAX) {
+			reply_error(c, id, -EINVAL, "weight must be %d-%d, got %lld",
+				    SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, (long long)weight);
+			return -1;
+		}
+		q->weight = (uint32_t)weight;
+	}
+	if ((resv != -1 && get_u64(c, id, "iops_reservation", resv, &q->iops_reservation)) ||
+	    (iops != -1 && get_u64(c, id, "iops_limit", iops, &q->iops_limit)) ||
+	    (bps != -1 && get_u64(c, id, "bps_limit", bps, &q->bps_limit)))
+		return -1;
+	return 0;
+}
+
+static json_t *qos_json(const struct sched_qos *q)
+{
+	return json_pack("{s:i, s:I, s:I, s:I}", "weight", (int)q->weight,
+			 "iops_reservation", (json_int_t)q->iops_reservation,
+			 "iops_limit", (json_int_t)q->iops_limit,
+			 "bps_limit", (json_int_t)q->bps_limit);
+}
+
+/* ---- methods ---- */
+
+struct call {
+	struct ctl_conn *c;
+	json_t *id;
+	json_t *params;
+	int *fds;
+	size_t nfds;
+};
+
+static void m_version(struct call *k)
+{
+	if (unpack(k->c, k->id, k->params, "{}"))
+		return;
+	reply_result(k->c, k->id, json_pack("{s:s, s:i, s:I}", "version", PVFSD_VERSION,
+					    "abi_version", PVFS_ABI_VERSION,
+					    "features", (json_int_t)PVFS_F_ALL));
+}
+
+static void m_attach(struct call *k)
+{
+	const char *name, *volume, *cache = "none";
+	int readonly = 0;
+	json_int_t weight = -1, resv = -1, iops = -1, bps = -1;
+	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
+	struct tenant *t;
+	char err[512];
+	int r;
+
+	if (unpack(k->c, k->id, k->params,
+		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I}", "name", &name, "volume", &volume,
+		   "readonly", &readonly, "cache", &cache, "weight", &weight,
+		   "iops_reservation", &resv, "iops_limit", &iops, "bps_limit", &bps))
+		return;
+	if (!strcmp(cache, "none"))
+		ap.cache = CACHE_NONE;
+	else if (!strcmp(cache, "writeback"))
+		ap.cache = CACHE_WRITEBACK;
+	else
+		return reply_error(k->c, k->id, -EINVAL,
+				   "cache must be \"none\" or \"writeback\", got \"%s\"", cache);
+	if (decode_qos(k->c, k->id, weight, resv, iops, bps, &ap.qos))
+		return;
+	ap.name = name;
+	ap.volume = volume;
+	ap.readonly = readonly;
+	r = tenant_attach(&ap, &t, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	state_save();
+	reply_result(k->c, k->id, stats_tenant_summary(t));
+}
+
+static void m_plug(struct call *k)
+{
+	struct plug_params pp = { 0 };
+	json_t *memory, *m;
+	size_t i;
+	char err[512];
+	int queues, r;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s:i, s:o}", "name", &pp.name,
+		   "queues", &queues, "memory", &memory))
+		return;
+	if (queues < 1 || queues > (int)PVFS_MAX_QUEUES)
+		return reply_error(k->c, k->id, -EINVAL, "queues must be 1-%u, got %d",
+				   PVFS_MAX_QUEUES, queues);
+	pp.queues = (uint32_t)queues;
+	if (!json_is_array(memory) || json_array_size(memory) < 1 ||
+	    json_array_size(memory) > PVFS_CTL_MAX_MEMREGIONS)
+		return reply_error(k->c, k->id, PVFS_RPC_INVALID_PARAMS,
+				   "invalid params: memory must be an array of 1-%d objects",
+				   PVFS_CTL_MAX_MEMREGIONS);
+	json_array_foreach(memory, i, m) {
+		json_int_t gpa, size, offset;
+		json_error_t jerr;
+
+		if (json_unpack_ex(m, &jerr, JSON_STRICT, "{s:I, s:I, s:I}", "gpa", &gpa,
+				   "size", &size, "offset", &offset) < 0)
+			return reply_error(k->c, k->id, PVFS_RPC_INVALID_PARAMS,
+					   "invalid params: memory[%zu]: %s", i, jerr.text);
+		if (gpa < 0 || size <= 0 || offset < 0)
+			return reply_error(k->c, k->id, -EINVAL,
+					   "memory[%zu]: gpa and offset must be >= 0, size > 0", i);
+		pp.mem[i] = (struct plug_mem){ (uint64_t)gpa, (uint64_t)size, (uint64_t)offset };
+	}
+	pp.nr_mem = (uint32_t)json_array_size(memory);
+	r = tenant_plug(&pp, k->fds, k->nfds, k->c, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	reply_result(k->c, k->id, stats_tenant_summary(tenant_find(pp.name)));
+}
+
+static void m_detach(struct call *k)
+{
+	const char *name;
+	int force = 0, r;
+	struct tenant *t;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s?b}", "name", &name, "force", &force))
+		return;
+	t = tenant_find(name);
+	if (!t)
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	r = tenant_detach(t, force, k->c, json_incref(k->id));
+	if (r == -EALREADY)
+		return reply_error(k->c, k->id, -EALREADY,
+				   "tenant %s is already being detached; wait for it", name);
+	if (r == 0) {
+		state_save();
+		reply_result(k->c, k->id, json_pack("{s:s}", "detached", name));
+	}
+}
+
+static void m_list(struct call *k)
+{
+	json_t *arr;
+
+	if (unpack(k->c, k->id, k->params, "{}"))
+		return;
+	arr = json_array();
+	for (struct tenant *t = tenant_first(); t; t = t->next)
+		json_array_append_new(arr, stats_tenant_summary(t));
+	reply_result(k->c, k->id, json_pack("{s:o}", "tenants", arr));
+}
+
+static void m_stats(struct call *k)
+{
+	const char *name = NULL;
+	struct tenant *t = NULL;
+
+	if (unpack(k->c, k->id, k->params, "{s?s}", "name", &name))
+		return;
+	if (name && !(t = tenant_find(name)))
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	reply_result(k->c, k->id, stats_json(t));
+}
+
+static void m_set_qos(struct call *k)
+{
+	const char *name;
+	json_int_t weight = -1, resv = -1, iops = -1, bps = -1;
+	struct tenant *t;
+	struct sched_qos q;
+	char err[256];
+	int r;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I}", "name", &name,
+		   "weight", &weight, "iops_reservation", &resv, "iops_limit", &iops,
+		   "bps_limit", &bps))
+		return;
+	t = tenant_find(name);
+	if (!t)
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	q = t->qos;
+	if (decode_qos(k->c, k->id, weight, resv, iops, bps, &q))
+		return;
+	r = tenant_set_qos(t, &q, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	state_save();
+	reply_result(k->c, k->id, json_pack("{s:s, s:o}", "name", name, "qos", qos_json(&t->qos)));
+}
+
+struct method {
+	const char *name;
+	void (*fn)(struct call *k);
+	bool takes_fds;
+};
+
+static const struct method methods[] = {
+	{ "attach", m_attach, false },
+	{ "detach", m_detach, false },
+	{ "list", m_list, false },
+	{ "plug", m_plug, true },
+	{ "set_qos", m_set_qos, false },
+	{ "stats", m_stats, false },
+	{ "version", m_version, false },
+};
+
+json_t *ctl_qos_json(const struct sched_qos *q)
+{
+	return qos_json(q);
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct ctl_conn *c)
+{
+	for (struct ctl_conn **pp = &conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	nr_conns--;
+	tenant_conn_closed(c);
+	event_free(c->ev);
+	close(c->fd);
+	free(c);
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static void handle_message(struct ctl_conn *c, const char *text, size_t len, int *fds,
+			   size_t nfds)
+{
+	json_error_t jerr;
+	json_t *req, *id, *params, *ver;
+	const char *method;
+	const struct method *m = NULL;
+	struct call k;
+
+	req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req)
+		return reply_error(c, NULL, PVFS_RPC_PARSE_ERROR,
+				   "parse error at line %d column %d: %s", jerr.line, jerr.column,
+				   jerr.text);
+	id = json_object_get(req, "id");
+	ver = json_object_get(req, "jsonrpc");
+	method = json_string_value(json_object_get(req, "method"));
+	params = json_object_get(req, "params");
+	if (!json_is_object(req) || !json_is_string(ver) || strcmp(json_string_value(ver), "2.0") ||
+	    !method || (id && !json_is_integer(id) && !json_is_string(id) && !json_is_null(id)) ||
+	    json_object_size(req) > 4 || (params && !json_is_object(params))) {
+		reply_error(c, json_is_object(req) ? id : NULL, PVFS_RPC_INVALID_REQUEST,
+			    "invalid request: need {\"jsonrpc\":\"2.0\", \"method\": string, "
+			    "\"id\": number|string, \"params\": object}");
+		goto out;
+	}
+	if (!c->authorized) {
+		reply_error(c, id, -EACCES,
+			    "permission denied: uid %u is not root%s; run as root or add the user "
+			    "to pvfsd's admin group", (unsigned)c->uid,
+			    cfg.admin_gid != (gid_t)-1 ? " nor in the admin group" : "");
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+		if (!strcmp(methods[i].name, method))
+			m = &methods[i];
+	if (!m) {
+		reply_error(c, id, PVFS_RPC_NO_METHOD,
+			    "unknown method \"%s\" (methods: attach, detach, list, plug, set_qos, "
+			    "stats, version)", method);
+		goto out;
+	}
+	if (nfds && !m->takes_fds) {
+		reply_error(c, id, -EBADF, "method %s takes no file descriptors, got %zu",
+			    method, nfds);
+		goto out;
+	}
+	k = (struct call){ .c = c, .id = id, .params = params, .fds = fds, .nfds = nfds };
+	m->fn(&k);
+out:
+	json_decref(req);
+}
+
+static void conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	int fds[PVFS_CTL_MAX_FDS];
+	size_t nfds = 0;
+	ssize_t n;
+
+	n = rpc_recv_raw(fd, msgbuf, PVFS_CTL_MAX_MSG + 1, fds, PVFS_CTL_MAX_FDS, &nfds);
+	if (n == -EAGAIN)
+		return;
+	if (n == -EMSGSIZE) {
+		reply_error(c, NULL, PVFS_RPC_INVALID_REQUEST,
+			    "message larger than %d bytes; send one request per packet",
+			    PVFS_CTL_MAX_MSG);
+		return;
+	}
+	if (n == -ETOOMANYREFS) {
+		reply_error(c, NULL, -ETOOMANYREFS,
+			    "too many file descriptors in one message (at most %d)",
+			    PVFS_CTL_MAX_FDS);
+		return;
+	}
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	handle_message(c, msgbuf, (size_t)n, fds, nfds);
+	close_fds(fds, nfds);	/* what the handler did not take */
+	if (!c->authorized)
+		conn_close(c);
+}
+
+static bool peer_authorized(int fd, uid_t uid, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (uid == 0)
+		return true;
+	if (cfg.admin_gid == (gid_t)-1)
+		return false;
+	if (gid == cfg.admin_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == cfg.admin_gid)
+			return true;
+	return false;
+}
+
+static void listen_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct ctl_conn *c;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (!accepting || nr_conns >= MAX_CONNS) {
+		log_warn("control: refusing a connection (%s)",
+			 accepting ? "too many connections" : "shutting down");
+		close(fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	c->authorized = peer_authorized(fd, cred.uid, cred.gid);
+	if (!c->authorized)
+		log_notice("control: unauthorized peer pid %d uid %u", (int)cred.pid,
+			   (unsigned)cred.uid);
+	c->ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read, c);
+	event_add(c->ev, NULL);
+	c->next = conns;
+	conns = c;
+	nr_conns++;
+}
+
+static int bind_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A stale socket of a dead pvfsd; a live one would have refused the lock. */
+	unlink(path);
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+
+		umask(old);
+		return e;
+	}
+	umask(old);
+	if (cfg.admin_gid != (gid_t)-1 && chown(path, 0, cfg.admin_gid) < 0)
+		log_warn("control: cannot give %s to the admin group: %m", path);
+	if (listen(fd, 64) < 0)
+		return -errno;
+	return take_fd(&fd);
+}
+
+int ctl_start(struct event_base *b, const char *path, int inherited_fd)
+{
+	int r;
+
+	base = b;
+	msgbuf = malloc(PVFS_CTL_MAX_MSG + 1);
+	if (!msgbuf)
+		return -ENOMEM;
+	if (inherited_fd >= 0) {
+		listen_fd = inherited_fd;
+		evutil_make_socket_nonblocking(listen_fd);
+	} else {
+		r = bind_socket(path);
+		if (r < 0)
+			return r;
+		listen_fd = r;
+	}
+	listen_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, listen_accept, NULL);
+	if (!listen_ev)
+		return -ENOMEM;
+	event_add(listen_ev, NULL);
+	return 0;
+}
+
+void ctl_stop_accepting(void)
+{
+	accepting = false;
+	if (listen_ev)
+		event_del(listen_ev);
+}
+
+void ctl_shutdown(void)
+{
+	while (conns)
+		conn_close(conns);
+	if (listen_ev)
+		event_free(listen_ev);
+	listen_ev = NULL;
+	if (listen_fd >= 0)
+		close(listen_fd);
+	listen_fd = -1;
+	free(msgbuf);
+	msgbuf = NULL;
+}

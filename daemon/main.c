@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - pvfsd: command line and config, start-up order, the main
+ * thread's event loop (control socket, metrics, timers, signals) and an
+ * orderly shutdown: stop accepting, unplug every VM and wait for the
+ * pollers to drain, then exit 0.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "metrics.h"
+#include "pvfsd.h"
+#include "state.h"
+#include "stats.h"
+#include "systemd.h"
+#include "tenant.h"
+#include "util.h"
+
+struct daemon_config cfg = {
+	.runtime_dir = "/run/pvfsd",
+	.io_threads = 1,
+	.sched_mode = SCHED_MODE_FAIR,
+	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
+	.poll_min_us = 50,
+	.poll_max_us = 1000,
+	.admin_gid = (gid_t)-1,
+	.metrics_listen = "127.0.0.1:9477",
+};
+
+static struct event_base *base;
+static bool shutting_down;
+static uint64_t last_heartbeat[64];
+static char socket_path[4200];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: pvfsd [OPTIONS]\n"
+"Host daemon of pvfs: serves VMs' block I/O from shared-memory rings.\n\n"
+"  -c, --config FILE          read FILE (default /etc/pvfsd/pvfsd.conf if it exists)\n"
+"  -r, --runtime-dir DIR      control socket DIR/control.sock (default /run/pvfsd)\n"
+"      --state-dir DIR        keep attached tenants in DIR/state.json (default: the\n"
+"                             runtime dir with --runtime-dir, else /var/lib/pvfsd)\n"
+"  -V, --volume-dir DIR       volumes may only be opened inside DIR (repeatable)\n"
+"  -t, --io-threads N         poller threads (default 1)\n"
+"      --scheduler fair|fifo  cross-tenant scheduling (default fair)\n"
+"      --inflight-cap N       requests in io_uring at once per poller (default %d)\n"
+"      --poll-us MIN:MAX      adaptive spin window before sleeping (default 50:1000)\n"
+"      --metrics-listen A:P   Prometheus endpoint (default 127.0.0.1:9477; none = off)\n"
+"      --admin-group GROUP    members may use the control socket (default: root only)\n"
+"      --allow-block-devices  allow block devices as volumes\n"
+"  -v, --verbose              debug logging\n"
+"  -h, --help                 this help\n"
+"      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT);
+}
+
+static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
+{
+	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "runtime-dir", required_argument, NULL, 'r' },
+		{ "state-dir", required_argument, NULL, O_STATE },
+		{ "volume-dir", required_argument, NULL, 'V' },
+		{ "io-threads", required_argument, NULL, 't' },
+		{ "scheduler", required_argument, NULL, O_SCHED },
+		{ "inflight-cap", required_argument, NULL, O_CAP },
+		{ "poll-us", required_argument, NULL, O_POLL },
+		{ "metrics-listen", required_argument, NULL, O_METRICS },
+		{ "admin-group", required_argument, NULL, O_ADMIN },
+		{ "allow-block-devices", no_argument, NULL, O_BDEV },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ 0 },
+	};
+	bool runtime_given = false;
+	int c, r;
+
+	/* First pass: only --config, so that the command line overrides the file. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:r:V:t:vh", opts, NULL)) != -1)
+		if (c == 'c')
+			*config_file = optarg;
+	optind = 1;
+	opterr = 1;
+	r = config_load(*config_file, *config_file != NULL);
+	if (r < 0)
+		return r;
+
+	while ((c = getopt_long(argc, argv, "c:r:V:t:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			break;
+		case 'r':
+			cfg.runtime_dir = optarg;
+			runtime_given = true;
+			break;
+		case O_STATE:
+			*state_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case O_VERSION:
+			printf("pvfsd 0.1.0 (ring ABI %u)\n", PVFS_ABI_VERSION);
+			exit(0);
+		case 'v':
+			log_init("pvfsd", LOG_DEBUG);
+			break;
+		default:
+			r = config_set_option(opts, c, optarg);
+			if (r == -ENOENT) {
+				usage(stderr);
+				return -EINVAL;
+			}
+			if (r < 0)
+				return r;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pvfsd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!*state_dir)
+		*state_dir = runtime_given ? cfg.runtime_dir : "/var/lib/pvfsd";
+	return 0;
+}
+
+static void check_drained(void)
+{
+	for (struct tenant *t = tenant_first(); t; t = t->next)
+		if (t->state == TENANT_DRAINING)
+			return;
+	event_base_loopexit(base, NULL);
+}
+
+static void on_drained(struct tenant_io *tio)
+{
+	tenant_drained(tio);
+	if (shutting_down)
+		check_drained();
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	poller_reap_done(on_drained);
+}
+
+static void begin_shutdown(void)
+{
+	if (shutting_down)
+		return;
+	shutting_down = true;
+	log_info("shutting down: unplugging %u tenant(s) and draining their I/O", tenant_count());
+	svc_stopping();
+	ctl_stop_accepting();
+	for (struct tenant *t = tenant_first(); t; t = t->next)
+		tenant_unplug(t);
+	check_drained();
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reloading %s", cfg.config_file ? cfg.config_file : "(no config)");
+		config_reload();
+		return;
+	}
+	begin_shutdown();
+}
+
+static void publish_status(void)
+{
+	unsigned running = 0, total = 0;
+
+	for (struct tenant *t = tenant_first(); t; t = t->next) {
+		total++;
+		if (t->state == TENANT_RUNNING)
+			running++;
+	}
+	svc_status("%u tenant(s), %u plugged, %d poller(s)", total, running, poller_count());
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	stats_tick();
+	publish_status();
+}
+
+/*
+ * watchdog_cb - ping only if every poller made progress since the last
+ * check. A sleeping poller wakes at least twice a second, so a stuck
+ * heartbeat means a stuck thread, and systemd should restart us.
+ */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	bool ok = true;
+
+	for (int i = 0; i < poller_count(); i++) {
+		uint64_t hb = stat_get(&poller_stats(i)->heartbeat);
+
+		if (hb == last_heartbeat[i]) {
+			log_err("poller %d made no progress; withholding the watchdog ping", i);
+			ok = false;
+		}
+		last_heartbeat[i] = hb;
+	}
+	if (ok)
+		svc_watchdog_ping();
+}
+
+static int lock_runtime_dir(void)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/pvfsd.lock", cfg.runtime_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	return fd;	/* held until exit */
+}
+
+int main(int argc, char **argv)
+{
+	const char *config_file = NULL, *state_dir = NULL;
+	char state_file[4200];
+	struct event *ev_done, *ev_sig[4], *ev_tick, *ev_wd = NULL;
+	struct timeval one_sec = { 1, 0 };
+	uint64_t wd_us;
+	int r, lock_fd, sock;
+
+	log_init("pvfsd", LOG_INFO);
+	signal(SIGPIPE, SIG_IGN);
+	if (parse_args(argc, argv, &config_file, &state_dir) < 0)
+		return 2;
+	if (mkdir(cfg.runtime_dir, 0755) < 0 && errno != EEXIST) {
+		log_err("cannot create runtime directory %s: %m", cfg.runtime_dir);
+		return 1;
+	}
+	lock_fd = lock_runtime_dir();
+	if (lock_fd < 0) {
+		log_err("%s: %s", cfg.runtime_dir, lock_fd == -EADDRINUSE ?
+			"another pvfsd is running with this runtime directory" : strerror(-lock_fd));
+		return 1;
+	}
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		log_err("cannot create state directory %s: %m", state_dir);
+		return 1;
+	}
+	snprintf(state_file, sizeof(state_file), "%s/state.json", state_dir);
+	cfg.state_file = state_file;
+	snprintf(socket_path, sizeof(socket_path), "%s/%s", cfg.runtime_dir, PVFS_CTL_SOCKET_NAME);
+
+	r = poller_start_all(cfg.io_threads, cfg.sched_mode, cfg.inflight_cap);
+	if (r < 0) {
+		log_err("cannot start %d poller thread(s): %s%s", cfg.io_threads, strerror(-r),
+			r == -EPERM || r == -ENOSYS ? " (is io_uring disabled? see "
+			"/proc/sys/kernel/io_uring_disabled)" : "");
+		return 1;
+	}
+	state_load();
+
+	base = event_base_new();
+	if (!base)
+		return 1;
+	sock = svc_control_socket();
+	r = ctl_start(base, socket_path, sock);
+	if (r < 0) {
+		log_err("cannot listen on %s: %s", socket_path, strerror(-r));
+		return 1;
+	}
+	r = metrics_start(base, cfg.metrics_listen);
+	if (r < 0) {
+		log_err("cannot serve metrics on %s: %s", cfg.metrics_listen, strerror(-r));
+		return 1;
+	}
+	ev_done = event_new(base, poller_done_fd(), EV_READ | EV_PERSIST, done_cb, NULL);
+	event_add(ev_done, NULL);
+	ev_sig[0] = evsignal_new(base, SIGTERM, signal_cb, NULL);
+	ev_sig[1] = evsignal_new(base, SIGINT, signal_cb, NULL);
+	ev_sig[2] = evsignal_new(base, SIGHUP, signal_cb, NULL);
+	for (int i = 0; i < 3; i++)
+		event_add(ev_sig[i], NULL);
+	ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(ev_tick, &one_sec);
+	wd_us = svc_watchdog_interval_us();
+	if (wd_us) {
+		struct timeval tv = { (time_t)(wd_us / 1000000), (suseconds_t)(wd_us % 1000000) };
+
+		ev_wd = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
+		event_add(ev_wd, &tv);
+	}
+
+	log_info("ready: control socket %s, %d poller(s), scheduler %s, %d volume dir(s)",
+		 socket_path, cfg.io_threads, cfg.sched_mode == SCHED_MODE_FAIR ? "fair" : "fifo",
+		 cfg.nr_volume_dirs);
+	publish_status();
+	/* Only now: the socket listens, so a client started after READY connects. */
+	svc_ready();
+
+	event_base_dispatch(base);
+
+	poller_stop_all();
+	metrics_stop();
+	ctl_shutdown();
+	if (sock < 0)
+		unlink(socket_path);
+	event_free(ev_done);
+	for (int i = 0; i < 3; i++)
+		event_free(ev_sig[i]);
+	event_free(ev_tick);
+	if (ev_wd)
+		event_free(ev_wd);
+	event_base_free(base);
+	config_free();
+	close(lock_fd);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,971 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * poller.c - pvfsd's data plane: one thread per poller, each with its own
+ * io_uring, serving the tenants pinned to it.
+ *
+ * One pass of the loop:
+ *   1. mailbox: take tenants in or out (only when the control thread set
+ *      the flag; the lock is never taken otherwise);
+ *   2. reap io_uring completions, continue short transfers, post CQEs to the
+ *      guests, then one interrupt per queue that got CQEs (never per CQE);
+ *   3. scan every queue's SQ tail (one acquire load each) and tell the
+ *      scheduler who has work;
+ *   4. dispatch what the scheduler picks: copy the SQE and its segments out
+ *      of shared memory once, validate, translate, prepare an io_uring SQE;
+ *   5. submit; if nothing happened for the adaptive spin window, go to sleep
+ *      the safe way (NEED_WAKEUP, full barrier, re-check every tail) in one
+ *      io_uring_enter that also waits for kicks and outstanding completions.
+ *
+ * Nothing in the loop allocates or locks. Request slots, iovecs and
+ * timestamps are preallocated per tenant at plug time (tenant.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pvfsd.h"
+#include "util.h"
+
+#define RING_ENTRIES	1024
+#define CQ_ENTRIES	8192
+#define FILE_SLOTS	1024
+#define MAX_POLLERS	64
+#define HEARTBEAT_NS	500000000ull	/* longest sleep: the watchdog needs a pulse */
+
+/* user_data kinds in the low 3 bits (every pointer we pass is 8-aligned). */
+enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3 };
+#define UD(p, kind) ((uint64_t)(uintptr_t)(p) | (kind))
+#define UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~7ull))
+#define UD_KIND(ud) ((unsigned)((ud) & 7))
+
+enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS };
+
+struct poller_msg {
+	struct poller_msg *next;
+	enum msg_type type;
+	struct tenant_io *tio;
+	bool fail_new;
+	struct sched_qos qos;
+};
+
+struct poller {
+	int idx;
+	pthread_t thread;
+	struct io_uring ring;
+	struct sched sched;
+	struct tenant_io *tenants;
+	uint32_t nr_tenants;
+	uint32_t inflight;		/* io_uring operations (requests) in flight */
+	uint32_t pending_sqes;		/* prepared, not yet submitted */
+
+	/* Mailbox: written by the control thread under mbox_lock. */
+	pthread_mutex_t mbox_lock;
+	struct poller_msg *mbox_head, **mbox_tail;
+	int mbox_flag;			/* atomic: the list is non-empty */
+	int mbox_efd;
+	bool mbox_armed;
+
+	int stop;			/* atomic */
+	uint8_t slot_used[FILE_SLOTS];
+	uint64_t spin_ns;		/* adaptive idle window */
+	struct poller_stats st;
+	struct pvfs_seg seg_scratch[PVFS_MAX_SEGS];
+};
+
+static struct poller *pollers[MAX_POLLERS];
+static int nr_pollers;
+static unsigned next_poller;
+
+/* Removes that finished, handed back to the control thread. */
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tenant_io *done_head;
+static int done_efd = -1;
+
+const char *const pvfs_op_names[PVFS_OP_MAX] = {
+	[PVFS_OP_READ] = "read",
+	[PVFS_OP_WRITE] = "write",
+	[PVFS_OP_FLUSH] = "flush",
+	[PVFS_OP_DISCARD] = "discard",
+	[PVFS_OP_WRITE_ZEROES] = "write_zeroes",
+};
+
+static struct io_uring_sqe *get_sqe(struct poller *p)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+
+	if (unlikely(!sqe)) {
+		/* SQ ring full: hand what we have to the kernel and retry once. */
+		io_uring_submit(&p->ring);
+		p->pending_sqes = 0;
+		sqe = io_uring_get_sqe(&p->ring);
+	}
+	if (sqe)
+		p->pending_sqes++;
+	return sqe;
+}
+
+/* ---- guest-visible effects ---- */
+
+static void mark_broken(struct tenant_io *tio, const char *why)
+{
+	if (tio->broken)
+		return;
+	tio->broken = true;
+	stat_add(&tio->t->st.broken, 1);
+	/* Release: a guest that sees BROKEN sees every CQE posted before. */
+	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_BROKEN);
+	log_warn("tenant %s: ring is corrupt (%s); tenant marked broken, others unaffected",
+		 tio->t->name, why);
+}
+
+/*
+ * post_cqe - complete tag with result, keeping the in-flight record's
+ * two-phase protocol (pvfs_ring.h "Recovery"): COMPLETING with the CQ index,
+ * the CQE, publish, FREE.
+ */
+static void post_cqe(struct tenant_io *tio, struct io_queue *ioq, uint16_t tag, int32_t res)
+{
+	struct pvfs_queue *q = &ioq->q;
+	struct pvfs_inflight *inf = &q->inflight[tag & q->mask];
+	struct pvfs_cqe *cqe;
+
+	if (ioq->cq_tail - ioq->cq_head_seen >= q->depth) {
+		ioq->cq_head_seen = PVFS_LOAD_ACQUIRE(&q->ctrl->cq_head);
+		if (ioq->cq_tail - ioq->cq_head_seen >= q->depth) {
+			/* Only a guest that reuses tags without reaping gets here. */
+			mark_broken(tio, "completion queue overflow");
+			return;
+		}
+	}
+	PVFS_WRITE_ONCE(&inf->cq_idx, ioq->cq_tail);
+	PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_COMPLETING);
+	cqe = &q->cq[ioq->cq_tail & q->mask];
+	cqe->tag = tag;
+	cqe->flags = 0;
+	cqe->result = res;
+	cqe->rsvd = 0;
+	ioq->cq_tail++;
+	pvfs_cq_publish(q, ioq->cq_tail);
+	/* After the publish: a new host instance must see COMPLETING until here. */
+	PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_FREE);
+	ioq->need_irq = true;
+}
+
+static void account(struct tenant *t, unsigned op, int32_t res, uint64_t lat_ns)
+{
+	struct op_stats *os = &t->st.op[op];
+
+	stat_add(&os->ops, 1);
+	if (res < 0)
+		stat_add(&os->errors, 1);
+	else
+		stat_add(&os->bytes, (uint64_t)res);
+	stat_add(&os->lat_sum_ns, lat_ns);
+	stat_add(&os->lat_hist[lat_bucket(lat_ns)], 1);
+}
+
+static void complete_req(struct poller *p, struct io_req *req, int32_t res, uint64_t now)
+{
+	struct tenant_io *tio = req->tio;
+
+	req->busy = 0;
+	account(tio->t, req->op, res, now - req->t_seen);
+	post_cqe(tio, req->ioq, req->tag, res);
+}
+
+/* ---- submission ---- */
+
+/* prep_req - queue req's (remaining) operation; -EAGAIN if io_uring has no room. */
+static int prep_req(struct poller *p, struct io_req *req)
+{
+	struct tenant_io *tio = req->tio;
+	struct io_uring_sqe *sqe = get_sqe(p);
+
+	if (unlikely(!sqe))
+		return -EAGAIN;
+	switch (req->op) {
+	case PVFS_OP_READ:
+		io_uring_prep_readv(sqe, tio->file_slot, req->iov + req->iov_pos,
+				    req->nr_iov - req->iov_pos, req->offset + req->done);
+		break;
+	case PVFS_OP_WRITE:
+		io_uring_prep_writev(sqe, tio->file_slot, req->iov + req->iov_pos,
+				     req->nr_iov - req->iov_pos, req->offset + req->done);
+		sqe->rw_flags = req->rw_flags;
+		break;
+	case PVFS_OP_FLUSH:
+		io_uring_prep_fsync(sqe, tio->file_slot, IORING_FSYNC_DATASYNC);
+		break;
+	case PVFS_OP_DISCARD:
+		io_uring_prep_fallocate(sqe, tio->file_slot,
+					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)req->offset, req->len);
+		break;
+	case PVFS_OP_WRITE_ZEROES:
+		io_uring_prep_fallocate(sqe, tio->file_slot,
+					FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+					(off_t)req->offset, req->len);
+		break;
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, UD(req, UD_REQ));
+	tio->inflight++;
+	p->inflight++;
+	stat_add(&tio->t->st.inflight, 1);
+	return 0;
+}
+
+/*
+ * advance_iov - after a short transfer of n more bytes, skip what is done so
+ * the resubmission covers only the rest.
+ */
+static void advance_iov(struct io_req *req, uint32_t n)
+{
+	while (n && req->iov_pos < req->nr_iov) {
+		struct iovec *v = &req->iov[req->iov_pos];
+
+		if (n >= v->iov_len) {
+			n -= (uint32_t)v->iov_len;
+			req->iov_pos++;
+		} else {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			n = 0;
+		}
+	}
+}
+
+/*
+ * start_sqe - take one consumed SQE (already copied) into a request slot.
+ * Returns 1 if it went to io_uring (and *ret_bytes is its size for the
+ * scheduler), 0 if it was completed (or dropped) at once.
+ */
+static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *ioq,
+		     const struct pvfs_sqe *sqe, uint32_t sq_idx, uint64_t seen, uint64_t now,
+		     uint32_t *ret_bytes)
+{
+	struct pvfs_queue *q = &ioq->q;
+	struct io_req *req;
+	struct pvfs_inflight *inf;
+	uint32_t nr_iov = 0;
+	int r;
+
+	if (unlikely(sqe->tag >= q->depth)) {
+		mark_broken(tio, "tag out of range");
+		return 0;
+	}
+	req = &ioq->reqs[sqe->tag];
+	if (unlikely(req->busy)) {
+		/*
+		 * A previous pvfsd recorded this SQE in flight but died before
+		 * advancing sq_head: recover() re-issued it already.
+		 */
+		if (req->recovered && req->sq_idx == sq_idx)
+			return 0;
+		mark_broken(tio, "tag reused while in flight");
+		return 0;
+	}
+	/* The in-flight record first: a restarted host re-issues from it. */
+	inf = &q->inflight[sqe->tag];
+	inf->sqe = *sqe;
+	PVFS_WRITE_ONCE(&inf->sq_idx, sq_idx);
+	PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_ACTIVE);
+
+	req->busy = 1;
+	req->recovered = 0;
+	req->sq_idx = sq_idx;
+	req->op = sqe->opcode < PVFS_OP_MAX ? sqe->opcode : PVFS_OP_READ;
+	req->len = sqe->len;
+	req->offset = sqe->offset;
+	req->done = 0;
+	req->iov_pos = 0;
+	req->t_seen = seen;
+	req->t_dispatch = now;
+	req->rw_flags = (sqe->flags & PVFS_SQE_FUA) ? RWF_DSYNC : 0;
+
+	if (unlikely(tio->fail_new)) {
+		complete_req(p, req, -ENODEV, now);
+		return 0;
+	}
+	r = -EINVAL;
+	if (sqe->nr_segs <= q->max_segs) {
+		/* One copy of the segment table out of shared memory. */
+		memcpy(p->seg_scratch, pvfs_tag_segs(q, sqe->tag),
+		       sizeof(struct pvfs_seg) * sqe->nr_segs);
+		r = request_prepare(tio, sqe, p->seg_scratch, req->iov, &nr_iov);
+	}
+	if (unlikely(r)) {
+		stat_add(&tio->t->st.invalid, 1);
+		complete_req(p, req, r, now);
+		return 0;
+	}
+	req->nr_iov = nr_iov;
+	stat_add(&tio->t->st.queue_delay_ns, now - seen);
+	if (unlikely(prep_req(p, req))) {
+		complete_req(p, req, -EAGAIN, now);
+		return 0;
+	}
+	stat_add(&tio->t->st.dispatched, 1);
+	*ret_bytes = req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE ? req->len : 0;
+	return 1;
+}
+
+/*
+ * dispatch_one - take the next SQE of tio (round-robin over its queues).
+ * Returns 0 if tio has no work left, 1 if an SQE went to io_uring, 2 if one
+ * was completed at once.
+ */
+static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
+			uint32_t *ret_bytes)
+{
+	for (uint32_t n = 0; n < tio->nr_queues; n++) {
+		struct io_queue *ioq = &tio->queues[(tio->rr_queue + n) % tio->nr_queues];
+		struct pvfs_sqe sqe;
+		uint32_t idx;
+		int r;
+
+		if (ioq->sq_head == ioq->seen_tail)
+			continue;
+		idx = ioq->sq_head;
+		/* One copy out of shared memory; all checks use the copy. */
+		memcpy(&sqe, &ioq->q.sq[idx & ioq->q.mask], sizeof(sqe));
+		ioq->sq_head++;
+		tio->rr_queue = (tio->rr_queue + n + 1) % tio->nr_queues;
+		r = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
+			      ret_bytes);
+		pvfs_sq_consume(&ioq->q, ioq->sq_head);
+		return r ? 1 : 2;
+	}
+	return 0;
+}
+
+/*
+ * scan - observe every queue's SQ tail once. Returns 1 if any tenant has
+ * work. A tail that jumped more than depth past our head is corruption.
+ */
+static int scan(struct poller *p, uint64_t now)
+{
+	int any = 0;
+
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		int work = 0;
+
+		if (tio->broken || (tio->removing && !tio->fail_new))
+			continue;
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+			uint32_t tail = pvfs_sq_tail_acquire(&ioq->q);
+
+			if (tail != ioq->seen_tail) {
+				if (tail - ioq->sq_head > ioq->q.depth) {
+					mark_broken(tio, "submission tail beyond queue depth");
+					break;
+				}
+				for (uint32_t j = ioq->seen_tail; j != tail; j++)
+					ioq->seen_ns[j & ioq->q.mask] = now;
+				ioq->seen_tail = tail;
+			}
+			if (ioq->sq_head != ioq->seen_tail)
+				work = 1;
+		}
+		if (work && !tio->broken) {
+			sched_activate(&p->sched, &tio->se, now);
+			any = 1;
+		}
+	}
+	return any;
+}
+
+static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
+{
+	struct sched_entity *se;
+	int n = 0;
+
+	while ((se = sched_pick(&p->sched, now, ret_wake))) {
+		struct tenant_io *tio = container_of(se, struct tenant_io, se);
+		uint32_t bytes = 0;
+		int r = tio->broken ? 0 : dispatch_one(p, tio, now, &bytes);
+
+		if (!r) {
+			sched_deactivate(&p->sched, se, now);
+			continue;
+		}
+		sched_dispatched(&p->sched, se, bytes, now);
+		/* Completed at once (invalid, -ENODEV): nothing stays in flight. */
+		if (r == 2)
+			sched_completed(&p->sched, se);
+		n++;
+	}
+	return n;
+}
+
+/* ---- completions ---- */
+
+static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, uint64_t now)
+{
+	struct tenant_io *tio = req->tio;
+
+	tio->inflight--;
+	p->inflight--;
+	stat_add(&tio->t->st.inflight, (uint64_t)-1);
+	if (res > 0 && (req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE)) {
+		req->done += (uint32_t)res;
+		if (req->done < req->len) {
+			/*
+			 * Short transfer: continue with the rest, do not report it.
+			 * For the scheduler it is still the same request in flight.
+			 */
+			advance_iov(req, (uint32_t)res);
+			if (likely(!prep_req(p, req)))
+				return;
+			res = -EAGAIN;
+		} else {
+			res = (int32_t)req->done;
+		}
+	} else if (res == 0 && (req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE)) {
+		res = -EIO;	/* no progress inside the volume: not retriable */
+	}
+	sched_completed(&p->sched, &tio->se);
+	complete_req(p, req, res, now);
+}
+
+static void handle_kick(struct poller *p, struct io_queue *ioq, struct tenant_io *tio)
+{
+	uint64_t v;
+
+	ioq->kick_armed = false;
+	tio->polls_armed--;
+	/* Reset the eventfd so the next poll waits for a new kick. */
+	if (read(ioq->kick_fd, &v, sizeof(v)) == sizeof(v))
+		stat_add(&tio->t->st.doorbells, v);
+}
+
+static int reap(struct poller *p, uint64_t now)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&p->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+		n++;
+		switch (UD_KIND(ud)) {
+		case UD_REQ:
+			handle_req_cqe(p, UD_PTR(ud), cqe->res, now);
+			break;
+		case UD_KICK: {
+			struct io_queue *ioq = UD_PTR(ud);
+
+			handle_kick(p, ioq, ioq->tio);
+			break;
+		}
+		case UD_MBOX: {
+			uint64_t v;
+
+			p->mbox_armed = false;
+			if (read(p->mbox_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("poller %d: mailbox read: %m", p->idx);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (n)
+		io_uring_cq_advance(&p->ring, n);
+	return (int)n;
+}
+
+/* signal_guests - one interrupt per queue that got CQEs in this batch. */
+static void signal_guests(struct poller *p)
+{
+	static const uint64_t one = 1;
+
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+
+			if (!ioq->need_irq)
+				continue;
+			ioq->need_irq = false;
+			if (!pvfs_cq_wants_interrupt(&ioq->q))
+				continue;
+			if (write(ioq->call_fd, &one, sizeof(one)) == sizeof(one))
+				stat_add(&tio->t->st.interrupts, 1);
+		}
+	}
+}
+
+/* ---- tenants in and out ---- */
+
+/*
+ * recover - re-issue what a previous host instance consumed but did not
+ * complete (pvfs_ring.h "Recovery"), before any new SQE is taken.
+ */
+static void recover(struct poller *p, struct tenant_io *tio, uint64_t now)
+{
+	uint32_t reissued = 0, bytes;
+
+	for (uint32_t i = 0; i < tio->nr_queues; i++) {
+		struct io_queue *ioq = &tio->queues[i];
+		struct pvfs_queue *q = &ioq->q;
+
+		for (uint32_t tag = 0; tag < q->depth; tag++) {
+			struct pvfs_inflight *inf = &q->inflight[tag];
+			uint32_t state = PVFS_READ_ONCE(&inf->state);
+			struct pvfs_sqe sqe;
+
+			if (state == PVFS_INFLIGHT_FREE)
+				continue;
+			if (state == PVFS_INFLIGHT_COMPLETING &&
+			    (int32_t)(PVFS_READ_ONCE(&inf->cq_idx) - ioq->cq_tail) < 0) {
+				/* Its CQE was published: done. */
+				PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_FREE);
+				continue;
+			}
+			memcpy(&sqe, &inf->sqe, sizeof(sqe));
+			if (sqe.tag != tag) {
+				mark_broken(tio, "in-flight table corrupt");
+				return;
+			}
+			if (start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
+				      &bytes))
+				sched_dispatched(&p->sched, &tio->se, bytes, now);
+			ioq->reqs[tag].recovered = 1;
+			reissued++;
+		}
+	}
+	if (reissued)
+		log_notice("tenant %s: re-issued %u in-flight request(s) of a previous pvfsd",
+			   tio->t->name, reissued);
+}
+
+static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
+{
+	unsigned slot;
+	int r;
+
+	for (slot = 0; slot < FILE_SLOTS && p->slot_used[slot]; slot++)
+		;
+	/* attach admits at most FILE_SLOTS tenants in all, so a slot is free. */
+	r = io_uring_register_files_update(&p->ring, slot, &tio->vol_fd, 1);
+	if (r < 0) {
+		log_err("tenant %s: registering volume with io_uring: %s", tio->t->name,
+			strerror(-r));
+		mark_broken(tio, "volume registration failed");
+	}
+	p->slot_used[slot] = 1;
+	tio->file_slot = (int)slot;
+	tio->p = p;
+	tio->next = p->tenants;
+	p->tenants = tio;
+	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
+	/* attach validated the QoS and the slots bound the entity count. */
+	sched_entity_add(&p->sched, &tio->se, &tio->t->qos, now);
+	if (!tio->broken)
+		recover(p, tio, now);
+}
+
+static void cancel_polls(struct poller *p, struct tenant_io *tio)
+{
+	for (uint32_t i = 0; i < tio->nr_queues; i++) {
+		struct io_queue *ioq = &tio->queues[i];
+		struct io_uring_sqe *sqe;
+
+		if (!ioq->kick_armed)
+			continue;
+		sqe = get_sqe(p);
+		if (!sqe)
+			continue;
+		io_uring_prep_poll_remove(sqe, UD(ioq, UD_KICK));
+		io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+	}
+}
+
+/* finish_removes - hand back tenants whose last operation has completed. */
+static void finish_removes(struct poller *p)
+{
+	struct tenant_io **pp = &p->tenants;
+	int any = 0;
+
+	while (*pp) {
+		struct tenant_io *tio = *pp;
+		int minus_one = -1;
+
+		if (!tio->removing || tio->inflight || tio->polls_armed) {
+			pp = &tio->next;
+			continue;
+		}
+		*pp = tio->next;
+		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
+		sched_entity_remove(&p->sched, &tio->se);
+		io_uring_register_files_update(&p->ring, (unsigned)tio->file_slot, &minus_one, 1);
+		p->slot_used[tio->file_slot] = 0;
+		pthread_mutex_lock(&done_lock);
+		tio->next = done_head;
+		done_head = tio;
+		pthread_mutex_unlock(&done_lock);
+		any = 1;
+	}
+	if (any) {
+		uint64_t one = 1;
+
+		if (write(done_efd, &one, sizeof(one)) < 0)
+			log_err("poller %d: cannot signal the control thread: %m", p->idx);
+	}
+}
+
+static void process_mailbox(struct poller *p, uint64_t now)
+{
+	struct poller_msg *m, *next;
+
+	pthread_mutex_lock(&p->mbox_lock);
+	m = p->mbox_head;
+	p->mbox_head = NULL;
+	p->mbox_tail = &p->mbox_head;
+	__atomic_store_n(&p->mbox_flag, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&p->mbox_lock);
+
+	for (; m; m = next) {
+		next = m->next;
+		switch (m->type) {
+		case MSG_ADD:
+			add_tenant(p, m->tio, now);
+			break;
+		case MSG_REMOVE:
+			m->tio->removing = true;
+			m->tio->fail_new = m->fail_new;
+			if (m->fail_new)
+				/* Detach: the guest sees the device go away. */
+				PVFS_STORE_RELEASE(&m->tio->hdr->host_state,
+						   (uint32_t)PVFS_HOST_REMOVED);
+			sched_deactivate(&p->sched, &m->tio->se, now);
+			cancel_polls(p, m->tio);
+			break;
+		case MSG_QOS:
+			sched_set_qos(&p->sched, &m->tio->se, &m->qos, now);
+			break;
+		}
+		free(m);
+	}
+}
+
+static void post_msg(struct poller *p, struct poller_msg *m)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&p->mbox_lock);
+	*p->mbox_tail = m;
+	p->mbox_tail = &m->next;
+	/* Release: the poller that sees the flag sees the message. */
+	__atomic_store_n(&p->mbox_flag, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->mbox_lock);
+	if (write(p->mbox_efd, &one, sizeof(one)) < 0)
+		log_err("poller %d: cannot wake: %m", p->idx);
+}
+
+static struct poller_msg *new_msg(enum msg_type type, struct tenant_io *tio)
+{
+	struct poller_msg *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		/* The control thread cannot go on without telling the poller. */
+		log_err("out of memory");
+		abort();
+	}
+	m->type = type;
+	m->tio = tio;
+	return m;
+}
+
+void poller_add(struct poller *p, struct tenant_io *tio)
+{
+	tio->p = p;
+	post_msg(p, new_msg(MSG_ADD, tio));
+}
+
+void poller_remove(struct tenant_io *tio, bool fail_new)
+{
+	struct poller_msg *m = new_msg(MSG_REMOVE, tio);
+
+	m->fail_new = fail_new;
+	post_msg(tio->p, m);
+}
+
+void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q)
+{
+	struct poller_msg *m = new_msg(MSG_QOS, tio);
+
+	m->qos = *q;
+	post_msg(tio->p, m);
+}
+
+int poller_done_fd(void)
+{
+	return done_efd;
+}
+
+void poller_reap_done(void (*cb)(struct tenant_io *tio))
+{
+	struct tenant_io *list, *next;
+	uint64_t v;
+
+	if (read(done_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("reading the poller done eventfd: %m");
+	pthread_mutex_lock(&done_lock);
+	list = done_head;
+	done_head = NULL;
+	pthread_mutex_unlock(&done_lock);
+	for (; list; list = next) {
+		next = list->next;
+		cb(list);
+	}
+}
+
+/* ---- sleeping ---- */
+
+static void clear_wakeup(struct poller *p)
+{
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next)
+		for (uint32_t i = 0; i < tio->nr_queues; i++)
+			pvfs_host_clear_wakeup(&tio->queues[i].q);
+}
+
+/*
+ * try_sleep - returns 0 if new work showed up while preparing (keep
+ * polling), 1 after a sleep. The NEED_WAKEUP/barrier/re-check sequence
+ * pairs with the guest's pvfs_sq_needs_kick(): no kick can be lost.
+ */
+static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	uint64_t timeout = HEARTBEAT_NS, t0, slept;
+
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		if (tio->broken || tio->removing)
+			continue;
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+
+			if (!pvfs_host_prepare_sleep(&ioq->q, ioq->seen_tail)) {
+				clear_wakeup(p);
+				return 0;
+			}
+		}
+	}
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		if (tio->broken || tio->removing)
+			continue;
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+			struct io_uring_sqe *sqe;
+
+			if (ioq->kick_armed)
+				continue;
+			sqe = get_sqe(p);
+			if (!sqe)
+				break;
+			io_uring_prep_poll_add(sqe, ioq->kick_fd, POLLIN);
+			io_uring_sqe_set_data64(sqe, UD(ioq, UD_KICK));
+			ioq->kick_armed = true;
+			tio->polls_armed++;
+		}
+	}
+	if (!p->mbox_armed) {
+		struct io_uring_sqe *sqe = get_sqe(p);
+
+		if (sqe) {
+			io_uring_prep_poll_add(sqe, p->mbox_efd, POLLIN);
+			io_uring_sqe_set_data64(sqe, UD(p, UD_MBOX));
+			p->mbox_armed = true;
+		}
+	}
+	if (__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+		clear_wakeup(p);
+		return 0;
+	}
+	if (wake_ns != UINT64_MAX && wake_ns > now && wake_ns - now < timeout)
+		timeout = wake_ns - now;
+	ts.tv_sec = (long long)(timeout / 1000000000ull);
+	ts.tv_nsec = (long long)(timeout % 1000000000ull);
+	t0 = now_ns();
+	io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
+	p->pending_sqes = 0;
+	slept = now_ns() - t0;
+	stat_add(&p->st.idle_ns, slept);
+	stat_add(&p->st.wakeups, 1);
+	clear_wakeup(p);
+	/*
+	 * Adapt the spin window: woken again soon means we gave up polling too
+	 * early (grow, like QEMU's poll-grow); a long sleep means polling
+	 * longer would only have burned CPU (shrink).
+	 */
+	if (slept < (uint64_t)cfg.poll_max_us * 1000)
+		p->spin_ns = MIN(p->spin_ns * 2, (uint64_t)cfg.poll_max_us * 1000);
+	else
+		p->spin_ns = MAX(p->spin_ns / 2, (uint64_t)cfg.poll_min_us * 1000);
+	return 1;
+}
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+	uint64_t last_work = now_ns(), prev = last_work;
+
+	while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED) || p->tenants) {
+		uint64_t now = now_ns(), wake = UINT64_MAX;
+		int work = 0;
+
+		stat_add(&p->st.heartbeat, 1);
+		if (__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE))
+			process_mailbox(p, now);
+		if (reap(p, now))
+			work = 1;
+		signal_guests(p);
+		if (scan(p, now))
+			work |= dispatch(p, now, &wake) > 0;
+		if (p->pending_sqes) {
+			io_uring_submit(&p->ring);
+			p->pending_sqes = 0;
+		}
+		signal_guests(p);
+		finish_removes(p);
+
+		if (work) {
+			stat_add(&p->st.busy_ns, now - prev);
+			last_work = now;
+		} else if (now - last_work >= p->spin_ns) {
+			stat_add(&p->st.busy_ns, now - prev);
+			try_sleep(p, now, wake);
+			last_work = now_ns();
+			prev = last_work;
+			continue;
+		} else {
+			stat_add(&p->st.idle_ns, now - prev);
+		}
+		__atomic_store_n(&p->st.inflight, p->inflight, __ATOMIC_RELAXED);
+		prev = now;
+	}
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct poller **ret)
+{
+	struct io_uring_params params = { .flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES };
+	struct poller *p;
+	int r;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->idx = idx;
+	p->mbox_tail = &p->mbox_head;
+	p->spin_ns = (uint64_t)cfg.poll_min_us * 1000;
+	pthread_mutex_init(&p->mbox_lock, NULL);
+	p->mbox_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->mbox_efd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = sched_init(&p->sched, mode, cap, FILE_SLOTS);
+	if (r < 0)
+		goto fail_efd;
+	r = io_uring_queue_init_params(RING_ENTRIES, &p->ring, &params);
+	if (r < 0)
+		goto fail_sched;
+	r = io_uring_register_files_sparse(&p->ring, FILE_SLOTS);
+	if (r < 0)
+		goto fail_ring;
+	*ret = p;
+	return 0;
+
+fail_ring:
+	io_uring_queue_exit(&p->ring);
+fail_sched:
+	sched_destroy(&p->sched);
+fail_efd:
+	close(p->mbox_efd);
+fail:
+	free(p);
+	return r;
+}
+
+int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
+{
+	int r;
+
+	if (n < 1 || n > MAX_POLLERS)
+		return -EINVAL;
+	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (done_efd < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		r = poller_create(i, mode, inflight_cap, &pollers[i]);
+		if (r < 0)
+			return r;
+		r = -pthread_create(&pollers[i]->thread, NULL, poller_main, pollers[i]);
+		if (r < 0)
+			return r;
+		nr_pollers++;
+	}
+	return 0;
+}
+
+void poller_stop_all(void)
+{
+	uint64_t one = 1;
+
+	for (int i = 0; i < nr_pollers; i++) {
+		__atomic_store_n(&pollers[i]->stop, 1, __ATOMIC_RELAXED);
+		if (write(pollers[i]->mbox_efd, &one, sizeof(one)) < 0)
+			log_warn("poller %d: cannot wake for stop: %m", i);
+	}
+	for (int i = 0; i < nr_pollers; i++) {
+		struct poller *p = pollers[i];
+
+		pthread_join(p->thread, NULL);
+		io_uring_queue_exit(&p->ring);
+		sched_destroy(&p->sched);
+		close(p->mbox_efd);
+		pthread_mutex_destroy(&p->mbox_lock);
+		free(p);
+		pollers[i] = NULL;
+	}
+	nr_pollers = 0;
+	if (done_efd >= 0)
+		close(done_efd);
+	done_efd = -1;
+}
+
+int poller_count(void)
+{
+	return nr_pollers;
+}
+
+const struct poller_stats *poller_stats(int i)
+{
+	return &pollers[i]->st;
+}
+
+/* poller_pick - the poller with the fewest tenants (control thread only). */
+struct poller *poller_pick(void)
+{
+	struct poller *best = pollers[next_poller++ % (unsigned)nr_pollers];
+
+	for (int i = 0; i < nr_pollers; i++)
+		if (__atomic_load_n(&pollers[i]->nr_tenants, __ATOMIC_RELAXED) <
+		    __atomic_load_n(&best->nr_tenants, __ATOMIC_RELAXED))
+			best = pollers[i];
+	return best;
+}

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvfsd.h - pvfsd's core objects and how the threads share them.
+ *
+ * Threads. The main thread runs the control plane (libevent: control socket,
+ * metrics, signals). Each poller thread runs the data plane for the tenants
+ * pinned to it, with its own io_uring. They meet in two places only:
+ *   - the poller's mailbox (struct poller_msg, a mutex-protected list plus an
+ *     eventfd): the control thread hands tenants in and asks for them back;
+ *     the poller checks an atomic flag each loop and takes the lock only when
+ *     it is set, so the hot path stays lock-free;
+ *   - statistics counters in struct tenant_stats / poller_stats: written by
+ *     the owning poller only, read by anyone with relaxed atomic loads.
+ *
+ * Lifetimes. A struct tenant is created by `attach` and freed by `detach`,
+ * both on the control thread. While plugged, its data-plane state
+ * (struct tenant_io: mappings, queues, request slots) belongs to its poller
+ * from POLLER_ADD until the poller acknowledges POLLER_REMOVE; only then may
+ * the control thread unmap guest memory, after every io_uring operation that
+ * points into it has completed.
+ */
+#ifndef PVFSD_H
+#define PVFSD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "pvfs_ctl.h"
+#include "pvfs_ring.h"
+#include "sched.h"
+
+#define PVFSD_VERSION "0.1.0"
+
+struct event_base;
+struct json_t;
+struct ctl_conn;
+struct poller;
+struct tenant;
+
+enum tenant_state {
+	TENANT_UNPLUGGED,	/* provisioned, no VM plugged */
+	TENANT_RUNNING,		/* plugged, served by a poller */
+	TENANT_BROKEN,		/* plugged, ring found corrupt; all I/O stopped */
+	TENANT_DRAINING,	/* unplug or detach in progress */
+};
+
+const char *tenant_state_name(enum tenant_state s);
+
+enum cache_mode { CACHE_NONE, CACHE_WRITEBACK };
+
+/*
+ * Latency histogram, log-linear: 8 buckets per power of two of 64 ns units,
+ * so every bucket is at most 12.5% wide; from 0 to ~68 s, the last bucket
+ * taking everything above. Powers of two of 64 ns fall on bucket edges,
+ * which is what the Prometheus histogram's "le" bounds use.
+ */
+#define LAT_BUCKETS 232
+
+static inline unsigned lat_bucket(uint64_t ns)
+{
+	uint64_t v = ns >> 6;
+	unsigned msb, b;
+
+	if (v < 8)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	b = (msb - 2) * 8 + (unsigned)((v >> (msb - 3)) & 7);
+	return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
+}
+
+/* lat_bucket_lower - the smallest latency (ns) counted in bucket b. */
+static inline uint64_t lat_bucket_lower(unsigned b)
+{
+	if (b < 8)
+		return (uint64_t)b << 6;
+	return ((uint64_t)(8 + b % 8) << (b / 8 + 2 - 3)) << 6;
+}
+
+struct op_stats {
+	uint64_t ops, bytes, errors;
+	uint64_t lat_sum_ns;
+	uint64_t lat_hist[LAT_BUCKETS];
+};
+
+/* Ops as counted in stats and metrics (index = PVFS_OP_*). */
+extern const char *const pvfs_op_names[PVFS_OP_MAX];
+
+struct tenant_stats {
+	struct op_stats op[PVFS_OP_MAX];
+	uint64_t invalid;		/* requests rejected by validation (also counted in errors) */
+	uint64_t doorbells;		/* kicks received from the guest */
+	uint64_t interrupts;		/* call eventfd signals sent */
+	uint64_t throttled;		/* held back by a limit: sum over earlier plugs */
+	uint64_t throttled_ns;		/* (the current plug's count is in its sched_entity) */
+	uint64_t queue_delay_ns;	/* sum over dispatched requests: seen -> dispatched */
+	uint64_t dispatched;
+	uint64_t inflight;		/* gauge */
+	uint64_t broken;		/* 1 once the ring was found corrupt */
+};
+
+struct guest_mem {
+	uint64_t gpa, size;
+	uint8_t *host;			/* pvfsd's mapping of [gpa, gpa+size) */
+	size_t map_len;
+	void *map_base;
+};
+
+/* One request slot per (queue, tag); preallocated at plug time. */
+struct io_req {
+	struct tenant_io *tio;
+	struct io_queue *ioq;
+	uint16_t tag;
+	uint8_t op;
+	uint8_t busy;
+	uint8_t recovered;		/* re-issued from a previous host's in-flight table */
+	uint32_t sq_idx;		/* SQ index it was consumed from */
+	int rw_flags;
+	uint32_t len;			/* requested bytes */
+	uint32_t done;			/* transferred so far (short-transfer continuation) */
+	uint64_t offset;
+	uint64_t t_seen, t_dispatch;
+	uint32_t nr_iov;
+	uint32_t iov_pos;		/* first iovec not yet fully transferred */
+	struct iovec *iov;		/* max_segs entries */
+};
+
+struct io_queue {
+	struct tenant_io *tio;
+	struct pvfs_queue q;
+	uint32_t qid;
+	uint32_t sq_head;		/* next SQ index to consume (our copy) */
+	uint32_t seen_tail;		/* SQ tail as last observed */
+	uint32_t cq_tail;		/* next CQ index to fill (our copy) */
+	uint32_t cq_head_seen;		/* guest's cq_head as last read */
+	int kick_fd, call_fd;
+	bool kick_armed;		/* a poll on kick_fd is in io_uring */
+	bool need_irq;			/* CQEs posted since the last interrupt */
+	uint64_t *seen_ns;		/* per SQ slot: when the poller first saw it */
+	struct io_req *reqs;		/* depth entries, indexed by tag */
+	struct iovec *iovs;		/* depth * max_segs */
+};
+
+/* Data-plane state of a plugged tenant. Owned by its poller while added. */
+struct tenant_io {
+	struct tenant *t;
+	struct poller *p;
+	struct tenant_io *next;		/* poller's list */
+	struct sched_entity se;
+	struct pvfs_region_hdr *hdr;
+	void *region;
+	size_t region_size;
+	uint32_t nr_queues, depth, max_segs;
+	struct io_queue *queues;
+	struct guest_mem mem[PVFS_CTL_MAX_MEMREGIONS];
+	uint32_t nr_mem;
+	/* Copies of volume facts: the poller never reads struct tenant's config. */
+	uint64_t capacity;
+	uint32_t lbs;			/* logical block size: alignment of offsets and lengths */
+	uint32_t max_io_bytes;
+	bool readonly;
+	bool direct;
+	int file_slot;			/* registered file index in the poller's ring */
+	int vol_fd;
+	uint32_t rr_queue;		/* round-robin position among queues */
+	uint32_t inflight;		/* io_uring operations pointing into guest memory */
+	uint32_t polls_armed;
+	bool removing;			/* detach/unplug: take no new SQEs */
+	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
+	bool broken;
+	bool recovered;			/* in-flight table replayed */
+};
+
+struct tenant {
+	struct tenant *next;
+	char name[PVFS_CTL_MAX_NAME + 1];
+	char volume[4096];		/* path as given, relative to its volume dir */
+	char volume_real[4096];		/* resolved absolute path */
+	dev_t vol_dev;
+	ino_t vol_ino;
+	int vol_fd;
+	uint64_t capacity;
+	uint32_t lbs, pbs;
+	bool readonly;
+	bool is_bdev;
+	enum cache_mode cache;
+	struct sched_qos qos;
+	enum tenant_state state;
+	struct tenant_io *tio;		/* non-NULL while plugged */
+	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it */
+	bool detaching;			/* detach requested; freed once drained */
+	struct ctl_conn *pending_detach; /* the connection to answer, if still open */
+	struct json_t *pending_detach_id; /* its JSON-RPC id */
+	uint32_t generation;		/* host generation written at the last plug */
+	uint64_t plugs;
+	struct tenant_stats st;
+};
+
+struct poller_stats {
+	uint64_t busy_ns, idle_ns;
+	uint64_t wakeups;		/* returns from a sleep */
+	uint64_t loops;
+	uint64_t heartbeat;		/* incremented every loop pass; watchdog reads it */
+	uint64_t inflight;
+};
+
+struct daemon_config {
+	const char *runtime_dir;
+	char *volume_dirs[16];
+	int nr_volume_dirs;
+	int io_threads;
+	enum sched_mode sched_mode;
+	uint32_t inflight_cap;
+	uint32_t poll_min_us, poll_max_us;
+	bool allow_bdev;
+	gid_t admin_gid;		/* (gid_t)-1: root only */
+	const char *metrics_listen;
+	const char *config_file;
+	const char *state_file;		/* NULL: no persistence */
+};
+
+extern struct daemon_config cfg;
+
+/* ---- poller.c ---- */
+int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap);
+void poller_stop_all(void);
+int poller_count(void);
+const struct poller_stats *poller_stats(int i);
+struct poller *poller_pick(void);
+/* poller_add - hand a plugged tenant to its poller (control thread). */
+void poller_add(struct poller *p, struct tenant_io *tio);
+/*
+ * poller_remove - ask the poller to stop serving tio; fail_new makes new
+ * requests complete with -ENODEV (detach) instead of staying queued (unplug).
+ * The control thread learns of the drain through tenant_drained().
+ */
+void poller_remove(struct tenant_io *tio, bool fail_new);
+/* poller_set_qos - apply new QoS to a running tenant. */
+void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
+/* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */
+int poller_done_fd(void);
+void poller_reap_done(void (*cb)(struct tenant_io *tio));
+
+/* ---- request.c: validation and translation (pure, unit-tested) ---- */
+/*
+ * request_prepare - validate a copied SQE and its copied segments against
+ * tio, translating segments into iov. Returns 0 or the -errno to complete
+ * the request with.
+ */
+int request_prepare(const struct tenant_io *tio, const struct pvfs_sqe *sqe,
+		    const struct pvfs_seg *segs, struct iovec *iov, uint32_t *ret_nr_iov);
+
+/* ---- tenant.c ---- */
+struct tenant *tenant_find(const char *name);
+struct tenant *tenant_first(void);
+void tenant_drained(struct tenant_io *tio);
+
+#endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* state.c - see state.h. The file format is {"version":1,"tenants":[attach params...]}. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+#include "pvfsd.h"
+#include "state.h"
+#include "tenant.h"
+#include "util.h"
+
+void state_save(void)
+{
+	char tmp[4200], dir[4200];
+	json_t *arr, *root;
+	_cleanup_close_ int dfd = -1;
+	int fd;
+
+	if (!cfg.state_file)
+		return;
+	arr = json_array();
+	for (const struct tenant *t = tenant_first(); t; t = t->next) {
+		if (t->detaching)
+			continue;
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
+				"name", t->name, "volume", t->volume, "readonly", t->readonly,
+				"cache", t->cache == CACHE_NONE ? "none" : "writeback",
+				"qos", ctl_qos_json(&t->qos)));
+	}
+	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.state_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || json_dumpfd(root, fd, JSON_INDENT(2)) < 0 || fsync(fd) < 0) {
+		log_err("cannot write state file %s: %m; attached tenants will not survive a "
+			"restart", tmp);
+		if (fd >= 0)
+			close(fd);
+		json_decref(root);
+		return;
+	}
+	close(fd);
+	json_decref(root);
+	if (rename(tmp, cfg.state_file) < 0) {
+		log_err("cannot replace state file %s: %m", cfg.state_file);
+		return;
+	}
+	/* The rename is durable only once the directory is. */
+	snprintf(dir, sizeof(dir), "%s", cfg.state_file);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		fsync(dfd);
+}
+
+static int restore_one(json_t *e, size_t i)
+{
+	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
+	const char *cache = "none";
+	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0;
+	int readonly = 0;
+	json_error_t jerr;
+	struct tenant *t;
+	char err[512];
+	int r;
+
+	if (json_unpack_ex(e, &jerr, JSON_STRICT, "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I}}",
+			   "name", &ap.name, "volume", &ap.volume, "readonly", &readonly,
+			   "cache", &cache, "qos", "weight", &weight, "iops_reservation", &resv,
+			   "iops_limit", &iops, "bps_limit", &bps) < 0) {
+		log_err("state file %s: tenant %zu: %s; skipped", cfg.state_file, i, jerr.text);
+		return -EINVAL;
+	}
+	ap.readonly = readonly;
+	ap.cache = strcmp(cache, "writeback") ? CACHE_NONE : CACHE_WRITEBACK;
+	if (weight < 0 || resv < 0 || iops < 0 || bps < 0 || weight > SCHED_WEIGHT_MAX) {
+		log_err("state file %s: tenant %s: QoS out of range; skipped", cfg.state_file, ap.name);
+		return -EINVAL;
+	}
+	ap.qos.weight = (uint32_t)weight;
+	ap.qos.iops_reservation = (uint64_t)resv;
+	ap.qos.iops_limit = (uint64_t)iops;
+	ap.qos.bps_limit = (uint64_t)bps;
+	r = tenant_attach(&ap, &t, err, sizeof(err));
+	if (r < 0)
+		log_err("state file %s: cannot restore tenant %s: %s", cfg.state_file, ap.name, err);
+	return r;
+}
+
+int state_load(void)
+{
+	json_error_t jerr;
+	json_t *root, *arr, *e;
+	size_t i;
+	int n = 0;
+
+	if (!cfg.state_file || access(cfg.state_file, F_OK) < 0)
+		return 0;
+	root = json_load_file(cfg.state_file, 0, &jerr);
+	if (!root) {
+		log_err("state file %s is unreadable (%s, line %d); starting with no tenants",
+			cfg.state_file, jerr.text, jerr.line);
+		return -EINVAL;
+	}
+	arr = json_object_get(root, "tenants");
+	json_array_foreach(arr, i, e)
+		if (restore_one(e, i) == 0)
+			n++;
+	json_decref(root);
+	if (n)
+		log_info("restored %d tenant(s) from %s", n, cfg.state_file);
+	return n;
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c - JSON snapshots of tenant and poller counters for the `list` and
+ * `stats` methods. Rates (IOPS, bytes/s) are over the last stats_tick()
+ * interval (one second, driven by main.c), so `pvfsctl stats` shows what is
+ * happening now, not an average since attach.
+ */
+#include <string.h>
+
+#include "control.h"
+#include "pvfsd.h"
+#include "stats.h"
+#include "tenant.h"
+#include "util.h"
+
+double stats_percentile_us(const uint64_t *hist, double p)
+{
+	uint64_t total = 0, want, acc = 0;
+
+	for (unsigned b = 0; b < LAT_BUCKETS; b++)
+		total += stat_get(&hist[b]);
+	if (!total)
+		return 0;
+	want = (uint64_t)(p * (double)total);
+	if (want >= total)
+		want = total - 1;
+	for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+		uint64_t n = stat_get(&hist[b]);
+
+		if (acc + n > want) {
+			/* Interpolate linearly inside the bucket. */
+			uint64_t lo = lat_bucket_lower(b);
+			uint64_t hi = b + 1 < LAT_BUCKETS ? lat_bucket_lower(b + 1) : lo * 2;
+			double frac = ((double)(want - acc) + 0.5) / (double)n;
+
+			return ((double)lo + frac * (double)(hi - lo)) / 1000.0;
+		}
+		acc += n;
+	}
+	return 0;
+}
+
+json_t *stats_tenant_summary(const struct tenant *t)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:o, s:I}",
+			      "name", t->name,
+			      "state", tenant_state_name(tenant_effective_state(t)),
+			      "volume", t->volume, "volume_path", t->volume_real,
+			      "readonly", t->readonly,
+			      "cache", t->cache == CACHE_NONE ? "none" : "writeback",
+			      "capacity", (json_int_t)t->capacity,
+			      "logical_block_size", (int)t->lbs,
+			      "physical_block_size", (int)t->pbs,
+			      "qos", ctl_qos_json(&t->qos),
+			      "plugs", (json_int_t)t->plugs);
+
+	if (t->tio) {
+		json_object_set_new(o, "queues", json_integer(t->tio->nr_queues));
+		json_object_set_new(o, "queue_depth", json_integer(t->tio->depth));
+		json_object_set_new(o, "generation", json_integer(t->generation));
+	}
+	return o;
+}
+
+/* Rates of the last interval, per tenant, keyed by pointer (control thread only). */
+struct rate {
+	const struct tenant *t;
+	uint64_t ops, bytes;
+	double iops, bps;
+};
+
+#define MAX_RATES 1024
+static struct rate rates[MAX_RATES];
+static unsigned nr_rates;
+static uint64_t last_tick_ns;
+
+static void tenant_totals(const struct tenant *t, uint64_t *ops, uint64_t *bytes)
+{
+	*ops = *bytes = 0;
+	for (unsigned i = 0; i < PVFS_OP_MAX; i++) {
+		*ops += stat_get(&t->st.op[i].ops);
+		*bytes += stat_get(&t->st.op[i].bytes);
+	}
+}
+
+static struct rate *rate_of(const struct tenant *t)
+{
+	for (unsigned i = 0; i < nr_rates; i++)
+		if (rates[i].t == t)
+			return &rates[i];
+	return NULL;
+}
+
+void stats_tick(void)
+{
+	uint64_t now = now_ns(), dt = now - last_tick_ns;
+	struct rate next[MAX_RATES];
+	unsigned n = 0;
+
+	for (const struct tenant *t = tenant_first(); t && n < MAX_RATES; t = t->next) {
+		struct rate *old = rate_of(t), *r = &next[n++];
+
+		r->t = t;
+		tenant_totals(t, &r->ops, &r->bytes);
+		r->iops = r->bps = 0;
+		if (old && last_tick_ns && dt) {
+			r->iops = (double)(r->ops - old->ops) * 1e9 / (double)dt;
+			r->bps = (double)(r->bytes - old->bytes) * 1e9 / (double)dt;
+		}
+	}
+	memcpy(rates, next, sizeof(next[0]) * n);
+	nr_rates = n;
+	last_tick_ns = now;
+}
+
+static json_t *op_json(const struct op_stats *os)
+{
+	uint64_t ops = stat_get(&os->ops);
+
+	return json_pack("{s:I, s:I, s:I, s:{s:f, s:f, s:f, s:f}}",
+			 "ops", (json_int_t)ops, "bytes", (json_int_t)stat_get(&os->bytes),
+			 "errors", (json_int_t)stat_get(&os->errors),
+			 "latency_us",
+			 "mean", ops ? (double)stat_get(&os->lat_sum_ns) / (double)ops / 1000.0 : 0.0,
+			 "p50", stats_percentile_us(os->lat_hist, 0.50),
+			 "p99", stats_percentile_us(os->lat_hist, 0.99),
+			 "p999", stats_percentile_us(os->lat_hist, 0.999));
+}
+
+static json_t *tenant_json(const struct tenant *t)
+{
+	json_t *o = stats_tenant_summary(t), *ops = json_object();
+	const struct rate *r = rate_of(t);
+	uint64_t throttled = stat_get(&t->st.throttled);
+	uint64_t throttled_ns = stat_get(&t->st.throttled_ns);
+	uint64_t dispatched = stat_get(&t->st.dispatched);
+
+	if (t->tio) {
+		struct sched_stats ss;
+
+		sched_entity_stats(&t->tio->se, &ss);
+		throttled += ss.throttled;
+		throttled_ns += ss.throttled_ns;
+	}
+	for (unsigned i = 0; i < PVFS_OP_MAX; i++)
+		json_object_set_new(ops, pvfs_op_names[i], op_json(&t->st.op[i]));
+	json_object_set_new(o, "ops", ops);
+	json_object_set_new(o, "iops", json_real(r ? r->iops : 0));
+	json_object_set_new(o, "bps", json_real(r ? r->bps : 0));
+	json_object_set_new(o, "inflight", json_integer((json_int_t)stat_get(&t->st.inflight)));
+	json_object_set_new(o, "invalid", json_integer((json_int_t)stat_get(&t->st.invalid)));
+	json_object_set_new(o, "doorbells", json_integer((json_int_t)stat_get(&t->st.doorbells)));
+	json_object_set_new(o, "interrupts", json_integer((json_int_t)stat_get(&t->st.interrupts)));
+	json_object_set_new(o, "throttled", json_integer((json_int_t)throttled));
+	json_object_set_new(o, "throttled_seconds", json_real((double)throttled_ns / 1e9));
+	json_object_set_new(o, "dispatched", json_integer((json_int_t)dispatched));
+	json_object_set_new(o, "queue_delay_us_mean",
+			    json_real(dispatched ? (double)stat_get(&t->st.queue_delay_ns) /
+						   (double)dispatched / 1000.0 : 0.0));
+	return o;
+}
+
+json_t *stats_json(const struct tenant *only)
+{
+	json_t *tl = json_array(), *pl = json_array();
+
+	for (const struct tenant *t = tenant_first(); t; t = t->next)
+		if (!only || t == only)
+			json_array_append_new(tl, tenant_json(t));
+	for (int i = 0; i < poller_count(); i++) {
+		const struct poller_stats *ps = poller_stats(i);
+
+		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I}", "poller", i,
+				"busy_seconds", (double)stat_get(&ps->busy_ns) / 1e9,
+				"idle_seconds", (double)stat_get(&ps->idle_ns) / 1e9,
+				"wakeups", (json_int_t)stat_get(&ps->wakeups),
+				"inflight", (json_int_t)stat_get(&ps->inflight)));
+	}
+	return json_pack("{s:o, s:o}", "tenants", tl, "pollers", pl);
+}

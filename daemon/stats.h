@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.h - snapshots of the data plane's counters for the control API
+ * (JSON) and the metrics endpoint (Prometheus text). Counters are read with
+ * relaxed atomic loads; a snapshot is consistent per counter, not across
+ * counters.
+ */
+#ifndef PVFSD_STATS_H
+#define PVFSD_STATS_H
+
+#include <jansson.h>
+
+#include "pvfsd.h"
+
+/* stats_tenant_summary - name, state, volume, QoS: what `list` shows. */
+json_t *stats_tenant_summary(const struct tenant *t);
+/* stats_json - counters of t, or of every tenant and poller when t is NULL. */
+json_t *stats_json(const struct tenant *t);
+/* stats_percentile_us - the p-quantile (0..1) of a latency histogram, in us. */
+double stats_percentile_us(const uint64_t *hist, double p);
+/* stats_tick - recompute per-tenant rates; main.c calls it once a second. */
+void stats_tick(void);
+
+#endif

@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tenant.c - the tenant life cycle, on the control thread: attach (open and
+ * confine the volume), plug (map and validate a VM's region and memory, hand
+ * it to a poller), unplug and detach (take it back once drained). This is
+ * the core API the control methods call; it never sees JSON. Each function
+ * returns 0 or a negative errno and writes a message for the operator to err.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "pvfsd.h"
+#include "tenant.h"
+#include "util.h"
+
+#define MAX_TENANTS		1000	/* below the pollers' registered-file slots */
+#define MAX_IO_BYTES		(1u << 20)
+#define MAX_DISCARD_BYTES	(1u << 30)
+
+static struct tenant *tenants;
+static unsigned nr_tenants;
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *tenant_state_name(enum tenant_state s)
+{
+	switch (s) {
+	case TENANT_UNPLUGGED: return "unplugged";
+	case TENANT_RUNNING: return "running";
+	case TENANT_BROKEN: return "broken";
+	case TENANT_DRAINING: return "draining";
+	}
+	return "unknown";
+}
+
+struct tenant *tenant_find(const char *name)
+{
+	for (struct tenant *t = tenants; t; t = t->next)
+		if (!strcmp(t->name, name))
+			return t;
+	return NULL;
+}
+
+struct tenant *tenant_first(void)
+{
+	return tenants;
+}
+
+unsigned tenant_count(void)
+{
+	return nr_tenants;
+}
+
+/* tenant_effective_state - RUNNING turns BROKEN once a poller found the ring corrupt. */
+enum tenant_state tenant_effective_state(const struct tenant *t)
+{
+	if (t->state == TENANT_RUNNING && stat_get(&t->st.broken))
+		return TENANT_BROKEN;
+	return t->state;
+}
+
+int tenant_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > PVFS_CTL_MAX_NAME || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * open_beneath - open rel inside dirfd, refusing any resolution that leaves
+ * it (".." or a symlink pointing out), and magic links.
+ */
+static int open_beneath(int dirfd, const char *rel, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * open_volume - find path in the configured volume directories and open it.
+ * An absolute path must lie inside one of them; a relative one is looked up
+ * in each in order.
+ */
+static int open_volume(const char *path, int flags, char *real, size_t reallen,
+		       char *err, size_t errlen)
+{
+	int last = -ENOENT;
+
+	if (!*path)
+		return fail(err, errlen, -EINVAL, "volume path is empty");
+	for (int i = 0; i < cfg.nr_volume_dirs; i++) {
+		const char *dir = cfg.volume_dirs[i];
+		size_t dl = strlen(dir);
+		const char *rel = path;
+		_cleanup_close_ int dfd = -1;
+		int fd;
+
+		if (path[0] == '/') {
+			if (strncmp(path, dir, dl) || (path[dl] != '/' && dl > 1))
+				continue;
+			rel = path + dl;
+			while (*rel == '/')
+				rel++;
+		}
+		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		fd = open_beneath(dfd, rel, flags | O_CLOEXEC);
+		if (fd == -EXDEV || fd == -ELOOP)
+			return fail(err, errlen, -EXDEV,
+				    "volume %s resolves outside volume directory %s "
+				    "(\"..\" or a symlink leading out); use a path inside it",
+				    path, dir);
+		if (fd == -EINVAL && (flags & O_DIRECT))
+			return fail(err, errlen, -EINVAL,
+				    "volume %s: its file system does not support O_DIRECT; "
+				    "attach with cache=writeback", path);
+		if (fd < 0) {
+			last = fd;
+			if (path[0] == '/')
+				break;
+			continue;
+		}
+		snprintf(real, reallen, "%s/%s", dir, rel);
+		return fd;
+	}
+	if (last == -ENOENT) {
+		if (path[0] == '/' && !cfg.nr_volume_dirs)
+			return fail(err, errlen, -EACCES,
+				    "no volume directory is configured; start pvfsd with --volume-dir");
+		if (path[0] == '/') {
+			int inside = 0;
+
+			for (int i = 0; i < cfg.nr_volume_dirs; i++)
+				if (!strncmp(path, cfg.volume_dirs[i], strlen(cfg.volume_dirs[i])))
+					inside = 1;
+			if (!inside)
+				return fail(err, errlen, -EXDEV,
+					    "volume %s is outside the configured volume directories "
+					    "(--volume-dir); move it into one", path);
+		}
+		return fail(err, errlen, -ENOENT,
+			    "volume %s does not exist in the volume directories; create it first "
+			    "(e.g. truncate -s 10G)", path);
+	}
+	return fail(err, errlen, last, "cannot open volume %s: %s", path, strerror(-last));
+}
+
+static int volume_geometry(struct tenant *t, char *err, size_t errlen)
+{
+	struct statx stx;
+
+	if (statx(t->vol_fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_DIOALIGN, &stx) < 0)
+		return fail(err, errlen, -errno, "cannot stat volume %s: %m", t->volume);
+	t->vol_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	t->vol_ino = stx.stx_ino;
+	t->lbs = 512;
+	t->pbs = stx.stx_blksize ? stx.stx_blksize : 4096;
+	if (S_ISBLK(stx.stx_mode)) {
+		uint64_t bytes;
+		int lbs, pbs;
+
+		if (!cfg.allow_bdev)
+			return fail(err, errlen, -EPERM,
+				    "volume %s is a block device; pvfsd only serves block "
+				    "devices with allow_block_devices=true in its config", t->volume);
+		if (ioctl(t->vol_fd, BLKGETSIZE64, &bytes) < 0 ||
+		    ioctl(t->vol_fd, BLKSSZGET, &lbs) < 0 || ioctl(t->vol_fd, BLKPBSZGET, &pbs) < 0)
+			return fail(err, errlen, -errno, "cannot query block device %s: %m",
+				    t->volume);
+		t->vol_dev = stx.stx_rdev_major << 8 | stx.stx_rdev_minor;
+		t->is_bdev = true;
+		t->capacity = bytes;
+		t->lbs = (uint32_t)lbs;
+		t->pbs = (uint32_t)pbs;
+	} else if (S_ISREG(stx.stx_mode)) {
+		t->capacity = stx.stx_size;
+		if (t->cache == CACHE_NONE && (stx.stx_mask & STATX_DIOALIGN) &&
+		    stx.stx_dio_offset_align > t->lbs)
+			t->lbs = stx.stx_dio_offset_align;
+	} else {
+		return fail(err, errlen, -EINVAL,
+			    "volume %s is neither a regular file nor a block device", t->volume);
+	}
+	if (t->pbs < t->lbs)
+		t->pbs = t->lbs;
+	t->capacity &= ~(uint64_t)(t->lbs - 1);
+	if (!t->capacity)
+		return fail(err, errlen, -EINVAL,
+			    "volume %s is empty; give it a size first (e.g. truncate -s 10G)",
+			    t->volume);
+	return 0;
+}
+
+int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err, size_t errlen)
+{
+	_cleanup_free_ struct tenant *t = NULL;
+	int flags, r;
+
+	if (!tenant_name_valid(ap->name))
+		return fail(err, errlen, -EINVAL,
+			    "invalid tenant name \"%s\": use 1-%d characters of A-Z a-z 0-9 _ . -, "
+			    "not starting with . or -", ap->name, PVFS_CTL_MAX_NAME);
+	if (tenant_find(ap->name))
+		return fail(err, errlen, -EEXIST, "tenant %s already exists; detach it first",
+			    ap->name);
+	if (nr_tenants >= MAX_TENANTS)
+		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants", MAX_TENANTS);
+	r = sched_qos_validate(&ap->qos);
+	if (r < 0)
+		return fail(err, errlen, r,
+			    "invalid QoS: weight must be 1-10000, limits and reservation >= 0, "
+			    "and a reservation not above the IOPS limit");
+	if (strlen(ap->volume) >= sizeof(t->volume))
+		return fail(err, errlen, -ENAMETOOLONG, "volume path too long");
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	snprintf(t->name, sizeof(t->name), "%s", ap->name);
+	snprintf(t->volume, sizeof(t->volume), "%s", ap->volume);
+	t->readonly = ap->readonly;
+	t->cache = ap->cache;
+	t->qos = ap->qos;
+	t->state = TENANT_UNPLUGGED;
+
+	flags = (ap->readonly ? O_RDONLY : O_RDWR) | (ap->cache == CACHE_NONE ? O_DIRECT : 0);
+	t->vol_fd = open_volume(ap->volume, flags, t->volume_real, sizeof(t->volume_real),
+				err, errlen);
+	if (t->vol_fd < 0)
+		return t->vol_fd;
+	r = volume_geometry(t, err, errlen);
+	if (r < 0)
+		goto fail_close;
+	for (struct tenant *o = tenants; o; o = o->next) {
+		if (o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
+			r = fail(err, errlen, -EBUSY,
+				 "volume %s is already attached to tenant %s; a volume serves one "
+				 "tenant at a time", ap->volume, o->name);
+			goto fail_close;
+		}
+	}
+	t->next = tenants;
+	tenants = t;
+	nr_tenants++;
+	log_info("tenant %s attached: volume %s, %llu bytes, %s, cache=%s", t->name,
+		 t->volume_real, (unsigned long long)t->capacity, t->readonly ? "ro" : "rw",
+		 t->cache == CACHE_NONE ? "none" : "writeback");
+	*ret = t;
+	t = NULL;
+	return 0;
+
+fail_close:
+	close(t->vol_fd);
+	return r;
+}
+
+/* fd_is_eventfd - the kernel names eventfds "anon_inode:[eventfd]". */
+static int fd_is_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	return !strcmp(target, "anon_inode:[eventfd]");
+}
+
+static int fd_is_memory(int fd, uint64_t *ret_size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	*ret_size = (uint64_t)st.st_size;
+	return 1;
+}
+
+static void tio_free(struct tenant_io *tio)
+{
+	if (!tio)
+		return;
+	for (uint32_t i = 0; i < tio->nr_mem; i++)
+		if (tio->mem[i].map_base)
+			munmap(tio->mem[i].map_base, tio->mem[i].map_len);
+	if (tio->queues) {
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+
+			free(ioq->reqs);
+			free(ioq->iovs);
+			free(ioq->seen_ns);
+			if (ioq->kick_fd >= 0)
+				close(ioq->kick_fd);
+			if (ioq->call_fd >= 0)
+				close(ioq->call_fd);
+		}
+		free(tio->queues);
+	}
+	if (tio->region)
+		munmap(tio->region, tio->region_size);
+	free(tio);
+}
+
+static int map_memory(struct tenant_io *tio, const struct plug_params *pp, const int *memfds,
+		      char *err, size_t errlen)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (uint32_t i = 0; i < pp->nr_mem; i++) {
+		const struct plug_mem *m = &pp->mem[i];
+		struct guest_mem *g = &tio->mem[i];
+		uint64_t fsize, skew;
+		void *base;
+
+		if (!fd_is_memory(memfds[i], &fsize))
+			return fail(err, errlen, -EBADF,
+				    "memory[%u]: fd is not a memfd or regular file", i);
+		if (!m->size || m->gpa + m->size < m->gpa || m->offset + m->size < m->offset ||
+		    m->offset + m->size > fsize)
+			return fail(err, errlen, -EINVAL,
+				    "memory[%u]: gpa 0x%llx size 0x%llx offset 0x%llx does not fit "
+				    "its file (%llu bytes)", i, (unsigned long long)m->gpa,
+				    (unsigned long long)m->size, (unsigned long long)m->offset,
+				    (unsigned long long)fsize);
+		for (uint32_t j = 0; j < i; j++)
+			if (m->gpa < pp->mem[j].gpa + pp->mem[j].size &&
+			    pp->mem[j].gpa < m->gpa + m->size)
+				return fail(err, errlen, -EINVAL,
+					    "memory[%u] overlaps memory[%u] in guest-physical space", i, j);
+		skew = m->offset & (uint64_t)(page - 1);
+		base = mmap(NULL, m->size + skew, PROT_READ | PROT_WRITE, MAP_SHARED, memfds[i],
+			    (off_t)(m->offset - skew));
+		if (base == MAP_FAILED)
+			return fail(err, errlen, -errno, "memory[%u]: mmap: %m", i);
+		g->map_base = base;
+		g->map_len = m->size + skew;
+		g->host = (uint8_t *)base + skew;
+		g->gpa = m->gpa;
+		g->size = m->size;
+		tio->nr_mem++;
+	}
+	return 0;
+}
+
+static int setup_queues(struct tenant_io *tio, int *fds)
+{
+	tio->queues = calloc(tio->nr_queues, sizeof(*tio->queues));
+	if (!tio->queues)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < tio->nr_queues; i++) {
+		struct io_queue *ioq = &tio->queues[i];
+
+		ioq->kick_fd = ioq->call_fd = -1;
+	}
+	for (uint32_t i = 0; i < tio->nr_queues; i++) {
+		struct io_queue *ioq = &tio->queues[i];
+		struct pvfs_queue_ctrl *c;
+
+		ioq->tio = tio;
+		ioq->qid = i;
+		pvfs_queue_init(&ioq->q, tio->region, i, tio->depth, tio->max_segs);
+		ioq->reqs = calloc(tio->depth, sizeof(*ioq->reqs));
+		ioq->iovs = calloc((size_t)tio->depth * tio->max_segs, sizeof(*ioq->iovs));
+		ioq->seen_ns = calloc(tio->depth, sizeof(*ioq->seen_ns));
+		if (!ioq->reqs || !ioq->iovs || !ioq->seen_ns)
+			return -ENOMEM;
+		for (uint32_t t = 0; t < tio->depth; t++) {
+			ioq->reqs[t].tio = tio;
+			ioq->reqs[t].ioq = ioq;
+			ioq->reqs[t].tag = (uint16_t)t;
+			ioq->reqs[t].iov = &ioq->iovs[(size_t)t * tio->max_segs];
+		}
+		/* Resume where the ring is: the region outlives pvfsd instances. */
+		c = ioq->q.ctrl;
+		ioq->sq_head = ioq->seen_tail = PVFS_READ_ONCE(&c->sq_head);
+		ioq->cq_tail = PVFS_READ_ONCE(&c->cq_tail);
+		ioq->cq_head_seen = PVFS_READ_ONCE(&c->cq_head);
+		/* The eventfds now belong to tio (closed by tio_free). */
+		ioq->kick_fd = fds[1 + i];
+		ioq->call_fd = fds[1 + tio->nr_queues + i];
+		fds[1 + i] = fds[1 + tio->nr_queues + i] = -1;
+	}
+	return 0;
+}
+
+int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_conn *conn,
+		char *err, size_t errlen)
+{
+	struct tenant *t = tenant_find(pp->name);
+	struct tenant_io *tio;
+	struct pvfs_region_hdr *h, geo;
+	uint64_t rsize;
+	size_t want;
+	int r;
+
+	if (!t)
+		return fail(err, errlen, -ENOENT,
+			    "tenant %s is not attached; attach it first (pvfsctl attach)", pp->name);
+	if (t->state != TENANT_UNPLUGGED)
+		return fail(err, errlen, -EBUSY, "tenant %s is already plugged (state %s)",
+			    t->name, tenant_state_name(t->state));
+	if (pp->queues < 1 || pp->queues > PVFS_MAX_QUEUES)
+		return fail(err, errlen, -EINVAL, "queues must be 1-%u", PVFS_MAX_QUEUES);
+	if (pp->nr_mem < 1 || pp->nr_mem > PVFS_CTL_MAX_MEMREGIONS)
+		return fail(err, errlen, -EINVAL, "memory must list 1-%d regions",
+			    PVFS_CTL_MAX_MEMREGIONS);
+	want = 1 + 2 * (size_t)pp->queues + pp->nr_mem;
+	if (nfds != want)
+		return fail(err, errlen, -EBADF,
+			    "plug needs %zu fds (region, %u kick, %u call, %u memory), got %zu",
+			    want, pp->queues, pp->queues, pp->nr_mem, nfds);
+	if (!fd_is_memory(fds[0], &rsize) || rsize < PVFS_HDR_SIZE)
+		return fail(err, errlen, -EBADF, "region fd is not a memfd of at least %u bytes",
+			    PVFS_HDR_SIZE);
+	for (uint32_t i = 0; i < 2 * pp->queues; i++)
+		if (!fd_is_eventfd(fds[1 + i]))
+			return fail(err, errlen, -EBADF, "%s fd of queue %u is not an eventfd",
+				    i < pp->queues ? "kick" : "call", i % pp->queues);
+
+	tio = calloc(1, sizeof(*tio));
+	if (!tio)
+		return -ENOMEM;
+	tio->t = t;
+	tio->vol_fd = t->vol_fd;
+	tio->region_size = rsize;
+	tio->region = mmap(NULL, rsize, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (tio->region == MAP_FAILED) {
+		tio->region = NULL;
+		r = fail(err, errlen, -errno, "cannot map region: %m");
+		goto fail;
+	}
+	h = tio->region;
+	/* One copy of the creator's geometry; only the copy is checked and used. */
+	memcpy(&geo, h, 128);
+	if (geo.magic != PVFS_MAGIC || geo.abi_version != PVFS_ABI_VERSION) {
+		r = fail(err, errlen, -EPROTO,
+			 "region has magic 0x%x ABI %u; this pvfsd speaks ABI %u",
+			 geo.magic, geo.abi_version, PVFS_ABI_VERSION);
+		goto fail;
+	}
+	if (!pvfs_geometry_valid(geo.nr_queues, geo.queue_depth, geo.max_segs, geo.queue_stride,
+				 MIN(geo.region_size, rsize)) || geo.nr_queues != pp->queues) {
+		r = fail(err, errlen, -EINVAL,
+			 "region geometry invalid or inconsistent (queues %u depth %u segs %u, "
+			 "%llu bytes)", geo.nr_queues, geo.queue_depth, geo.max_segs,
+			 (unsigned long long)rsize);
+		goto fail;
+	}
+	tio->hdr = h;
+	tio->nr_queues = geo.nr_queues;
+	tio->depth = geo.queue_depth;
+	tio->max_segs = geo.max_segs;
+	tio->capacity = t->capacity;
+	tio->lbs = t->lbs;
+	tio->max_io_bytes = MAX_IO_BYTES;
+	tio->readonly = t->readonly;
+	tio->direct = t->cache == CACHE_NONE;
+	r = setup_queues(tio, fds);
+	if (r < 0) {
+		fail(err, errlen, r, "out of memory");
+		goto fail;
+	}
+	r = map_memory(tio, pp, fds + 1 + 2 * pp->queues, err, errlen);
+	if (r < 0)
+		goto fail;
+
+	/* Volume facts, then READY last with a release: the guest reads them after it. */
+	h->host_features = PVFS_F_FLUSH | PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES |
+			   (t->readonly ? PVFS_F_RO : 0);
+	h->capacity = t->capacity;
+	h->logical_block_size = t->lbs;
+	h->physical_block_size = t->pbs;
+	h->max_io_bytes = MAX_IO_BYTES;
+	h->max_discard_bytes = MAX_DISCARD_BYTES;
+	t->generation = PVFS_READ_ONCE(&h->host_generation) + 1;
+	PVFS_WRITE_ONCE(&h->host_generation, t->generation);
+	PVFS_STORE_RELEASE(&h->host_state, (uint32_t)PVFS_HOST_READY);
+
+	memset(&t->st.broken, 0, sizeof(t->st.broken));
+	t->tio = tio;
+	t->plug_conn = conn;
+	t->state = TENANT_RUNNING;
+	t->plugs++;
+	poller_add(poller_pick(), tio);
+	log_info("tenant %s plugged: %u queue(s) x %u, %u memory region(s), generation %u",
+		 t->name, tio->nr_queues, tio->depth, tio->nr_mem, t->generation);
+	return 0;
+
+fail:
+	tio_free(tio);
+	return r;
+}
+
+void tenant_unplug(struct tenant *t)
+{
+	if (t->state != TENANT_RUNNING || !t->tio)
+		return;
+	t->state = TENANT_DRAINING;
+	t->plug_conn = NULL;
+	poller_remove(t->tio, false);
+}
+
+static void tenant_free(struct tenant *t)
+{
+	for (struct tenant **pp = &tenants; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	nr_tenants--;
+	close(t->vol_fd);
+	free(t);
+}
+
+int tenant_detach(struct tenant *t, bool force, struct ctl_conn *conn, struct json_t *id)
+{
+	if (t->detaching) {
+		json_decref(id);
+		return -EALREADY;
+	}
+	if (!t->tio) {
+		json_decref(id);
+		log_info("tenant %s detached", t->name);
+		tenant_free(t);
+		return 0;
+	}
+	t->detaching = true;
+	t->pending_detach = conn;
+	t->pending_detach_id = id;
+	if (t->state != TENANT_DRAINING) {
+		t->state = TENANT_DRAINING;
+		poller_remove(t->tio, true);
+	}
+	if (force)
+		log_notice("tenant %s: forced detach; in-flight I/O is still drained first",
+			   t->name);
+	return 1;	/* the reply comes when the poller has drained */
+}
+
+void tenant_drained(struct tenant_io *tio)
+{
+	struct tenant *t = tio->t;
+
+	tio_free(tio);
+	t->tio = NULL;
+	t->plug_conn = NULL;
+	t->state = TENANT_UNPLUGGED;
+	log_info("tenant %s unplugged", t->name);
+	if (t->pending_detach || t->detaching) {
+		if (t->pending_detach)
+			ctl_detach_done(t->pending_detach, t->pending_detach_id, t->name);
+		log_info("tenant %s detached", t->name);
+		tenant_free(t);
+	}
+}
+
+void tenant_conn_closed(struct ctl_conn *conn)
+{
+	for (struct tenant *t = tenants; t; t = t->next) {
+		if (t->pending_detach == conn) {
+			/* Nobody to answer any more; the detach itself goes on. */
+			t->pending_detach = NULL;
+			json_decref(t->pending_detach_id);
+			t->pending_detach_id = NULL;
+		}
+		if (t->plug_conn == conn) {
+			log_info("tenant %s: VMM connection closed, unplugging", t->name);
+			tenant_unplug(t);
+		}
+	}
+}
+
+int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen)
+{
+	int r = sched_qos_validate(q);
+
+	if (r < 0)
+		return fail(err, errlen, r,
+			    "invalid QoS: weight must be 1-10000, limits and reservation >= 0, "
+			    "and a reservation not above the IOPS limit");
+	t->qos = *q;
+	if (t->tio && t->state == TENANT_RUNNING)
+		poller_set_qos(t->tio, q);
+	return 0;
+}

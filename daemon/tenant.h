@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tenant.h - the core tenant API called by the control methods (control.c)
+ * and by state restore (state.c). No JSON here: methods decode their
+ * parameters into these structs. All calls happen on the control thread.
+ */
+#ifndef PVFSD_TENANT_H
+#define PVFSD_TENANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pvfsd.h"
+
+struct attach_params {
+	const char *name;
+	const char *volume;
+	bool readonly;
+	enum cache_mode cache;
+	struct sched_qos qos;
+};
+
+struct plug_mem {
+	uint64_t gpa, size, offset;
+};
+
+struct plug_params {
+	const char *name;
+	uint32_t queues;
+	struct plug_mem mem[PVFS_CTL_MAX_MEMREGIONS];
+	uint32_t nr_mem;
+};
+
+int tenant_name_valid(const char *name);
+unsigned tenant_count(void);
+enum tenant_state tenant_effective_state(const struct tenant *t);
+int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err, size_t errlen);
+/*
+ * tenant_plug - fds are region, kick[q], call[q], memory[n]; on success the
+ * kick/call fds are owned by the tenant and set to -1 in fds (the caller
+ * closes what is left: the region and memory fds, which are mapped).
+ */
+int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_conn *conn,
+		char *err, size_t errlen);
+void tenant_unplug(struct tenant *t);
+/* tenant_detach - 0 done now, 1 reply later via ctl_detach_done(), <0 error. Takes id. */
+int tenant_detach(struct tenant *t, bool force, struct ctl_conn *conn, struct json_t *id);
+int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen);
+void tenant_conn_closed(struct ctl_conn *conn);
+
+/* control.c: answer a detach that waited for its drain (takes id). */
+void ctl_detach_done(struct ctl_conn *conn, struct json_t *id, const char *name);
+
+#endif

@@ -1,0 +1,6 @@
+# lib/: helpers shared by every userspace component (not installed).
+lib_SRCS := lib/util.c lib/log.c lib/rpc.c
+lib_OBJS := $(lib_SRCS:%.c=$(OBJDIR)/%.o)
+LIBPVFS := $(B)/lib/libpvfs-common.a
+$(LIBPVFS): $(lib_OBJS)
+LIBS += $(LIBPVFS)
