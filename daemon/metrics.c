@@ -99,7 +99,7 @@ static void tenant_counter(struct evbuffer *b, enum fam f, size_t off, double sc
  * bucket edge of the log-linear histogram (64 ns << (k + 4)), so the
  * cumulative counts are exact.
  */
-#define LE_FIRST_BUCKET	16	/* lat_bucket(1024 ns) */
+#define LE_FIRST_BUCKET	16	/* hist_bucket(1024 ns) */
 #define LE_COUNT	21
 
 static void latency_histogram(struct evbuffer *b)
@@ -119,10 +119,10 @@ static void latency_histogram(struct evbuffer *b)
 				evbuffer_add_printf(b, "%s_bucket{tenant=\"%s\",op=\"%s\",le=\"%.9g\"} "
 						    "%llu\n", fams[F_LATENCY].name, t->name,
 						    pvfs_op_names[op],
-						    (double)lat_bucket_lower(edge) / 1e9,
+						    (double)hist_bucket_lower(edge) / 1e9,
 						    (unsigned long long)cum);
 			}
-			for (unsigned i = 0; i < LAT_BUCKETS; i++)
+			for (unsigned i = 0; i < HIST_BUCKETS; i++)
 				total += stat_get(&os->lat_hist[i]);
 			evbuffer_add_printf(b, "%s_bucket{tenant=\"%s\",op=\"%s\",le=\"+Inf\"} %llu\n"
 					    "%s_sum{tenant=\"%s\",op=\"%s\"} %.9f\n"

@@ -168,7 +168,7 @@ static void account(struct tenant *t, unsigned op, int32_t res, uint64_t lat_ns)
 	else
 		stat_add(&os->bytes, (uint64_t)res);
 	stat_add(&os->lat_sum_ns, lat_ns);
-	stat_add(&os->lat_hist[lat_bucket(lat_ns)], 1);
+	stat_add(&os->lat_hist[hist_bucket(lat_ns)], 1);
 }
 
 static void complete_req(struct poller *p, struct io_req *req, int32_t res, uint64_t now)

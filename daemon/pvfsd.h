@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "hist.h"
 #include "pvfs_ctl.h"
 #include "pvfs_ring.h"
 #include "sched.h"
@@ -51,38 +52,10 @@ const char *tenant_state_name(enum tenant_state s);
 
 enum cache_mode { CACHE_NONE, CACHE_WRITEBACK };
 
-/*
- * Latency histogram, log-linear: 8 buckets per power of two of 64 ns units,
- * so every bucket is at most 12.5% wide; from 0 to ~68 s, the last bucket
- * taking everything above. Powers of two of 64 ns fall on bucket edges,
- * which is what the Prometheus histogram's "le" bounds use.
- */
-#define LAT_BUCKETS 232
-
-static inline unsigned lat_bucket(uint64_t ns)
-{
-	uint64_t v = ns >> 6;
-	unsigned msb, b;
-
-	if (v < 8)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	b = (msb - 2) * 8 + (unsigned)((v >> (msb - 3)) & 7);
-	return b < LAT_BUCKETS ? b : LAT_BUCKETS - 1;
-}
-
-/* lat_bucket_lower - the smallest latency (ns) counted in bucket b. */
-static inline uint64_t lat_bucket_lower(unsigned b)
-{
-	if (b < 8)
-		return (uint64_t)b << 6;
-	return ((uint64_t)(8 + b % 8) << (b / 8 + 2 - 3)) << 6;
-}
-
 struct op_stats {
 	uint64_t ops, bytes, errors;
 	uint64_t lat_sum_ns;
-	uint64_t lat_hist[LAT_BUCKETS];
+	uint64_t lat_hist[HIST_BUCKETS];
 };
 
 /* Ops as counted in stats and metrics (index = PVFS_OP_*). */

@@ -13,33 +13,6 @@
 #include "tenant.h"
 #include "util.h"
 
-double stats_percentile_us(const uint64_t *hist, double p)
-{
-	uint64_t total = 0, want, acc = 0;
-
-	for (unsigned b = 0; b < LAT_BUCKETS; b++)
-		total += stat_get(&hist[b]);
-	if (!total)
-		return 0;
-	want = (uint64_t)(p * (double)total);
-	if (want >= total)
-		want = total - 1;
-	for (unsigned b = 0; b < LAT_BUCKETS; b++) {
-		uint64_t n = stat_get(&hist[b]);
-
-		if (acc + n > want) {
-			/* Interpolate linearly inside the bucket. */
-			uint64_t lo = lat_bucket_lower(b);
-			uint64_t hi = b + 1 < LAT_BUCKETS ? lat_bucket_lower(b + 1) : lo * 2;
-			double frac = ((double)(want - acc) + 0.5) / (double)n;
-
-			return ((double)lo + frac * (double)(hi - lo)) / 1000.0;
-		}
-		acc += n;
-	}
-	return 0;
-}
-
 json_t *stats_tenant_summary(const struct tenant *t)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:o, s:I}",
@@ -122,9 +95,9 @@ static json_t *op_json(const struct op_stats *os)
 			 "errors", (json_int_t)stat_get(&os->errors),
 			 "latency_us",
 			 "mean", ops ? (double)stat_get(&os->lat_sum_ns) / (double)ops / 1000.0 : 0.0,
-			 "p50", stats_percentile_us(os->lat_hist, 0.50),
-			 "p99", stats_percentile_us(os->lat_hist, 0.99),
-			 "p999", stats_percentile_us(os->lat_hist, 0.999));
+			 "p50", hist_percentile_us(os->lat_hist, 0.50),
+			 "p99", hist_percentile_us(os->lat_hist, 0.99),
+			 "p999", hist_percentile_us(os->lat_hist, 0.999));
 }
 
 static json_t *tenant_json(const struct tenant *t)

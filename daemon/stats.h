@@ -16,8 +16,6 @@
 json_t *stats_tenant_summary(const struct tenant *t);
 /* stats_json - counters of t, or of every tenant and poller when t is NULL. */
 json_t *stats_json(const struct tenant *t);
-/* stats_percentile_us - the p-quantile (0..1) of a latency histogram, in us. */
-double stats_percentile_us(const uint64_t *hist, double p);
 /* stats_tick - recompute per-tenant rates; main.c calls it once a second. */
 void stats_tick(void);
 

@@ -114,6 +114,13 @@ uint32_t pvfs_uguest_host_state(struct pvfs_uguest *g, uint32_t *gen);
  */
 int pvfs_uguest_queue_sqe(struct pvfs_uguest_queue *uq, const struct pvfs_sqe *sqe,
 			  const struct pvfs_seg *segs, unsigned nsegs);
+/* pvfs_uguest_next_tag - the tag the next pvfs_uguest_queue_sqe() will use, or -EBUSY. */
+int pvfs_uguest_next_tag(const struct pvfs_uguest_queue *uq);
+/*
+ * pvfs_uguest_limit_tags - use only tags [0, n) from now on (n <= depth),
+ * e.g. to have one buffer per tag. Call while no request is in flight.
+ */
+void pvfs_uguest_limit_tags(struct pvfs_uguest_queue *uq, uint32_t n);
 /* pvfs_uguest_commit - publish queued SQEs; kick only if the host asked for it. */
 int pvfs_uguest_commit(struct pvfs_uguest_queue *uq);
 /* pvfs_uguest_reap - copy up to max CQEs out, free their tags; returns the count. */

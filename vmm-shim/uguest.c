@@ -85,6 +85,20 @@ int pvfs_uguest_queue_sqe(struct pvfs_uguest_queue *uq, const struct pvfs_sqe *s
 	return tag;
 }
 
+int pvfs_uguest_next_tag(const struct pvfs_uguest_queue *uq)
+{
+	return uq->nr_free ? uq->free_tags[uq->nr_free - 1] : -EBUSY;
+}
+
+void pvfs_uguest_limit_tags(struct pvfs_uguest_queue *uq, uint32_t n)
+{
+	if (n > uq->q.depth)
+		n = uq->q.depth;
+	uq->nr_free = n;
+	for (uint32_t t = 0; t < n; t++)
+		uq->free_tags[t] = (uint16_t)(n - 1 - t);
+}
+
 int pvfs_uguest_commit(struct pvfs_uguest_queue *uq)
 {
 	uint64_t one = 1;
