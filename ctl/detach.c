@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * detach.c - `pvfsctl detach`: remove a tenant (method "detach"). pvfsd
+ * replies only once the tenant's in-flight I/O has drained, so this waits
+ * longer than other commands.
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "pvfsctl.h"
+
+int detach_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	bool force = false;
+	json_t *params, *result = NULL;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			force = true;
+			break;
+		case 'h':
+			print_usage(stdout, command_find(argv[0]), true);
+			return 0;
+		default:
+			return option_error(argv[0], opt, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(argv[0], "missing tenant NAME");
+	if (optind + 1 < argc)
+		return usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+	params = json_pack("{s:s}", "name", argv[optind]);
+	if (force)
+		json_object_set_new(params, "force", json_true());
+	if (ctl_call("detach", params, CTL_DETACH_TIMEOUT_MS, &result) < 0)
+		return 1;
+	if (ctl_json)
+		print_json(result);
+	else
+		printf("tenant %s detached\n", jstr(result, "detached"));
+	json_decref(result);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* list.c - `pvfsctl list`: the tenants, one line each (method "list"). */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "pvfsctl.h"
+
+static void print_tenants(json_t *tenants)
+{
+	static const char *const headers[] = {
+		"NAME", "STATE", "VOLUME", "SIZE", "MODE", "CACHE", "WEIGHT", "RESV", "LIMITS",
+		"QUEUES", NULL,
+	};
+	struct table *tab = table_new(headers, "lllrllrrlr");
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t) {
+		json_t *qos = json_object_get(t, "qos");
+		char size[32], resv[32], limits[64];
+
+		fmt_bytes_human((uint64_t)jint(t, "capacity"), size, sizeof(size));
+		fmt_qos(qos, resv, sizeof(resv), limits, sizeof(limits));
+		table_row(tab);
+		table_cell(tab, "%s", jstr(t, "name"));
+		table_cell(tab, "%s", jstr(t, "state"));
+		table_cell(tab, "%s", jstr(t, "volume"));
+		table_cell(tab, "%s", size);
+		table_cell(tab, "%s", json_is_true(json_object_get(t, "readonly")) ? "ro" : "rw");
+		table_cell(tab, "%s", jstr(t, "cache"));
+		table_cell(tab, "%lld", (long long)jint(qos, "weight"));
+		table_cell(tab, "%s", resv);
+		table_cell(tab, "%s", limits);
+		if (json_object_get(t, "queues"))
+			table_cell(tab, "%lldx%lld", (long long)jint(t, "queues"),
+				   (long long)jint(t, "queue_depth"));
+		else
+			table_cell(tab, "-");
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
+int list_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	json_t *result = NULL;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return option_error(argv[0], opt, argv);
+		print_usage(stdout, command_find(argv[0]), true);
+		return 0;
+	}
+	if (optind < argc)
+		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (ctl_call("list", NULL, CTL_TIMEOUT_MS, &result) < 0)
+		return 1;
+	if (ctl_json)
+		print_json(result);
+	else
+		print_tenants(json_object_get(result, "tenants"));
+	json_decref(result);
+	return 0;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvfsctl.c - the operator's command-line client of pvfsd: global options,
+ * the command table (the one list of subcommands: dispatch, usage and help
+ * all come from it), and `help`. Each subcommand lives in its own file.
+ * Names are matched exactly; there is no prefix matching. Exit status: 0 on
+ * success, 1 on any error (usage errors included).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pvfsctl.h"
+#include "rpc.h"
+#include "util.h"
+
+const char *ctl_socket;
+bool ctl_json;
+
+#define QOS_OPTIONS \
+"      --weight N             proportional share, 1-10000 (default 100)\n" \
+"      --iops-limit N         at most N requests per second (0 = no limit)\n" \
+"      --bps-limit SIZE       at most SIZE bytes per second; K, M, G, T suffixes\n" \
+"                             are powers of 1024 (e.g. 100M; 0 = no limit)\n" \
+"      --iops-reservation N   at least N requests per second when it has work\n" \
+"                             (not above --iops-limit; 0 = none)\n"
+
+const struct command commands[] = {
+	{ "attach", attach_main, "NAME --volume PATH [OPTIONS]",
+	  "Provision tenant NAME on a volume inside pvfsd's volume directories.",
+	  "      --volume PATH          volume file or block device: absolute, or\n"
+	  "                             relative to a volume directory (required)\n"
+	  "      --readonly             serve the volume read-only\n"
+	  "      --cache none|writeback\n"
+	  "                             none (default): O_DIRECT, bypassing the host's\n"
+	  "                             page cache; writeback: through the page cache\n"
+	  QOS_OPTIONS },
+	{ "detach", detach_main, "NAME [--force]",
+	  "Remove tenant NAME; returns once its in-flight I/O has drained.",
+	  "      --force                say that a plugged VM is to lose its device;\n"
+	  "                             pvfsd logs it (in-flight I/O is drained first\n"
+	  "                             either way)\n" },
+	{ "list", list_main, "",
+	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
+	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
+	  "Show I/O statistics of all tenants (or NAME) and of the pollers.",
+	  "  -w, --watch SECONDS        repeat every SECONDS until interrupted\n"
+	  "\n"
+	  "IOPS and MiB/s are over pvfsd's last one-second interval; READ, WRITE and\n"
+	  "ERRORS count since attach. Latencies (P50us, P99us, P99.9us) are in\n"
+	  "microseconds: the larger of the read and write values. QDELAYus is the mean\n"
+	  "time a request waited in the scheduler.\n" },
+	{ "set-qos", set_qos_main, "NAME [--weight N] [--iops-limit N] [--bps-limit SIZE] "
+	  "[--iops-reservation N]",
+	  "Change tenant NAME's QoS at run time; unnamed settings are kept.",
+	  QOS_OPTIONS },
+	{ "version", version_main, "",
+	  "Show pvfsctl's version and the running pvfsd's version and ring ABI.", NULL },
+	{ "help", help_main, "[COMMAND]",
+	  "Show the commands, or COMMAND's options.", NULL },
+};
+
+const size_t nr_commands = ARRAY_SIZE(commands);
+
+const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < nr_commands; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [-s SOCKET] [--json] COMMAND [ARGS]\n"
+		"Control pvfsd, the pvfs host daemon.\n\n"
+		"  -s, --socket SOCKET  pvfsd's control socket (default $%s, else %s)\n"
+		"  -j, --json           print pvfsd's JSON result instead of tables\n"
+		"  -h, --help           this help\n"
+		"      --version        print pvfsctl's version\n\n"
+		"Commands:\n", PROG_NAME, "PVFS_SOCKET", "/run/pvfsd/control.sock");
+	for (size_t i = 0; i < nr_commands; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun '%s help COMMAND' for a command's options. "
+		"Exit status: 0 on success, 1 on error.\n", PROG_NAME);
+}
+
+int help_main(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc > 2)
+		return usage_error("help", "too many arguments");
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	c = command_find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "%s: unknown command '%s'; run '%s help' for the list\n",
+			PROG_NAME, argv[1], PROG_NAME);
+		return 1;
+	}
+	print_usage(stdout, c, true);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_VERSION = 256 };
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ 0 },
+	};
+	const char *sock = NULL;
+	const struct command *c;
+	int opt, cmd, ret;
+
+	opterr = 0;
+	/* '+': stop at the command; its own options are parsed by the subcommand. */
+	while ((opt = getopt_long(argc, argv, "+:s:jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'j':
+			ctl_json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_VERSION:
+			printf("%s %s\n", PROG_NAME, PVFSCTL_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "%s: option %s needs a value\n", PROG_NAME, argv[optind - 1]);
+			return 1;
+		default:
+			fprintf(stderr, "%s: unknown option %s; run '%s --help'\n", PROG_NAME,
+				argv[optind - 1], PROG_NAME);
+			return 1;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	ctl_socket = rpc_socket_path(sock);
+	c = command_find(argv[optind]);
+	if (!c) {
+		fprintf(stderr, "%s: unknown command '%s'; run '%s help' for the list\n",
+			PROG_NAME, argv[optind], PROG_NAME);
+		return 1;
+	}
+	cmd = optind;
+	optind = 0;	/* glibc: re-initialise getopt for the subcommand */
+	ret = c->fn(argc - cmd, argv + cmd);
+	return ret ? 1 : 0;
+}

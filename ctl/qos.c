@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qos.c - the QoS options that `attach` and `set-qos` share (--weight,
+ * --iops-limit, --bps-limit, --iops-reservation), parsed strictly into the
+ * members of the method's params, and their one-line human form.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pvfsctl.h"
+
+int qos_option(const char *cmd, int opt, const char *arg, json_t *params)
+{
+	static const struct { int opt; const char *flag, *key; bool size; } map[] = {
+		{ QOS_OPT_WEIGHT, "--weight", "weight", false },
+		{ QOS_OPT_IOPS_LIMIT, "--iops-limit", "iops_limit", false },
+		{ QOS_OPT_BPS_LIMIT, "--bps-limit", "bps_limit", true },
+		{ QOS_OPT_IOPS_RESV, "--iops-reservation", "iops_reservation", false },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		uint64_t v;
+		int r;
+
+		if (map[i].opt != opt)
+			continue;
+		r = map[i].size ? parse_opt_size(cmd, map[i].flag, arg, &v)
+				: parse_opt_u64(cmd, map[i].flag, arg, &v);
+		if (r < 0)
+			return -1;
+		json_object_set_new(params, map[i].key, json_integer((json_int_t)v));
+		return 1;
+	}
+	return 0;
+}
+
+void fmt_qos(json_t *qos, char *resv, size_t resvlen, char *limits, size_t limlen)
+{
+	json_int_t r = jint(qos, "iops_reservation");
+	json_int_t iops = jint(qos, "iops_limit"), bps = jint(qos, "bps_limit");
+	char b[32];
+
+	if (r)
+		snprintf(resv, resvlen, "%lld", (long long)r);
+	else
+		snprintf(resv, resvlen, "-");
+	fmt_size_exact((uint64_t)bps, b, sizeof(b));
+	if (iops && bps)
+		snprintf(limits, limlen, "iops=%lld,bps=%s", (long long)iops, b);
+	else if (iops)
+		snprintf(limits, limlen, "iops=%lld", (long long)iops);
+	else if (bps)
+		snprintf(limits, limlen, "bps=%s", b);
+	else
+		snprintf(limits, limlen, "-");
+}

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c - `pvfsctl stats`: per-tenant I/O statistics and the pollers'
+ * activity (method "stats"), once or every --watch SECONDS until SIGINT or
+ * SIGTERM. The screen is cleared between prints only when stdout is a
+ * terminal, so that a redirected --watch is a plain log.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pvfsctl.h"
+#include "util.h"
+
+#define WATCH_MAX_SECONDS 86400
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = 1;
+}
+
+/* The larger of the read and write value: an upper bound of the combined percentile. */
+static double latency(json_t *ops, const char *pct)
+{
+	double r = jreal(json_object_get(json_object_get(ops, "read"), "latency_us"), pct);
+	double w = jreal(json_object_get(json_object_get(ops, "write"), "latency_us"), pct);
+
+	return MAX(r, w);
+}
+
+static void print_tenants(json_t *tenants)
+{
+	static const char *const headers[] = {
+		"NAME", "STATE", "IOPS", "MiB/s", "READ", "WRITE", "ERRORS", "INFLIGHT",
+		"P50us", "P99us", "P99.9us", "DOORBELLS", "IRQS", "THROTTLED", "QDELAYus", NULL,
+	};
+	struct table *tab = table_new(headers, "llrrrrrrrrrrrrr");
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t) {
+		json_t *ops = json_object_get(t, "ops"), *op;
+		json_int_t errors = 0, rw;
+		const char *key;
+
+		json_object_foreach(ops, key, op)
+			errors += jint(op, "errors");
+		rw = jint(json_object_get(ops, "read"), "ops") +
+		     jint(json_object_get(ops, "write"), "ops");
+		table_row(tab);
+		table_cell(tab, "%s", jstr(t, "name"));
+		table_cell(tab, "%s", jstr(t, "state"));
+		table_cell(tab, "%.0f", jreal(t, "iops"));
+		table_cell(tab, "%.1f", jreal(t, "bps") / (1024.0 * 1024.0));
+		table_cell(tab, "%lld", (long long)jint(json_object_get(ops, "read"), "ops"));
+		table_cell(tab, "%lld", (long long)jint(json_object_get(ops, "write"), "ops"));
+		table_cell(tab, "%lld", (long long)errors);
+		table_cell(tab, "%lld", (long long)jint(t, "inflight"));
+		if (rw) {
+			table_cell(tab, "%.1f", latency(ops, "p50"));
+			table_cell(tab, "%.1f", latency(ops, "p99"));
+			table_cell(tab, "%.1f", latency(ops, "p999"));
+		} else {
+			table_cell(tab, "-");
+			table_cell(tab, "-");
+			table_cell(tab, "-");
+		}
+		table_cell(tab, "%lld", (long long)jint(t, "doorbells"));
+		table_cell(tab, "%lld", (long long)jint(t, "interrupts"));
+		table_cell(tab, "%lld", (long long)jint(t, "throttled"));
+		table_cell(tab, "%.1f", jreal(t, "queue_delay_us_mean"));
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
+static void print_pollers(json_t *pollers)
+{
+	static const char *const headers[] = {
+		"POLLER", "BUSY(s)", "IDLE(s)", "WAKEUPS", "INFLIGHT", NULL,
+	};
+	struct table *tab = table_new(headers, "rrrrr");
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(pollers, i, p) {
+		table_row(tab);
+		table_cell(tab, "%lld", (long long)jint(p, "poller"));
+		table_cell(tab, "%.3f", jreal(p, "busy_seconds"));
+		table_cell(tab, "%.3f", jreal(p, "idle_seconds"));
+		table_cell(tab, "%lld", (long long)jint(p, "wakeups"));
+		table_cell(tab, "%lld", (long long)jint(p, "inflight"));
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
+static int show(const char *name)
+{
+	json_t *params = name ? json_pack("{s:s}", "name", name) : NULL, *result = NULL;
+
+	if (ctl_call("stats", params, CTL_TIMEOUT_MS, &result) < 0)
+		return -1;
+	if (ctl_json) {
+		print_json(result);
+	} else {
+		print_tenants(json_object_get(result, "tenants"));
+		putchar('\n');
+		print_pollers(json_object_get(result, "pollers"));
+	}
+	json_decref(result);
+	fflush(stdout);
+	return 0;
+}
+
+static int watch(const char *name, unsigned seconds)
+{
+	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART: wake the sleep */
+	bool tty = isatty(STDOUT_FILENO);
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!interrupted) {
+		struct timespec ts = { .tv_sec = seconds };
+
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		if (show(name) < 0)
+			return -1;
+		while (!interrupted && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		if (!tty && !interrupted)
+			putchar('\n');
+	}
+	return 0;
+}
+
+int stats_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "watch", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *name = NULL;
+	uint64_t seconds = 0;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":w:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'w':
+			if (parse_opt_u64(argv[0], "--watch", optarg, &seconds) < 0)
+				return 1;
+			if (seconds < 1 || seconds > WATCH_MAX_SECONDS)
+				return usage_error(argv[0], "--watch must be 1-%d seconds, not %s",
+						   WATCH_MAX_SECONDS, optarg);
+			break;
+		case 'h':
+			print_usage(stdout, command_find(argv[0]), true);
+			return 0;
+		default:
+			return option_error(argv[0], opt, argv);
+		}
+	}
+	if (optind < argc)
+		name = argv[optind++];
+	if (optind < argc)
+		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (seconds)
+		return watch(name, (unsigned)seconds) < 0 ? 1 : 0;
+	return show(name) < 0 ? 1 : 0;
+}
