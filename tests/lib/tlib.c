@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/* tlib.c - see tlib.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pvfs_ctl.h"
+#include "rpc.h"
+#include "tlib.h"
+#include "util.h"
+
+int tl_failures;
+static int tl_checks;
+
+void tl_check(int ok, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	tl_checks++;
+	if (!ok)
+		tl_failures++;
+	printf("%s - ", ok ? "ok" : "not ok");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (!ok)
+		printf("  (%s:%d)", file, line);
+	putchar('\n');
+	fflush(stdout);
+}
+
+void tl_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("FATAL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	exit(1);
+}
+
+void tl_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	exit(TL_SKIP);
+}
+
+int tl_done(void)
+{
+	printf("%d check(s), %d failed\n", tl_checks, tl_failures);
+	return tl_failures ? 1 : 0;
+}
+
+const char *tl_bin(const char *name)
+{
+	static char buf[8][512];
+	static int n;
+	const char *b = getenv("PVFS_BUILD");
+	char *p = buf[n++ % 8];
+
+	snprintf(p, 512, "%s/bin/%s", b && *b ? b : "build", name);
+	return p;
+}
+
+/* ---- processes ---- */
+
+pid_t tl_spawn(char *const argv[], const char *out_path)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		tl_fatal("fork: %m");
+	if (pid == 0) {
+		if (out_path) {
+			int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+			if (fd >= 0) {
+				dup2(fd, 1);
+				close(fd);
+			}
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %m\n", argv[0]);
+		_exit(127);
+	}
+	return pid;
+}
+
+int tl_wait(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0)
+			return -errno;
+		if (now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -ETIMEDOUT;
+		}
+		/* A pidfd would avoid polling; 10 ms steps inside a hard deadline. */
+		usleep(10000);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+int tl_run(char *const argv[], const char *out_path, int timeout_ms)
+{
+	return tl_wait(tl_spawn(argv, out_path), timeout_ms);
+}
+
+/* ---- pvfsd ---- */
+
+static int notify_socket(char *name, size_t len)
+{
+	static int seq;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		tl_fatal("socket: %m");
+	/* Abstract namespace: nothing to clean up in the file system. */
+	snprintf(name, len, "@pvfs-test-%d-%d", (int)getpid(), seq++);
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "%s", name + 1);
+	if (bind(fd, (struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))) < 0)
+		tl_fatal("bind notify socket: %m");
+	return fd;
+}
+
+void tl_daemon_start(struct tl_daemon *d, ...)
+{
+	char *argv[64], nsock[108], buf[4096];
+	uint64_t deadline;
+	va_list ap;
+	int argc = 0, fd;
+	const char *a;
+
+	if (!d->dir[0]) {
+		snprintf(d->dir, sizeof(d->dir), "/tmp/pvfs-test.XXXXXX");
+		if (!mkdtemp(d->dir))
+			tl_fatal("mkdtemp: %m");
+		snprintf(d->vols, sizeof(d->vols), "%s/vols", d->dir);
+		mkdir(d->vols, 0755);
+	}
+	snprintf(d->run, sizeof(d->run), "%s/run", d->dir);
+	snprintf(d->sock, sizeof(d->sock), "%s/control.sock", d->run);
+	snprintf(d->log, sizeof(d->log), "%s/pvfsd.log", d->dir);
+
+	argv[argc++] = (char *)tl_bin("pvfsd");
+	argv[argc++] = "--runtime-dir";
+	argv[argc++] = d->run;
+	argv[argc++] = "--volume-dir";
+	argv[argc++] = d->vols;
+	argv[argc++] = "--metrics-listen";
+	argv[argc++] = "none";
+	va_start(ap, d);
+	while ((a = va_arg(ap, const char *)) && argc < 62)
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	fd = notify_socket(nsock, sizeof(nsock));
+	d->pid = fork();
+	if (d->pid < 0)
+		tl_fatal("fork: %m");
+	if (d->pid == 0) {
+		int lfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (lfd >= 0) {
+			dup2(lfd, 2);
+			close(lfd);
+		}
+		setenv("NOTIFY_SOCKET", nsock, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	deadline = now_ns() + 10000000000ull;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left <= 0 || waitpid(d->pid, NULL, WNOHANG) == d->pid) {
+			snprintf(buf, sizeof(buf), "cat %s >&2", d->log);
+			if (system(buf) < 0)
+				perror("system");
+			tl_fatal("pvfsd did not become ready within 10 s (log above)");
+		}
+		if (poll(&pfd, 1, (int)MIN(left, 100)) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strstr(buf, "READY=1"))
+			break;
+	}
+	close(fd);
+}
+
+int tl_daemon_stop(struct tl_daemon *d)
+{
+	int r;
+
+	if (d->pid <= 0)
+		return 0;
+	kill(d->pid, SIGTERM);
+	r = tl_wait(d->pid, 20000);
+	d->pid = 0;
+	return r;
+}
+
+void tl_daemon_kill(struct tl_daemon *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+void tl_daemon_cleanup(struct tl_daemon *d)
+{
+	if (d->pid > 0)
+		tl_daemon_kill(d);
+	if (d->dir[0] && !getenv("PVFS_TEST_KEEP"))
+		nftw(d->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *tl_volume(struct tl_daemon *d, const char *name, uint64_t size)
+{
+	static char path[8][512];
+	static int n;
+	char *p = path[n++ % 8];
+	int fd;
+
+	snprintf(p, 512, "%s/%s", d->vols, name);
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+		tl_fatal("create volume %s: %m", p);
+	close(fd);
+	return p;
+}
+
+int tl_rpc(struct tl_daemon *d, const char *method, json_t *params, json_t **ret_result)
+{
+	json_t *result = NULL, *error = NULL;
+	int s, r;
+
+	r = rpc_connect(d->sock, &s);
+	if (r < 0) {
+		json_decref(params);
+		return r;
+	}
+	r = rpc_call(s, method, params, NULL, 0, 20000, &result, &error);
+	close(s);
+	if (r == -EREMOTEIO) {
+		r = (int)json_integer_value(json_object_get(error, "code"));
+		json_decref(error);
+	}
+	if (ret_result)
+		*ret_result = result;
+	else
+		json_decref(result);
+	return r;
+}
+
+json_t *tl_tenant_stats(struct tl_daemon *d, const char *name)
+{
+	json_t *res = NULL, *t;
+
+	if (tl_rpc(d, "stats", json_pack("{s:s}", "name", name), &res) < 0)
+		return NULL;
+	t = json_incref(json_array_get(json_object_get(res, "tenants"), 0));
+	json_decref(res);
+	return t;
+}
+
+bool tl_wait_state(struct tl_daemon *d, const char *name, const char *want, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (now_ns() < deadline) {
+		json_t *t = tl_tenant_stats(d, name);
+		const char *st = t ? json_string_value(json_object_get(t, "state")) : NULL;
+		bool ok = st && !strcmp(st, want);
+
+		json_decref(t);
+		if (ok)
+			return true;
+		usleep(10000);	/* polling an observable state, bounded by the deadline */
+	}
+	return false;
+}
+
+/* ---- /proc ---- */
+
+int tl_fd_count(pid_t pid)
+{
+	char path[64];
+	DIR *dir;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static int read_stat_field(pid_t pid, int field, unsigned long long *ret)
+{
+	char path[64], buf[2048], *p;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');	/* comm may contain spaces */
+	if (!p)
+		return -EIO;
+	p += 2;
+	/* p points at field 3 (state). */
+	for (i = 3; i < field && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return -EIO;
+	*ret = strtoull(p, NULL, 10);
+	return 0;
+}
+
+uint64_t tl_cpu_ns(pid_t pid)
+{
+	unsigned long long ut = 0, st = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	read_stat_field(pid, 14, &ut);
+	read_stat_field(pid, 15, &st);
+	return (ut + st) * (1000000000ull / (uint64_t)hz);
+}
+
+uint64_t tl_rss_kb(pid_t pid)
+{
+	unsigned long long pages = 0;
+
+	read_stat_field(pid, 24, &pages);
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
+/* ---- simulated VM ---- */
+
+int tl_vm_plug(struct tl_daemon *d, struct tl_vm *vm, const char *name, const char *volume,
+	       uint32_t nq, uint32_t depth, uint64_t ram_size, char *err, size_t errlen)
+{
+	struct pvfs_region_params rp = { .nr_queues = nq, .depth = depth, .max_segs = 16 };
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->ram_fd = -1;
+	if (volume) {
+		struct pvfs_attach_opts ao = { .volume = volume };
+
+		r = pvfs_attach(d->sock, name, &ao, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	r = pvfs_region_create(&rp, &vm->region);
+	if (r < 0)
+		return r;
+	vm->ram_size = ram_size;
+	vm->ram_fd = memfd_create("tl-ram", MFD_CLOEXEC);
+	if (vm->ram_fd < 0 || ftruncate(vm->ram_fd, (off_t)ram_size) < 0)
+		return -errno;
+	vm->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, vm->ram_fd, 0);
+	if (vm->ram == MAP_FAILED)
+		return -errno;
+	vm->mem[0] = (struct pvfs_memregion){ 0, ram_size / 2, vm->ram_fd, 0 };
+	vm->mem[1] = (struct pvfs_memregion){ 1ull << 32, ram_size / 2, vm->ram_fd, ram_size / 2 };
+	r = pvfs_plug(d->sock, name, vm->region, vm->mem, 2, &vm->plug, err, errlen);
+	if (r < 0)
+		return r;
+	return pvfs_uguest_init(&vm->guest, vm->region);
+}
+
+void tl_vm_unplug(struct tl_vm *vm)
+{
+	pvfs_unplug(vm->plug);
+	vm->plug = NULL;
+	pvfs_uguest_free(&vm->guest);
+	pvfs_region_free(vm->region);
+	vm->region = NULL;
+	if (vm->ram && vm->ram != MAP_FAILED)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	vm->ram_fd = -1;
+}
+
+uint64_t tl_vm_gpa(const struct tl_vm *vm, uint64_t off)
+{
+	if (off < vm->ram_size / 2)
+		return off;
+	return (1ull << 32) + off - vm->ram_size / 2;
+}
+
+int tl_vm_io(struct tl_vm *vm, uint32_t q, const struct pvfs_sqe *sqe,
+	     const struct pvfs_seg *segs, unsigned nsegs, int timeout_ms)
+{
+	struct pvfs_uguest_queue *uq = &vm->guest.queues[q];
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct pvfs_cqe cqe;
+	int tag, r;
+
+	tag = pvfs_uguest_queue_sqe(uq, sqe, segs, nsegs);
+	if (tag < 0)
+		return tag;
+	r = pvfs_uguest_commit(uq);
+	if (r < 0)
+		return r;
+	for (;;) {
+		int64_t left;
+
+		if (pvfs_uguest_reap(uq, &cqe, 1)) {
+			if (cqe.tag != tag)
+				tl_fatal("completion for tag %u, expected %d", cqe.tag, tag);
+			return cqe.result;
+		}
+		left = (int64_t)(deadline - now_ns()) / 1000000;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		pvfs_uguest_wait(uq, (int)MIN(left, 100));
+	}
+}
+
+int tl_vm_rw(struct tl_vm *vm, uint32_t q, bool write, uint64_t off, uint32_t len,
+	     uint64_t ram_off)
+{
+	struct pvfs_sqe sqe = {
+		.opcode = write ? PVFS_OP_WRITE : PVFS_OP_READ,
+		.nr_segs = 1, .len = len, .offset = off,
+	};
+	struct pvfs_seg seg = { .addr = tl_vm_gpa(vm, ram_off), .len = len };
+
+	return tl_vm_io(vm, q, &sqe, &seg, 1, 10000);
+}

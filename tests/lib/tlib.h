@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tlib.h - the shared helper of pvfs's C tests (unit and integration), in
+ * the spirit of liburing's test/helpers.c: checks that print "ok"/"not ok"
+ * and count failures, a real pvfsd started on a private temporary runtime
+ * directory (readiness by sd_notify on our own NOTIFY_SOCKET, never by
+ * sleeping), child processes with timeouts, /proc probes (fd count, CPU
+ * time, RSS), and an in-process simulated VM on libpvfs-shim.
+ *
+ * Exit codes: 0 pass, 1 fail, 77 skip (with the reason printed).
+ */
+#ifndef PVFS_TLIB_H
+#define PVFS_TLIB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "pvfs_shim.h"
+
+#define TL_SKIP 77
+
+extern int tl_failures;
+
+#define TL_CHECK(cond, ...) tl_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+void tl_check(int ok, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* tl_fatal - a failed precondition: report and exit 1. */
+void tl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void tl_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* tl_done - print the summary and return the exit code. */
+int tl_done(void);
+
+/* The build directory ($PVFS_BUILD, default "build") and its binaries. */
+const char *tl_bin(const char *name);
+
+struct tl_daemon {
+	pid_t pid;
+	char dir[256];			/* temporary directory, removed by tl_daemon_cleanup */
+	char run[300];			/* runtime dir */
+	char vols[300];			/* volume dir */
+	char sock[340];			/* control socket */
+	char log[300];			/* pvfsd's stderr */
+};
+
+/*
+ * tl_daemon_start - start pvfsd on d (a new temporary dir unless d->dir is
+ * set, e.g. to restart on the same state) with extra arguments (NULL
+ * terminated), and wait up to 10 s for READY=1.
+ */
+void tl_daemon_start(struct tl_daemon *d, ...) __attribute__((sentinel));
+/* tl_daemon_stop - SIGTERM, wait up to 20 s; returns the exit status (or -signal). */
+int tl_daemon_stop(struct tl_daemon *d);
+/* tl_daemon_kill - SIGKILL and reap. */
+void tl_daemon_kill(struct tl_daemon *d);
+void tl_daemon_cleanup(struct tl_daemon *d);
+/* tl_volume - create vols/name of size bytes (sparse); returns its path. */
+const char *tl_volume(struct tl_daemon *d, const char *name, uint64_t size);
+
+/* tl_rpc - call method with params (consumed); returns 0 or the error code. */
+int tl_rpc(struct tl_daemon *d, const char *method, json_t *params, json_t **ret_result);
+/* tl_tenant_stats - the `stats` entry of one tenant (new reference) or NULL. */
+json_t *tl_tenant_stats(struct tl_daemon *d, const char *name);
+/* tl_wait_state - poll the tenant's state until it is want, up to timeout_ms. */
+bool tl_wait_state(struct tl_daemon *d, const char *name, const char *want, int timeout_ms);
+
+/* tl_spawn - start argv (NULL-terminated) with stdout to out_path (or inherited). */
+pid_t tl_spawn(char *const argv[], const char *out_path);
+/* tl_wait - wait up to timeout_ms for pid; exit status, 128+signal, or -ETIMEDOUT (killed). */
+int tl_wait(pid_t pid, int timeout_ms);
+/* tl_run - spawn and wait. */
+int tl_run(char *const argv[], const char *out_path, int timeout_ms);
+
+int tl_fd_count(pid_t pid);
+/* tl_cpu_ns - user+system CPU time of pid (all threads). */
+uint64_t tl_cpu_ns(pid_t pid);
+uint64_t tl_rss_kb(pid_t pid);
+
+/* A simulated VM in this process: region, guest RAM, plug, guest driver. */
+struct tl_vm {
+	struct pvfs_region *region;
+	struct pvfs_uguest guest;
+	struct pvfs_plug *plug;
+	struct pvfs_memregion mem[2];
+	int ram_fd;
+	uint8_t *ram;			/* guest RAM: gpa 0 = ram[0], gpa 4G = ram[ram_size/2] */
+	uint64_t ram_size;
+};
+
+/*
+ * tl_vm_plug - attach tenant name on volume (if volume != NULL) and plug a
+ * VM with nq queues of depth and ram_size bytes of RAM (half at gpa 0, half
+ * at gpa 4 GiB). Returns 0 or the error code (message in err).
+ */
+int tl_vm_plug(struct tl_daemon *d, struct tl_vm *vm, const char *name, const char *volume,
+	       uint32_t nq, uint32_t depth, uint64_t ram_size, char *err, size_t errlen);
+void tl_vm_unplug(struct tl_vm *vm);
+/* tl_vm_gpa - the guest-physical address of ram[off]. */
+uint64_t tl_vm_gpa(const struct tl_vm *vm, uint64_t off);
+/*
+ * tl_vm_io - submit one request on queue q and wait up to timeout_ms for its
+ * completion; returns the CQE result, or -ETIMEDOUT.
+ */
+int tl_vm_io(struct tl_vm *vm, uint32_t q, const struct pvfs_sqe *sqe,
+	     const struct pvfs_seg *segs, unsigned nsegs, int timeout_ms);
+/* tl_vm_rw - read or write len bytes at volume offset off from/to ram[ram_off]. */
+int tl_vm_rw(struct tl_vm *vm, uint32_t q, bool write, uint64_t off, uint32_t len,
+	     uint64_t ram_off);
+
+#endif

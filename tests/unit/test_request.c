@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_request - request validation and translation (daemon/request.c):
+ * every malformed field gets its errno, and good requests translate
+ * guest-physical segments into pvfsd's mapping of guest RAM.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pvfsd.h"
+#include "tlib.h"
+
+struct daemon_config cfg;
+
+static uint8_t ram_lo[64 * 1024], ram_hi[64 * 1024];
+static struct tenant_io tio;
+
+static struct pvfs_sqe rw(uint8_t op, uint64_t off, uint32_t len, uint16_t nsegs)
+{
+	return (struct pvfs_sqe){ .opcode = op, .offset = off, .len = len, .nr_segs = nsegs };
+}
+
+static int prep(const struct pvfs_sqe *sqe, const struct pvfs_seg *segs)
+{
+	struct iovec iov[8];
+	uint32_t n = 99;
+
+	return request_prepare(&tio, sqe, segs, iov, &n);
+}
+
+#define EXPECT(sqe, segs, err, what) do { \
+	int r_ = prep(&(sqe), (segs)); \
+	TL_CHECK(r_ == (err), "%s: %d (want %d)", what, r_, err); \
+} while (0)
+
+int main(void)
+{
+	struct pvfs_seg one[1] = { { .addr = 4096, .len = 4096 } };
+	struct pvfs_seg two[2] = { { .addr = 0, .len = 4096 }, { .addr = (1ull << 32) + 512, .len = 1024 } };
+	struct pvfs_seg s[2];
+	struct pvfs_sqe q;
+	struct iovec iov[8];
+	uint32_t n;
+
+	tio.nr_mem = 2;
+	tio.mem[0] = (struct guest_mem){ .gpa = 0, .size = sizeof(ram_lo), .host = ram_lo };
+	tio.mem[1] = (struct guest_mem){ .gpa = 1ull << 32, .size = sizeof(ram_hi), .host = ram_hi };
+	tio.capacity = 1 << 20;
+	tio.lbs = 512;
+	tio.max_segs = 4;
+	tio.max_io_bytes = 32768;
+	tio.direct = true;
+
+	/* Good requests and their translation. */
+	q = rw(PVFS_OP_READ, 8192, 4096, 1);
+	n = 0;
+	TL_CHECK(request_prepare(&tio, &q, one, iov, &n) == 0 && n == 1 &&
+		 iov[0].iov_base == ram_lo + 4096 && iov[0].iov_len == 4096,
+		 "read of one segment translates into low RAM");
+	q = rw(PVFS_OP_WRITE, 0, 5120, 2);
+	q.flags = PVFS_SQE_FUA;
+	TL_CHECK(request_prepare(&tio, &q, two, iov, &n) == 0 && n == 2 &&
+		 iov[1].iov_base == ram_hi + 512 && iov[1].iov_len == 1024,
+		 "FUA write of two segments, second above 4 GiB");
+	q = rw(PVFS_OP_READ, (1 << 20) - 4096, 4096, 1);
+	EXPECT(q, one, 0, "read of the last block");
+	q = rw(PVFS_OP_FLUSH, 0, 0, 0);
+	EXPECT(q, NULL, 0, "flush");
+	q = rw(PVFS_OP_DISCARD, 4096, 8192, 0);
+	EXPECT(q, NULL, 0, "discard");
+	q = rw(PVFS_OP_WRITE_ZEROES, 0, 1 << 20, 0);
+	EXPECT(q, NULL, 0, "write-zeroes of the whole volume");
+
+	/* Malformed header fields. */
+	q = rw(PVFS_OP_MAX, 0, 4096, 1);
+	EXPECT(q, one, -EINVAL, "unknown opcode");
+	q = rw(0xff, 0, 4096, 1);
+	EXPECT(q, one, -EINVAL, "opcode 255");
+	q = rw(PVFS_OP_WRITE, 0, 4096, 1);
+	q.flags = 0x80;
+	EXPECT(q, one, -EINVAL, "unknown flag");
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	q.flags = PVFS_SQE_FUA;
+	EXPECT(q, one, -EINVAL, "FUA on a read");
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	q.rsvd0 = 1;
+	EXPECT(q, one, -EINVAL, "rsvd0 set");
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	q.rsvd1 = 1;
+	EXPECT(q, one, -EINVAL, "rsvd1 set");
+	for (int i = 0; i < 5; i++) {
+		char what[32];
+
+		q = rw(PVFS_OP_READ, 0, 4096, 1);
+		q.rsvd2[i] = 1ull << 63;
+		snprintf(what, sizeof(what), "rsvd2[%d] set", i);
+		EXPECT(q, one, -EINVAL, what);
+	}
+
+	/* Segment count and length. */
+	q = rw(PVFS_OP_READ, 0, 4096, 0);
+	EXPECT(q, one, -EINVAL, "read with no segments");
+	q = rw(PVFS_OP_READ, 0, 4096, 5);
+	EXPECT(q, one, -EINVAL, "more segments than max_segs");
+	q = rw(PVFS_OP_READ, 0, 0, 1);
+	EXPECT(q, one, -EINVAL, "zero length");
+	q = rw(PVFS_OP_READ, 0, 65536, 1);
+	EXPECT(q, one, -EINVAL, "longer than max_io_bytes");
+	q = rw(PVFS_OP_READ, 0, 8192, 1);
+	EXPECT(q, one, -EINVAL, "length differs from the segments' sum");
+	s[0] = (struct pvfs_seg){ .addr = 0, .len = 0 };
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	EXPECT(q, s, -EINVAL, "zero-length segment");
+	s[0] = (struct pvfs_seg){ .addr = 0, .len = 4096, .rsvd = 1 };
+	EXPECT(q, s, -EINVAL, "segment rsvd set");
+
+	/* Alignment (O_DIRECT). */
+	q = rw(PVFS_OP_READ, 100, 4096, 1);
+	EXPECT(q, one, -EINVAL, "misaligned offset");
+	s[0] = (struct pvfs_seg){ .addr = 4096, .len = 1000 };
+	q = rw(PVFS_OP_READ, 0, 1000, 1);
+	EXPECT(q, s, -EINVAL, "misaligned length");
+	s[0] = (struct pvfs_seg){ .addr = 4097, .len = 4096 };
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	EXPECT(q, s, -EINVAL, "misaligned segment address");
+	tio.direct = false;
+	EXPECT(q, s, 0, "misaligned buffer is fine with cache=writeback");
+	tio.direct = true;
+
+	/* Guest memory bounds. */
+	s[0] = (struct pvfs_seg){ .addr = sizeof(ram_lo), .len = 512 };
+	q = rw(PVFS_OP_READ, 0, 512, 1);
+	EXPECT(q, s, -EINVAL, "segment just past low RAM");
+	s[0] = (struct pvfs_seg){ .addr = sizeof(ram_lo) - 512, .len = 1024 };
+	q = rw(PVFS_OP_READ, 0, 1024, 1);
+	EXPECT(q, s, -EINVAL, "segment straddling the end of RAM");
+	s[0] = (struct pvfs_seg){ .addr = (1ull << 32) - 512, .len = 1024 };
+	q = rw(PVFS_OP_READ, 0, 1024, 1);
+	EXPECT(q, s, -EINVAL, "segment straddling the hole");
+	s[0] = (struct pvfs_seg){ .addr = UINT64_MAX - 511, .len = 1024 };
+	q = rw(PVFS_OP_READ, 0, 1024, 1);
+	EXPECT(q, s, -EINVAL, "segment wrapping 2^64");
+	s[0] = (struct pvfs_seg){ .addr = 1ull << 40, .len = 512 };
+	q = rw(PVFS_OP_READ, 0, 512, 1);
+	EXPECT(q, s, -EINVAL, "segment in unmapped space");
+	s[0] = (struct pvfs_seg){ .addr = 0, .len = 4096 };
+	s[1] = (struct pvfs_seg){ .addr = 1ull << 40, .len = 512 };
+	q = rw(PVFS_OP_WRITE, 0, 4608, 2);
+	EXPECT(q, s, -EINVAL, "second segment out of RAM");
+
+	/* Volume bounds. */
+	q = rw(PVFS_OP_READ, 1 << 20, 4096, 1);
+	EXPECT(q, one, -ENOSPC, "read at capacity");
+	q = rw(PVFS_OP_READ, (1 << 20) - 512, 4096, 1);
+	EXPECT(q, one, -ENOSPC,
+	       "read crossing capacity");
+	q = rw(PVFS_OP_READ, UINT64_MAX - 511, 4096, 1);
+	EXPECT(q, one, -ENOSPC,
+	       "offset + length overflowing 2^64");
+	q = rw(PVFS_OP_DISCARD, 1 << 20, 512, 0);
+	EXPECT(q, NULL, -ENOSPC, "discard past capacity");
+
+	/* FLUSH, DISCARD, WRITE_ZEROES shapes. */
+	q = rw(PVFS_OP_FLUSH, 512, 0, 0);
+	EXPECT(q, NULL, -EINVAL, "flush with an offset");
+	q = rw(PVFS_OP_FLUSH, 0, 512, 0);
+	EXPECT(q, NULL, -EINVAL, "flush with a length");
+	q = rw(PVFS_OP_FLUSH, 0, 0, 1);
+	EXPECT(q, one, -EINVAL, "flush with a segment");
+	q = rw(PVFS_OP_DISCARD, 0, 4096, 1);
+	EXPECT(q, one, -EINVAL, "discard with a segment");
+	q = rw(PVFS_OP_DISCARD, 0, 0, 0);
+	EXPECT(q, NULL, -EINVAL, "discard of nothing");
+	q = rw(PVFS_OP_WRITE_ZEROES, 100, 512, 0);
+	EXPECT(q, NULL, -EINVAL,
+	       "misaligned write-zeroes");
+
+	/* Read-only volumes. */
+	tio.readonly = true;
+	q = rw(PVFS_OP_READ, 0, 4096, 1);
+	EXPECT(q, one, 0, "read on a read-only volume");
+	q = rw(PVFS_OP_WRITE, 0, 4096, 1);
+	EXPECT(q, one, -EROFS, "write on a read-only volume");
+	q = rw(PVFS_OP_DISCARD, 0, 4096, 0);
+	EXPECT(q, NULL, -EROFS, "discard on a read-only volume");
+	q = rw(PVFS_OP_WRITE_ZEROES, 0, 4096, 0);
+	EXPECT(q, NULL, -EROFS,
+	       "write-zeroes on a read-only volume");
+	q = rw(PVFS_OP_FLUSH, 0, 0, 0);
+	EXPECT(q, NULL, 0, "flush on a read-only volume");
+	return tl_done();
+}
