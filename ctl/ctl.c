@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -138,7 +139,7 @@ int parse_opt_u64(const char *cmd, const char *opt, const char *s, uint64_t *ret
 
 	if (parse_u64(s, &v) < 0) {
 		fprintf(stderr, "%s: %s: invalid %s value '%s': expected a non-negative "
-			"decimal number\n", PROG_NAME, cmd, opt, s);
+			"decimal number below 2^63\n", PROG_NAME, cmd, opt, s);
 		return -1;
 	}
 	if (check_json_range(cmd, opt, s, v) < 0)
@@ -160,6 +161,26 @@ int parse_opt_size(const char *cmd, const char *opt, const char *s, uint64_t *re
 		return -1;
 	*ret = v;
 	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(jstr(*(json_t *const *)a, "name"), jstr(*(json_t *const *)b, "name"));
+}
+
+void sort_by_name(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	_cleanup_free_ json_t **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return;		/* unsorted is still correct */
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(arr, i));
+	qsort(v, n, sizeof(*v), cmp_name);
+	json_array_clear(arr);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, v[i]);
 }
 
 json_int_t jint(json_t *o, const char *key)

@@ -15,6 +15,7 @@ static void print_tenants(json_t *tenants)
 	json_t *t;
 	size_t i;
 
+	sort_by_name(tenants);
 	json_array_foreach(tenants, i, t) {
 		json_t *qos = json_object_get(t, "qos");
 		char size[32], resv[32], limits[64];

@@ -116,6 +116,9 @@ void fmt_bytes_human(uint64_t bytes, char *buf, size_t len);
 /* fmt_size_exact - 104857600 -> "100M", as parse_size reads it back; 1000 -> "1000". */
 void fmt_size_exact(uint64_t bytes, char *buf, size_t len);
 
+/* sort_by_name - order an array of tenant objects by "name" (pvfsd lists newest first). */
+void sort_by_name(json_t *arr);
+
 /* JSON accessors that tolerate a missing member (0 or "-"). */
 json_int_t jint(json_t *o, const char *key);
 double jreal(json_t *o, const char *key);

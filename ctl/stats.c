@@ -44,6 +44,7 @@ static void print_tenants(json_t *tenants)
 	json_t *t;
 	size_t i;
 
+	sort_by_name(tenants);
 	json_array_foreach(tenants, i, t) {
 		json_t *ops = json_object_get(t, "ops"), *op;
 		json_int_t errors = 0, rw;
