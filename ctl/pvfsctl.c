@@ -37,9 +37,9 @@ const struct command commands[] = {
 	  QOS_OPTIONS },
 	{ "detach", detach_main, "NAME [--force]",
 	  "Remove tenant NAME; returns once its in-flight I/O has drained.",
-	  "      --force                say that a plugged VM is to lose its device;\n"
-	  "                             pvfsd logs it (in-flight I/O is drained first\n"
-	  "                             either way)\n" },
+	  "      --force                mark the detach as forced in pvfsd's log; a\n"
+	  "                             plugged tenant is detached either way, its\n"
+	  "                             in-flight I/O drained first\n" },
 	{ "list", list_main, "",
 	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
 	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
@@ -75,7 +75,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: %s [-s SOCKET] [--json] COMMAND [ARGS]\n"
 		"Control pvfsd, the pvfs host daemon.\n\n"
-		"  -s, --socket SOCKET  pvfsd's control socket (default $%s, else %s)\n"
+		"  -s, --socket SOCKET  pvfsd's control socket (default: $%s,\n"
+		"                       else %s)\n"
 		"  -j, --json           print pvfsd's JSON result instead of tables\n"
 		"  -h, --help           this help\n"
 		"      --version        print pvfsctl's version\n\n"
