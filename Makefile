@@ -6,7 +6,7 @@
 # so there is one place that says how C is compiled here.
 #
 #   make            build every userspace binary into build/bin, libraries into build/lib
-#   make check      build and run the whole test suite (tests/run-tests)
+#   make check      install test dependencies, build (also with sanitizers), run every test
 #   make demo       the quick-start main job (scripts/demo)
 #   make deps       install missing Debian packages (scripts/install-deps)
 #   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
@@ -88,12 +88,18 @@ $(B)/lib/%.a:
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-check: everything
-	tests/run-tests
+# The whole suite: dependencies, the normal build, the ASan+UBSan and TSan
+# builds, then every test once plus the sanitizer runs (unit and integration
+# tests under ASan+UBSan, unit tests under TSan), with one summary line.
+check: deps
+	$(MAKE) everything
+	$(MAKE) SAN=asan everything
+	$(MAKE) SAN=tsan everything
+	tests/run-tests --san
 
-check-san:
-	$(MAKE) SAN=asan everything && tests/run-tests --build build-asan
-	$(MAKE) SAN=tsan everything && tests/run-tests --build build-tsan --unit
+# Only the normal build's tests, no dependency check (for quick iterations).
+check-fast: everything
+	tests/run-tests
 
 demo: everything
 	scripts/demo
@@ -115,7 +121,7 @@ clean:
 	rm -rf build build-asan build-tsan
 	-$(MAKE) -C guest-kmod clean
 
-.PHONY: all everything check check-san demo deps kmod install clean
+.PHONY: all everything check check-fast demo deps kmod install clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)

@@ -857,8 +857,23 @@ int main(int argc, char **argv)
 	report(jobs, capacity);
 	for (uint32_t i = 0; i < o.queues; i++)
 		errors += jobs[i].errors + jobs[i].verify_errors;
+	for (uint32_t i = 0; i < o.queues; i++) {
+		free(jobs[i].slots);
+		if (o.direct) {
+			io_uring_queue_exit(&jobs[i].ring);
+			close(jobs[i].fd);
+			free(jobs[i].buf);
+		}
+	}
+	free(jobs);
+	free(block_gen);
+	free(block_busy);
 	pvfs_unplug(plug);
 	pvfs_uguest_free(&guest);
 	pvfs_region_free(region);
+	if (ram)
+		munmap(ram, ram_size);
+	if (ram_fd >= 0)
+		close(ram_fd);
 	return errors ? 1 : 0;
 }

@@ -325,7 +325,22 @@ static inline int pvfs_geometry_valid(__u32 nr_queues, __u32 depth, __u32 max_se
 #define PVFS_STORE_RELEASE(p, v)	__atomic_store_n(p, v, __ATOMIC_RELEASE)
 #define PVFS_READ_ONCE(p)		__atomic_load_n(p, __ATOMIC_RELAXED)
 #define PVFS_WRITE_ONCE(p, v)		__atomic_store_n(p, v, __ATOMIC_RELAXED)
+#if defined(__SANITIZE_THREAD__)
+/*
+ * ThreadSanitizer does not model fences. A sequentially consistent
+ * read-modify-write is a full barrier on every architecture (a locked
+ * instruction on x86) and is something TSan understands.
+ */
+static inline void pvfs_mb_tsan(void)
+{
+	static int v;
+
+	__atomic_fetch_add(&v, 0, __ATOMIC_SEQ_CST);
+}
+#define PVFS_MB()			pvfs_mb_tsan()
+#else
 #define PVFS_MB()			__atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
 #endif
 
 /*

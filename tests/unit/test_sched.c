@@ -219,8 +219,8 @@ static void test_validate(void)
 	q.bps_limit = SCHED_BPS_MAX + 1;
 	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: bps limit out of range rejected");
 
-	CHECK(sched_init(&s, SCHED_FAIR, 0, 4) == -EINVAL, "init: in-flight cap 0 rejected");
-	CHECK(sched_init(&s, SCHED_FAIR, 4, 2) == 0, "init: ok");
+	CHECK(sched_init(&s, SCHED_MODE_FAIR, 0, 4) == -EINVAL, "init: in-flight cap 0 rejected");
+	CHECK(sched_init(&s, SCHED_MODE_FAIR, 4, 2) == 0, "init: ok");
 	q = SCHED_QOS_DEFAULT;
 	sched_entity_add(&s, &e[0], &q, 0);
 	sched_entity_add(&s, &e[1], &q, 0);
@@ -240,7 +240,7 @@ static void test_wake(void)
 	struct sched s;
 	uint64_t wake, now = 5 * SEC;
 
-	sched_init(&s, SCHED_FAIR, 64, 4);
+	sched_init(&s, SCHED_MODE_FAIR, 64, 4);
 	q.iops_limit = 10;	/* 100 ms a request, burst 100 ms: 2 back to back */
 	sched_entity_add(&s, &e, &q, now);
 	sched_activate(&s, &e, now);
@@ -289,7 +289,7 @@ static void test_equal_weights(void)
 	double x[4];
 	int i;
 
-	sim_init(&m, SCHED_FAIR, 64);
+	sim_init(&m, SCHED_MODE_FAIR, 64);
 	for (i = 0; i < 4; i++)
 		sim_add(&m, "t", sizes[i], &q);
 	sim_run(&m, 1 * SEC);
@@ -311,7 +311,7 @@ static void test_weights(void)
 	struct sim m;
 	int i;
 
-	sim_init(&m, SCHED_FAIR, 32);
+	sim_init(&m, SCHED_MODE_FAIR, 32);
 	for (i = 0; i < 3; i++) {
 		q = qos_w(w[i] * 100);
 		sim_add(&m, "w", 4096, &q);
@@ -338,7 +338,7 @@ static void test_limits(void)
 	struct sched_stats st;
 	struct sim m;
 
-	sim_init(&m, SCHED_FAIR, 32);
+	sim_init(&m, SCHED_MODE_FAIR, 32);
 	qi.iops_limit = 5000;
 	qb.bps_limit = 50000000;	/* 50 MB/s in 64 KiB requests */
 	ti = sim_add(&m, "iops", 4096, &qi);
@@ -370,7 +370,7 @@ static void test_reservation(void)
 	struct sim m;
 
 	/* 16 in flight x 82 us per 4 KiB = ~195k IOPS; reserve ~30% of it. */
-	sim_init(&m, SCHED_FAIR, 16);
+	sim_init(&m, SCHED_MODE_FAIR, 16);
 	cap_ops = 16 * SEC / svc_ns(4096);
 	qr.iops_reservation = 60000;
 	tr = sim_add(&m, "resv", 4096, &qr);
@@ -392,7 +392,7 @@ static void test_reservation(void)
 	 * A reservation below the weighted share adds nothing: the entity gets
 	 * max(reservation, share), not the sum.
 	 */
-	sim_init(&m, SCHED_FAIR, 16);
+	sim_init(&m, SCHED_MODE_FAIR, 16);
 	qn.iops_reservation = 20000;
 	tr = sim_add(&m, "resv", 4096, &qn);
 	qn.iops_reservation = 0;
@@ -419,7 +419,7 @@ static void test_idle_credit(void)
 	struct sim m;
 	int i;
 
-	sim_init(&m, SCHED_FAIR, 32);
+	sim_init(&m, SCHED_MODE_FAIR, 32);
 	for (i = 0; i < 3; i++)
 		sim_add(&m, "busy", 4096, &q);
 	late = sim_add(&m, "late", 4096, &q);
@@ -441,7 +441,7 @@ static void test_idle_credit(void)
 	sched_destroy(&m.s);
 
 	/* A limited tenant after a long idle period gets its burst, not a backlog. */
-	sim_init(&m, SCHED_FAIR, 32);
+	sim_init(&m, SCHED_MODE_FAIR, 32);
 	ql.iops_limit = 1000;
 	lim = sim_add(&m, "lim", 4096, &ql);
 	sim_add(&m, "busy", 4096, &q);
@@ -466,7 +466,7 @@ static void test_mixed_sizes(void)
 	struct tenant *small, *big;
 	struct sim m;
 
-	sim_init(&m, SCHED_FAIR, 64);
+	sim_init(&m, SCHED_MODE_FAIR, 64);
 	small = sim_add(&m, "4k", 4096, &q);
 	big = sim_add(&m, "1m", 1 << 20, &q);
 	sim_run(&m, 1 * SEC);
@@ -486,7 +486,7 @@ static void test_fifo(void)
 	struct tenant *a, *b;
 	struct sim m;
 
-	sim_init(&m, SCHED_FIFO, 8);
+	sim_init(&m, SCHED_MODE_FIFO, 8);
 	q1.iops_limit = 100;
 	a = sim_add(&m, "w1-limited", 4096, &q1);
 	b = sim_add(&m, "w1000", 4096, &q2);
@@ -507,7 +507,7 @@ static void test_inflight_cap(void)
 	struct sim m;
 	int i;
 
-	sim_init(&m, SCHED_FAIR, 5);
+	sim_init(&m, SCHED_MODE_FAIR, 5);
 	for (i = 0; i < 6; i++)
 		sim_add(&m, "t", i % 2 ? 4096 : 131072, &q);
 	sim_run(&m, 1 * SEC);
@@ -524,7 +524,7 @@ static void test_set_qos(void)
 	double share;
 	struct sim m;
 
-	sim_init(&m, SCHED_FAIR, 32);
+	sim_init(&m, SCHED_MODE_FAIR, 32);
 	a = sim_add(&m, "a", 4096, &q);
 	b = sim_add(&m, "b", 4096, &q);
 	sim_run(&m, 3 * SEC);
@@ -574,7 +574,7 @@ static void test_remove(void)
 	uint64_t wake;
 	struct sim m;
 
-	sim_init(&m, SCHED_FAIR, 16);
+	sim_init(&m, SCHED_MODE_FAIR, 16);
 	ql.iops_limit = 10;		/* nearly always parked */
 	ql.iops_reservation = 5;
 	a = sim_add(&m, "a", 4096, &q);
@@ -670,7 +670,7 @@ static void test_stress(void)
 	uint64_t x = 0x9e3779b97f4a7c15ull, now = 0, wake, step;
 	struct sched s;
 
-	sched_init(&s, SCHED_FAIR, CAP, N);
+	sched_init(&s, SCHED_MODE_FAIR, CAP, N);
 	for (step = 0; step < 400000; step++) {
 		uint32_t k = rnd(&x) % N, op = rnd(&x) % 16;
 		struct sched_qos q = SCHED_QOS_DEFAULT;
