@@ -4,9 +4,7 @@
  * --iops-limit, --bps-limit, --iops-reservation), parsed strictly into the
  * members of the method's params, and their one-line human form.
  */
-#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "pvfsctl.h"
 
