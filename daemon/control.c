@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <grp.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,9 @@ static int unpack(struct ctl_conn *c, json_t *id, json_t *params, const char *fm
 	return 0;
 }
 
+/* An optional integer that was not given (distinct from any value a client can send). */
+#define ABSENT LLONG_MIN
+
 static int get_u64(struct ctl_conn *c, json_t *id, const char *key, json_int_t v, uint64_t *ret)
 {
 	if (v < 0) {
@@ -137,7 +141,7 @@ static int get_u64(struct ctl_conn *c, json_t *id, const char *key, json_int_t v
 static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_int_t resv,
 		      json_int_t iops, json_int_t bps, struct sched_qos *q)
 {
-	if (weight != -1) {
+	if (weight != ABSENT) {
 		if (weight < SCHED_WEIGHT_MIN || weight > SCHED_WEIGHT_MAX) {
 			reply_error(c, id, -EINVAL, "weight must be %d-%d, got %lld",
 				    SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, (long long)weight);
@@ -145,9 +149,9 @@ static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_in
 		}
 		q->weight = (uint32_t)weight;
 	}
-	if ((resv != -1 && get_u64(c, id, "iops_reservation", resv, &q->iops_reservation)) ||
-	    (iops != -1 && get_u64(c, id, "iops_limit", iops, &q->iops_limit)) ||
-	    (bps != -1 && get_u64(c, id, "bps_limit", bps, &q->bps_limit)))
+	if ((resv != ABSENT && get_u64(c, id, "iops_reservation", resv, &q->iops_reservation)) ||
+	    (iops != ABSENT && get_u64(c, id, "iops_limit", iops, &q->iops_limit)) ||
+	    (bps != ABSENT && get_u64(c, id, "bps_limit", bps, &q->bps_limit)))
 		return -1;
 	return 0;
 }
@@ -183,7 +187,7 @@ static void m_attach(struct call *k)
 {
 	const char *name, *volume, *cache = "none";
 	int readonly = 0;
-	json_int_t weight = -1, resv = -1, iops = -1, bps = -1;
+	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT;
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	struct tenant *t;
 	char err[512];
@@ -303,7 +307,7 @@ static void m_stats(struct call *k)
 static void m_set_qos(struct call *k)
 {
 	const char *name;
-	json_int_t weight = -1, resv = -1, iops = -1, bps = -1;
+	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT;
 	struct tenant *t;
 	struct sched_qos q;
 	char err[256];
@@ -392,7 +396,7 @@ static void handle_message(struct ctl_conn *c, const char *text, size_t len, int
 	params = json_object_get(req, "params");
 	if (!json_is_object(req) || !json_is_string(ver) || strcmp(json_string_value(ver), "2.0") ||
 	    !method || (id && !json_is_integer(id) && !json_is_string(id) && !json_is_null(id)) ||
-	    json_object_size(req) > 4 || (params && !json_is_object(params))) {
+	    json_object_size(req) != 2u + !!id + !!params || (params && !json_is_object(params))) {
 		reply_error(c, json_is_object(req) ? id : NULL, PVFS_RPC_INVALID_REQUEST,
 			    "invalid request: need {\"jsonrpc\":\"2.0\", \"method\": string, "
 			    "\"id\": number|string, \"params\": object}");
@@ -409,9 +413,13 @@ static void handle_message(struct ctl_conn *c, const char *text, size_t len, int
 		if (!strcmp(methods[i].name, method))
 			m = &methods[i];
 	if (!m) {
-		reply_error(c, id, PVFS_RPC_NO_METHOD,
-			    "unknown method \"%s\" (methods: attach, detach, list, plug, set_qos, "
-			    "stats, version)", method);
+		char names[256] = "";
+
+		for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", methods[i].name);
+		reply_error(c, id, PVFS_RPC_NO_METHOD, "unknown method \"%s\" (methods: %s)",
+			    method, names);
 		goto out;
 	}
 	if (nfds && !m->takes_fds) {

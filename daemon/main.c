@@ -116,7 +116,7 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 			usage(stdout);
 			exit(0);
 		case O_VERSION:
-			printf("pvfsd 0.1.0 (ring ABI %u)\n", PVFS_ABI_VERSION);
+			printf("pvfsd %s (ring ABI %u)\n", PVFSD_VERSION, PVFS_ABI_VERSION);
 			exit(0);
 		case 'v':
 			log_init("pvfsd", LOG_DEBUG);

@@ -52,6 +52,7 @@ struct poller_msg {
 	enum msg_type type;
 	struct tenant_io *tio;
 	bool fail_new;
+	bool force;
 	struct sched_qos qos;
 };
 
@@ -436,14 +437,18 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	complete_req(p, req, res, now);
 }
 
-static void handle_kick(struct poller *p, struct io_queue *ioq, struct tenant_io *tio)
+static void handle_kick(struct poller *p, struct io_queue *ioq, struct tenant_io *tio, int res)
 {
 	uint64_t v;
 
 	ioq->kick_armed = false;
 	tio->polls_armed--;
-	/* Reset the eventfd so the next poll waits for a new kick. */
-	if (read(ioq->kick_fd, &v, sizeof(v)) == sizeof(v))
+	/*
+	 * Reset the eventfd so the next poll waits for a new kick; only when
+	 * the poll fired (not when it was cancelled), and the fd is
+	 * non-blocking (tenant_plug made sure), so this never waits.
+	 */
+	if (res > 0 && read(ioq->kick_fd, &v, sizeof(v)) == sizeof(v))
 		stat_add(&tio->t->st.doorbells, v);
 }
 
@@ -463,7 +468,7 @@ static int reap(struct poller *p, uint64_t now)
 		case UD_KICK: {
 			struct io_queue *ioq = UD_PTR(ud);
 
-			handle_kick(p, ioq, ioq->tio);
+			handle_kick(p, ioq, ioq->tio, cqe->res);
 			break;
 		}
 		case UD_MBOX: {
@@ -589,6 +594,23 @@ static void cancel_polls(struct poller *p, struct tenant_io *tio)
 	}
 }
 
+/*
+ * cancel_io - forced detach: ask io_uring to cancel every operation on the
+ * tenant's volume. Operations already in a device cannot be cancelled and
+ * still complete; either way each one posts its CQE, and only then is the
+ * tenant's memory released.
+ */
+static void cancel_io(struct poller *p, struct tenant_io *tio)
+{
+	struct io_uring_sqe *sqe = get_sqe(p);
+
+	if (!sqe)
+		return;
+	io_uring_prep_cancel_fd(sqe, tio->file_slot,
+				IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+	io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+}
+
 /* finish_removes - hand back tenants whose last operation has completed. */
 static void finish_removes(struct poller *p)
 {
@@ -648,6 +670,8 @@ static void process_mailbox(struct poller *p, uint64_t now)
 						   (uint32_t)PVFS_HOST_REMOVED);
 			sched_deactivate(&p->sched, &m->tio->se, now);
 			cancel_polls(p, m->tio);
+			if (m->force)
+				cancel_io(p, m->tio);
 			break;
 		case MSG_QOS:
 			sched_set_qos(&p->sched, &m->tio->se, &m->qos, now);
@@ -691,11 +715,12 @@ void poller_add(struct poller *p, struct tenant_io *tio)
 	post_msg(p, new_msg(MSG_ADD, tio));
 }
 
-void poller_remove(struct tenant_io *tio, bool fail_new)
+void poller_remove(struct tenant_io *tio, bool fail_new, bool force)
 {
 	struct poller_msg *m = new_msg(MSG_REMOVE, tio);
 
 	m->fail_new = fail_new;
+	m->force = force;
 	post_msg(tio->p, m);
 }
 

@@ -206,10 +206,11 @@ struct poller *poller_pick(void);
 void poller_add(struct poller *p, struct tenant_io *tio);
 /*
  * poller_remove - ask the poller to stop serving tio; fail_new makes new
- * requests complete with -ENODEV (detach) instead of staying queued (unplug).
- * The control thread learns of the drain through tenant_drained().
+ * requests complete with -ENODEV (detach) instead of staying queued (unplug);
+ * force also cancels what io_uring can cancel (a hung backend). The control
+ * thread learns of the drain through tenant_drained().
  */
-void poller_remove(struct tenant_io *tio, bool fail_new);
+void poller_remove(struct tenant_io *tio, bool fail_new, bool force);
 /* poller_set_qos - apply new QoS to a running tenant. */
 void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
 /* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */

@@ -48,6 +48,15 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	return code;
 }
 
+static int qos_error(int r, char *err, size_t errlen)
+{
+	return fail(err, errlen, r,
+		    "invalid QoS: weight must be %d-%d, iops_limit and iops_reservation 0-%llu, "
+		    "bps_limit 0-%llu (0 = none), and the reservation not above the IOPS limit",
+		    SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, (unsigned long long)SCHED_IOPS_MAX,
+		    (unsigned long long)SCHED_BPS_MAX);
+}
+
 const char *tenant_state_name(enum tenant_state s)
 {
 	switch (s) {
@@ -171,9 +180,12 @@ static int open_volume(const char *path, int flags, char *real, size_t reallen,
 		if (path[0] == '/') {
 			int inside = 0;
 
-			for (int i = 0; i < cfg.nr_volume_dirs; i++)
-				if (!strncmp(path, cfg.volume_dirs[i], strlen(cfg.volume_dirs[i])))
+			for (int i = 0; i < cfg.nr_volume_dirs; i++) {
+				size_t dl = strlen(cfg.volume_dirs[i]);
+
+				if (!strncmp(path, cfg.volume_dirs[i], dl) && path[dl] == '/')
 					inside = 1;
+			}
 			if (!inside)
 				return fail(err, errlen, -EXDEV,
 					    "volume %s is outside the configured volume directories "
@@ -248,15 +260,13 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants", MAX_TENANTS);
 	r = sched_qos_validate(&ap->qos);
 	if (r < 0)
-		return fail(err, errlen, r,
-			    "invalid QoS: weight must be 1-10000, limits and reservation >= 0, "
-			    "and a reservation not above the IOPS limit");
+		return qos_error(r, err, errlen);
 	if (strlen(ap->volume) >= sizeof(t->volume))
 		return fail(err, errlen, -ENAMETOOLONG, "volume path too long");
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return fail(err, errlen, -ENOMEM, "out of memory");
 	snprintf(t->name, sizeof(t->name), "%s", ap->name);
 	snprintf(t->volume, sizeof(t->volume), "%s", ap->volume);
 	t->readonly = ap->readonly;
@@ -456,14 +466,21 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	if (!fd_is_memory(fds[0], &rsize) || rsize < PVFS_HDR_SIZE)
 		return fail(err, errlen, -EBADF, "region fd is not a memfd of at least %u bytes",
 			    PVFS_HDR_SIZE);
-	for (uint32_t i = 0; i < 2 * pp->queues; i++)
+	for (uint32_t i = 0; i < 2 * pp->queues; i++) {
+		int fl;
+
 		if (!fd_is_eventfd(fds[1 + i]))
 			return fail(err, errlen, -EBADF, "%s fd of queue %u is not an eventfd",
 				    i < pp->queues ? "kick" : "call", i % pp->queues);
+		/* The pollers must never block on a VMM's eventfd. */
+		fl = fcntl(fds[1 + i], F_GETFL);
+		if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fds[1 + i], F_SETFL, fl | O_NONBLOCK) < 0))
+			return fail(err, errlen, -errno, "cannot make eventfd non-blocking: %m");
+	}
 
 	tio = calloc(1, sizeof(*tio));
 	if (!tio)
-		return -ENOMEM;
+		return fail(err, errlen, -ENOMEM, "out of memory");
 	tio->t = t;
 	tio->vol_fd = t->vol_fd;
 	tio->region_size = rsize;
@@ -541,7 +558,7 @@ void tenant_unplug(struct tenant *t)
 		return;
 	t->state = TENANT_DRAINING;
 	t->plug_conn = NULL;
-	poller_remove(t->tio, false);
+	poller_remove(t->tio, false, false);
 }
 
 static void tenant_free(struct tenant *t)
@@ -572,20 +589,24 @@ int tenant_detach(struct tenant *t, bool force, struct ctl_conn *conn, struct js
 	t->detaching = true;
 	t->pending_detach = conn;
 	t->pending_detach_id = id;
-	if (t->state != TENANT_DRAINING) {
+	if (t->state != TENANT_DRAINING || force) {
 		t->state = TENANT_DRAINING;
-		poller_remove(t->tio, true);
+		poller_remove(t->tio, true, force);
 	}
 	if (force)
-		log_notice("tenant %s: forced detach; in-flight I/O is still drained first",
-			   t->name);
+		log_notice("tenant %s: forced detach: cancelling in-flight I/O", t->name);
 	return 1;	/* the reply comes when the poller has drained */
 }
 
 void tenant_drained(struct tenant_io *tio)
 {
 	struct tenant *t = tio->t;
+	struct sched_stats ss;
 
+	/* Keep the scheduler's counters of this plug: metrics never go backwards. */
+	sched_entity_stats(&tio->se, &ss);
+	stat_add(&t->st.throttled, ss.throttled);
+	stat_add(&t->st.throttled_ns, ss.throttled_ns);
 	tio_free(tio);
 	t->tio = NULL;
 	t->plug_conn = NULL;
@@ -620,9 +641,7 @@ int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_
 	int r = sched_qos_validate(q);
 
 	if (r < 0)
-		return fail(err, errlen, r,
-			    "invalid QoS: weight must be 1-10000, limits and reservation >= 0, "
-			    "and a reservation not above the IOPS limit");
+		return qos_error(r, err, errlen);
 	t->qos = *q;
 	if (t->tio && t->state == TENANT_RUNNING)
 		poller_set_qos(t->tio, q);
