@@ -188,6 +188,8 @@ void tl_daemon_start(struct tl_daemon *d, ...)
 	va_end(ap);
 	argv[argc] = NULL;
 
+	if (d->notify_fd > 0)
+		close(d->notify_fd);
 	fd = notify_socket(nsock, sizeof(nsock));
 	d->pid = fork();
 	if (d->pid < 0)
@@ -200,6 +202,14 @@ void tl_daemon_start(struct tl_daemon *d, ...)
 			close(lfd);
 		}
 		setenv("NOTIFY_SOCKET", nsock, 1);
+		if (d->listen_fd > 0) {
+			char pid[16];
+
+			dup2(d->listen_fd, 3);
+			snprintf(pid, sizeof(pid), "%d", (int)getpid());
+			setenv("LISTEN_FDS", "1", 1);
+			setenv("LISTEN_PID", pid, 1);
+		}
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -224,7 +234,32 @@ void tl_daemon_start(struct tl_daemon *d, ...)
 		if (strstr(buf, "READY=1"))
 			break;
 	}
-	close(fd);
+	d->notify_fd = fd;
+}
+
+int tl_notify_wait(struct tl_daemon *d, const char *want, int count, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	char buf[4096];
+	int seen = 0;
+
+	while (seen < count) {
+		struct pollfd pfd = { .fd = d->notify_fd, .events = POLLIN };
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left <= 0)
+			break;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strstr(buf, want))
+			seen++;
+	}
+	return seen;
 }
 
 int tl_daemon_stop(struct tl_daemon *d)
@@ -257,6 +292,9 @@ void tl_daemon_cleanup(struct tl_daemon *d)
 {
 	if (d->pid > 0)
 		tl_daemon_kill(d);
+	if (d->notify_fd > 0)
+		close(d->notify_fd);
+	d->notify_fd = 0;
 	if (d->dir[0] && !getenv("PVFS_TEST_KEEP"))
 		nftw(d->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -43,6 +43,8 @@ struct tl_daemon {
 	char vols[300];			/* volume dir */
 	char sock[340];			/* control socket */
 	char log[300];			/* pvfsd's stderr */
+	int listen_fd;			/* > 0: pass as a socket-activated fd (LISTEN_FDS) */
+	int notify_fd;			/* our NOTIFY_SOCKET end, open after start */
 };
 
 /*
@@ -51,6 +53,12 @@ struct tl_daemon {
  * terminated), and wait up to 10 s for READY=1.
  */
 void tl_daemon_start(struct tl_daemon *d, ...) __attribute__((sentinel));
+/*
+ * tl_notify_wait - read sd_notify messages until one contains want, up to
+ * timeout_ms; returns how many messages containing want were seen (0 on
+ * timeout). With count > 1, waits for that many.
+ */
+int tl_notify_wait(struct tl_daemon *d, const char *want, int count, int timeout_ms);
 /* tl_daemon_stop - SIGTERM, wait up to 20 s; returns the exit status (or -signal). */
 int tl_daemon_stop(struct tl_daemon *d);
 /* tl_daemon_kill - SIGKILL and reap. */
