@@ -17,6 +17,7 @@ proto=${PVFS_PROTO:-$repo/proto}
 queues=${PVFS_E2E_QUEUES:-2}
 mib=${PVFS_E2E_MIB:-64}
 tmo=${PVFS_E2E_TIMEOUT:-1200}
+test=${PVFS_E2E_TEST:-fs-verify}
 
 skip() { echo "fs-verify-fakehost: SKIP: $*"; exit 77; }
 fail() { echo "fs-verify-fakehost: FAIL: $*"; exit 1; }
@@ -46,19 +47,18 @@ cc -std=gnu11 -Wall -Wextra -Werror -I"$proto" -o "$work/mkregion" "$here/mkregi
 truncate -s 1G "$work/guest-mem"
 truncate -s 512M "$work/volume"
 # FLUSH | DISCARD | WRITE_ZEROES; 64 segments of a page = max_io.
-"$work/mkregion" "$work/region" --size 1M --queues "$queues" --depth 64 --segs 64 \
+"$work/mkregion" "$work/region" --size 1048576 --queues "$queues" --depth 64 --segs 64 \
 	--state ready --capacity $((512 << 20)) --block 512 --max-io 262144 \
 	--features 0x7 --peer 0 --layout > "$work/layout.json" || fail "mkregion"
 
 python3 "$here/fakehost.py" --socket "$work/ivshmem.sock" --region "$work/region" \
 	--layout "$work/layout.json" --guest-mem "$work/guest-mem" \
-	--volume "$work/volume" --vectors "$queues" 2>&1 | sed 's/^/host: /' &
+	--volume "$work/volume" --vectors "$queues" > "$work/host.log" 2>&1 &
 host_pid=$!
 for _ in $(seq 50); do [ -S "$work/ivshmem.sock" ] && break; sleep 0.1; done
 [ -S "$work/ivshmem.sock" ] || fail "fakehost did not start"
-host_pid=$(pgrep -f -n "fakehost.py --socket $work/ivshmem.sock" || echo "$host_pid")
 
-"$here/boot-guest" -k "$kver" -i "$work/initramfs.cpio.gz" -t fs-verify -m 1G -T "$tmo" \
+"$here/boot-guest" -k "$kver" -i "$work/initramfs.cpio.gz" -t "$test" -m 1G -T "$tmo" \
 	-l "$work/serial.log" -a "pvfs.mib=$mib" -- \
 	-object "memory-backend-file,id=mem,size=1G,mem-path=$work/guest-mem,share=on" \
 	-machine memory-backend=mem \
@@ -71,9 +71,9 @@ if [ "$rc" = 0 ]; then
 	e2fsck -fn "$work/volume" >"$work/fsck.log" 2>&1 ||
 		{ cat "$work/fsck.log"; rc=1; echo "fs-verify-fakehost: host e2fsck found errors"; }
 fi
-kill "$host_pid" 2>/dev/null
+kill "$host_pid" 2>/dev/null && wait "$host_pid"
 host_pid=
-sleep 0.5
+sed 's/^/host: /' "$work/host.log"
 case $rc in
 0) echo "fs-verify-fakehost: PASS"; exit 0 ;;
 77) exit 77 ;;

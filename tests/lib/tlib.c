@@ -385,6 +385,16 @@ int tl_fd_count(pid_t pid)
 	return n;
 }
 
+int tl_fd_count_settled(pid_t pid, int want)
+{
+	uint64_t deadline = now_ns() + 2000000000ull;
+	int n;
+
+	while ((n = tl_fd_count(pid)) != want && now_ns() < deadline)
+		usleep(10000);
+	return n;
+}
+
 static int read_stat_field(pid_t pid, int field, unsigned long long *ret)
 {
 	char path[64], buf[2048], *p;

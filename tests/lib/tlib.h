@@ -82,6 +82,12 @@ int tl_wait(pid_t pid, int timeout_ms);
 int tl_run(char *const argv[], const char *out_path, int timeout_ms);
 
 int tl_fd_count(pid_t pid);
+/*
+ * tl_fd_count_settled - the fd count once it equals want, or after 2 s.
+ * pvfsd closes a control connection when it reads the client's EOF, a
+ * moment after the client has its reply: a leak persists, that does not.
+ */
+int tl_fd_count_settled(pid_t pid, int want);
 /* tl_cpu_ns - user+system CPU time of pid (all threads). */
 uint64_t tl_cpu_ns(pid_t pid);
 uint64_t tl_rss_kb(pid_t pid);
