@@ -771,6 +771,11 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pci_request_regions(pdev, KBUILD_MODNAME);
 	if (err)
 		goto out_disable_device;
+	/*
+	 * No DMA happens, but QEMU sends MSI-X messages through the device's
+	 * bus-master address space: without this, completions never arrive.
+	 */
+	pci_set_master(pdev);
 
 	bar_len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
 	if (bar_len < PVFS_HDR_SIZE) {

@@ -67,7 +67,7 @@ for _ in $(seq 50); do [ -S "$work/ivshmem.sock" ] && break; sleep 0.1; done
 rc=$?
 grep -a 'PVFS-E2E:\|pvfs' "$work/serial.log"
 
-if [ "$rc" = 0 ]; then
+if [ "$rc" = 0 ] && [ "$test" = fs-verify ]; then
 	e2fsck -fn "$work/volume" >"$work/fsck.log" 2>&1 ||
 		{ cat "$work/fsck.log"; rc=1; echo "fs-verify-fakehost: host e2fsck found errors"; }
 fi
