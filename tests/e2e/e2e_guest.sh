@@ -107,41 +107,14 @@ e2e_init() {
 		{ cat "$e2e_work/kmod.log"; e2e_fail "module build"; }
 	"$e2e_here/mkinitramfs" -k "$e2e_kver" "$e2e_work" >/dev/null || e2e_fail "mkinitramfs"
 	e2e_initrd=$e2e_work/initramfs.cpio.gz
-	e2e_fix_modules
 }
 
 # e2e_overlay DIR: append DIR's tree to the initramfs as a second cpio
-# archive; the kernel unpacks concatenated archives in order, so its files
-# replace the first archive's.
+# archive (the kernel unpacks concatenated archives in order); e2e_detach.sh
+# adds its guest script this way.
 e2e_overlay() {
 	(cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >>"$e2e_initrd" ||
 		e2e_fail "cannot append $1 to the initramfs"
-}
-
-# e2e_fix_modules: mkinitramfs resolves its base modules with one
-# "modprobe --show-depends A B C", which takes B and C as parameters of A,
-# so ext4 is missing from the guest. Until it resolves each name on its own,
-# add them in an overlay (nothing happens once ext4 is there).
-e2e_fix_modules() {
-	local ov=$e2e_work/overlay-modules m dst
-	zcat "$e2e_initrd" | cpio -i --quiet --to-stdout etc/pvfs-e2e/modules 2>/dev/null |
-		grep -q '/ext4\.ko$' && return 0
-	mkdir -p "$ov/etc/pvfs-e2e"
-	for m in virtio_pci virtio_blk ext4 crc32c_generic; do
-		modprobe -S "$e2e_kver" --show-depends "$m" || e2e_fail "modprobe --show-depends $m"
-	done | awk '$1 == "insmod" { if (!seen[$2]++) print $2 }' | while read -r m; do
-		dst=${m%.xz}
-		dst=${dst%.zst}
-		mkdir -p "$ov$(dirname "$dst")"
-		case "$m" in
-		*.ko.xz) xz -dc "$m" >"$ov$dst" ;;
-		*.ko.zst) zstd -qdc "$m" >"$ov$dst" ;;
-		*) cp "$m" "$ov$dst" ;;
-		esac
-		echo "$dst"
-	done >"$ov/etc/pvfs-e2e/modules"
-	grep -q '/ext4\.ko$' "$ov/etc/pvfs-e2e/modules" || e2e_fail "no ext4 module for $e2e_kver"
-	e2e_overlay "$ov"
 }
 
 # e2e_start_pvfsd: pvfsd in the foreground on the work directory; ready when

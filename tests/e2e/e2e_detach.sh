@@ -1,0 +1,141 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# e2e_detach - `pvfsctl detach` of a tenant whose disk a running guest has
+# mounted and is writing to. The guest must see I/O errors within a bounded
+# time (not hang), unmount, unload the module, and on reload refuse the
+# removed device; pvfsd must answer throughout, release the volume, and
+# accept a new attach of it. Same setup as e2e_guest.sh, whose functions
+# this script sources; the guest side is written below and appended to the
+# initramfs as /tests/detach.sh.
+#
+# Exit status: 0 pass, 1 fail, 77 skip. Environment: PVFS_BUILD (build),
+# PVFS_E2E_DETACH_LIMIT (30 s the guest allows for the first error),
+# PVFS_E2E_KEEP=1.
+
+E2E_NAME=e2e-detach
+# shellcheck source=tests/e2e/e2e_guest.sh
+. "$(dirname "$0")/e2e_guest.sh"
+
+limit=${PVFS_E2E_DETACH_LIMIT:-30}
+
+# The guest side, on the pvfs-e2e conventions (tests/e2e/guest-lib.sh).
+write_guest_script() {
+	cat >"$1" <<'EOF'
+#!/bin/sh
+# detach (guest side, from tests/e2e/e2e_detach.sh): write to a mounted
+# pvfs disk while the host detaches its tenant; the writes must fail with an
+# error within pvfs.limit seconds, and the module must unload and, on reload,
+# refuse the removed device.
+. /lib/pvfs-e2e.sh
+
+dev=/dev/pvfs0
+limit=$(pvfs_arg limit 30)
+
+if ! pvfs_check detach-insmod insmod "$PVFS_KO" || ! pvfs_wait_for "$dev" 60; then
+	pvfs_fail detach-disk "$dev did not appear"
+	pvfs_done
+fi
+pvfs_check detach-mkfs mkfs.ext4 -q -F "$dev"
+pvfs_check detach-mount mount -t ext4 "$dev" /mnt || pvfs_done
+pvfs_check detach-write dd if=/dev/urandom of=/mnt/before bs=1M count=4 conv=fsync
+
+# The host detaches once it reads this line. Every write below is O_DIRECT,
+# so each one reaches the driver; timeout bounds a write that would hang.
+pvfs_note "detach-ready"
+start=$(date +%s)
+n=0
+while :; do
+	if ! timeout "$limit" dd if=/dev/zero of=/mnt/after bs=64k count=16 oflag=direct \
+			conv=notrunc 2>/tmp/dd.err; then
+		break
+	fi
+	n=$((n + 1))
+	if [ $(($(date +%s) - start)) -ge "$limit" ]; then
+		pvfs_fail detach-eio "writes still succeed ${limit}s after detach-ready"
+		break
+	fi
+	usleep 50000
+done
+secs=$(($(date +%s) - start))
+if grep -q 'Input/output error' /tmp/dd.err; then
+	pvfs_pass detach-eio
+	pvfs_note "first failed write after ${secs}s ($n writes succeeded): $(grep -m 1 error /tmp/dd.err)"
+else
+	pvfs_fail detach-eio "write ended without EIO after ${secs}s: $(cat /tmp/dd.err)"
+fi
+if timeout "$limit" dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null; then
+	pvfs_fail detach-raw-eio "a raw read of the removed disk succeeded"
+else
+	pvfs_pass detach-raw-eio
+fi
+
+pvfs_check detach-umount timeout "$limit" umount /mnt
+pvfs_check detach-rmmod rmmod pvfs_blk
+# The device stays in the VM, but its region now says REMOVED.
+pvfs_check detach-reinsmod insmod "$PVFS_KO" ready_timeout_ms=1000
+if dmesg | grep -q 'pvfs_blk: .*pvfs host state is REMOVED, not binding' && [ ! -e "$dev" ]; then
+	pvfs_pass detach-refused
+else
+	pvfs_fail detach-refused "the reloaded driver did not refuse the removed device"
+fi
+pvfs_check detach-rmmod2 rmmod pvfs_blk
+dmesg | grep -E 'pvfs|I/O error|EXT4-fs error|JBD2' | tail -n 12 | sed 's/^/    /'
+pvfs_check_dmesg detach
+pvfs_done
+EOF
+}
+
+e2e_init
+ov=$e2e_work/overlay-detach
+mkdir -p "$ov/tests"
+write_guest_script "$ov/tests/detach.sh"
+chmod 0755 "$ov/tests/detach.sh"
+e2e_overlay "$ov"
+
+e2e_start_pvfsd
+e2e_attach "$e2e_tenant" vol.img 256M
+e2e_start_shim "$e2e_tenant"
+
+"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t detach -m "$e2e_mem" -c 2 -T 300 \
+	-l "$e2e_work/serial.log" -a "pvfs.limit=$limit" -- "${e2e_qemu_args[@]}" &
+boot_pid=$!
+t0=$SECONDS
+
+# Wait (bounded) until the guest has its file system mounted and is writing.
+while ! grep -aq 'PVFS-E2E: NOTE detach-ready' "$e2e_work/serial.log" 2>/dev/null; do
+	if ! kill -0 "$boot_pid" 2>/dev/null; then
+		wait "$boot_pid"
+		e2e_boot_rc=$?
+		e2e_boot_secs=$((SECONDS - t0))
+		grep -a 'PVFS-E2E:' "$e2e_work/serial.log" | sed 's/^/  guest: /'
+		e2e_fail "guest ended (rc $e2e_boot_rc) before it was ready for the detach"
+	fi
+	[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not ready to detach after 240 s"
+	sleep 0.2
+done
+
+d0=$EPOCHREALTIME
+timeout 60 "${e2e_ctl[@]}" detach "$e2e_tenant" >/dev/null ||
+	e2e_fail "pvfsctl detach $e2e_tenant failed or took over 60 s"
+e2e_log "detach of the mounted, busy disk returned in $(awk "BEGIN { printf \"%.3f\", $EPOCHREALTIME - $d0 }") s"
+
+# pvfsd stays healthy: it answers, forgot the tenant, released the volume.
+kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died on detach"
+"${e2e_ctl[@]}" version >/dev/null || e2e_fail "pvfsctl version after detach"
+"${e2e_ctl[@]}" list | grep -qw "$e2e_tenant" && e2e_fail "tenant $e2e_tenant still listed after detach"
+"${e2e_ctl[@]}" attach "$e2e_tenant-again" --volume vol.img >/dev/null ||
+	e2e_fail "attach of the detached volume under a new name"
+truncate -s 64M "$e2e_work/vols/other.img"
+"${e2e_ctl[@]}" attach "$e2e_tenant-other" --volume other.img >/dev/null ||
+	e2e_fail "attach of another volume after detach"
+e2e_log "pvfsd healthy after detach: $("${e2e_ctl[@]}" list | grep -c "$e2e_tenant-") new tenants attached"
+
+wait "$boot_pid"
+e2e_boot_rc=$?
+e2e_boot_secs=$((SECONDS - t0))
+e2e_check_serial detach
+kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
+"${e2e_ctl[@]}" detach "$e2e_tenant-again" >/dev/null || e2e_fail "detach $e2e_tenant-again"
+"${e2e_ctl[@]}" detach "$e2e_tenant-other" >/dev/null || e2e_fail "detach $e2e_tenant-other"
+e2e_log "PASS (guest ran ${e2e_boot_secs}s)"
