@@ -247,18 +247,6 @@ static int send_setup(int sock, const struct pvfs_region *r)
 	return 0;
 }
 
-static const char *plug_hint(int r)
-{
-	switch (r) {
-	case -ENOENT:
-		return " (attach the tenant first: pvfsctl attach NAME VOLUME)";
-	case -EBUSY:
-		return " (another VMM has it plugged)";
-	default:
-		return "";
-	}
-}
-
 static int try_plug(void)
 {
 	char err[512] = "";
@@ -267,7 +255,8 @@ static int try_plug(void)
 	r = pvfs_plug(o.sock, o.tenant, vm.region, memtab, nmem, &vm.plug, err, sizeof(err));
 	if (r < 0) {
 		vm.plug = NULL;
-		log_warn("plug %s: %s%s", o.tenant, err[0] ? err : strerror(-r), plug_hint(r));
+		/* pvfsd's message names the problem and the fix (e.g. "attach it first"). */
+		log_warn("plug %s: %s", o.tenant, err[0] ? err : strerror(-r));
 	}
 	return r;
 }
@@ -374,7 +363,7 @@ static void check_tenant(void)
 	if (r < 0) {
 		const char *msg = error ? json_string_value(json_object_get(error, "message")) : NULL;
 
-		die("tenant %s: %s (attach it first: pvfsctl attach %s VOLUME)", o.tenant,
+		die("tenant %s: %s; attach it first: pvfsctl attach %s --volume VOLUME", o.tenant,
 		    msg ? msg : strerror(-r), o.tenant);
 	}
 	t = json_array_get(json_object_get(result, "tenants"), 0);
@@ -421,7 +410,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: pvfs-shim --tenant NAME --chardev PATH --mem-path FILE --mem-size SIZE [OPTIONS]\n\n"
 "Serves QEMU's ivshmem-doorbell chardev for one VM and plugs it into pvfsd.\n\n"
-"  -t, --tenant NAME           the tenant (attach it first: pvfsctl attach NAME VOLUME)\n"
+"  -t, --tenant NAME           the tenant (attach it first: pvfsctl attach NAME --volume V)\n"
 "  -s, --socket PATH           pvfsd control socket (default $PVFS_SOCKET or %s)\n"
 "      --chardev PATH          UNIX socket QEMU's -chardev socket,path=PATH connects to\n"
 "      --mem-path FILE         guest RAM file (QEMU memory-backend-file mem-path, share=on);\n"

@@ -17,6 +17,7 @@
 # e2fsprogs missing; scripts/install-deps installs them). Environment:
 # PVFS_BUILD (build), PVFS_E2E_MIB (64), PVFS_E2E_FIO_SIZE (16M per job),
 # PVFS_E2E_FIO_JOBS (4), PVFS_E2E_TIMEOUT (420 s for the guest),
+# PVFS_E2E_MEM (guest RAM, 1G; 3G puts RAM above 4 GiB too),
 # PVFS_E2E_KEEP=1 keeps the work directory.
 
 set -uo pipefail
@@ -28,7 +29,7 @@ case $e2e_build in /*) ;; *) e2e_build=$e2e_repo/$e2e_build ;; esac
 e2e_bin=$e2e_build/bin
 e2e_name=${E2E_NAME:-e2e-guest}
 e2e_tenant=e2e
-e2e_mem=1G
+e2e_mem=${PVFS_E2E_MEM:-1G}
 e2e_queues=2
 e2e_work=
 e2e_pvfsd_pid=
