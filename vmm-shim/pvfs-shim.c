@@ -266,7 +266,7 @@ static void vm_end(const char *why)
 {
 	if (vm.fd < 0)
 		return;
-	log_info("VM disconnected (%s); unplugging tenant %s", why, o.tenant);
+	log_info("VM connection closed (%s); tenant %s unplugged", why, o.tenant);
 	pvfs_unplug(vm.plug);
 	vm.plug = NULL;
 	pvfs_region_free(vm.region);
@@ -278,7 +278,20 @@ static void vm_end(const char *why)
 	vm.mem_fd = -1;
 }
 
-/* vm_begin - a QEMU connected: new region, plug, then the ivshmem greeting. */
+static void start_replug(void)
+{
+	vm.attempts = 0;
+	vm.retry_ms = RETRY_MIN_MS;
+	vm.next_try_ns = now_ns() + RETRY_MIN_MS * 1000000ull;
+	vm.deadline_ns = now_ns() + (uint64_t)(o.reconnect_timeout * 1e9);
+}
+
+/*
+ * vm_begin - a QEMU connected: new region, plug, then the ivshmem greeting.
+ * A failed plug does not refuse QEMU (which would hang in its device setup on
+ * a closed chardev): the region stays INIT, so the guest driver does not
+ * bind, and the shim keeps trying like after a pvfsd restart.
+ */
 static void vm_begin(int fd)
 {
 	struct pvfs_region_params rp = {
@@ -303,16 +316,20 @@ static void vm_begin(int fd)
 		return vm_end("no region");
 	}
 	/* Plug before the greeting: the region is READY before the guest can see it. */
-	if (try_plug() < 0)
-		return vm_end("plug failed; QEMU will report that the ivshmem setup failed");
+	if (try_plug() < 0) {
+		log_warn("VM gets an unplugged device; retrying the plug for up to %.0f s",
+			 o.reconnect_timeout);
+		start_replug();
+	}
 	r = send_setup(fd, vm.region);
 	if (r < 0) {
 		log_err("ivshmem setup to QEMU failed: %s", strerror(-r));
 		return vm_end("setup failed");
 	}
-	log_info("VM connected: tenant %s plugged, %u queue(s) x %u, region %" PRIu64
-		 " bytes, guest RAM %" PRIu64 " MiB in %u range(s)", o.tenant, o.queues,
-		 o.depth, vm.region->size, o.mem_size / MiB, nmem);
+	log_info("VM connected: tenant %s %s, %u queue(s) x %u, region %" PRIu64
+		 " bytes, guest RAM %" PRIu64 " MiB in %u range(s)", o.tenant,
+		 vm.plug ? "plugged" : "not plugged yet", o.queues, o.depth, vm.region->size,
+		 o.mem_size / MiB, nmem);
 }
 
 /* pvfsd went away: plug again, with backoff, until reconnect_timeout. */
@@ -322,10 +339,9 @@ static void lost_pvfsd(void)
 		 o.tenant, o.reconnect_timeout);
 	pvfs_unplug(vm.plug);
 	vm.plug = NULL;
-	vm.attempts = 0;
-	vm.retry_ms = RETRY_MIN_MS;
+	start_replug();
+	/* A restarting pvfsd needs a moment; the first try comes at once anyway. */
 	vm.next_try_ns = now_ns();
-	vm.deadline_ns = now_ns() + (uint64_t)(o.reconnect_timeout * 1e9);
 }
 
 static void replug(void)
