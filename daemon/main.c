@@ -183,8 +183,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	begin_shutdown();
 }
 
+/* publish_status - STATUS= for systemctl status, sent only when it changes. */
 static void publish_status(void)
 {
+	static unsigned last_running = -1u, last_total = -1u;
 	unsigned running = 0, total = 0;
 
 	for (struct tenant *t = tenant_first(); t; t = t->next) {
@@ -192,6 +194,10 @@ static void publish_status(void)
 		if (t->state == TENANT_RUNNING)
 			running++;
 	}
+	if (running == last_running && total == last_total)
+		return;
+	last_running = running;
+	last_total = total;
 	svc_status("%u tenant(s), %u plugged, %d poller(s)", total, running, poller_count());
 }
 

@@ -96,7 +96,7 @@ enum {
 struct pvfs_region_hdr {
 	__u32 magic;			/* creator: PVFS_MAGIC */
 	__u32 abi_version;		/* creator: PVFS_ABI_VERSION */
-	__u64 region_size;		/* creator: bytes, multiple of 4096 */
+	__u64 region_size;		/* creator: bytes, >= the layout; a power of two for ivshmem */
 	__u32 nr_queues;		/* creator: 1 .. PVFS_MAX_QUEUES */
 	__u32 queue_depth;		/* creator: power of two, 2 .. PVFS_MAX_DEPTH */
 	__u32 max_segs;			/* creator: segments per tag, 1 .. PVFS_MAX_SEGS */
@@ -190,7 +190,8 @@ struct pvfs_sqe {
 struct pvfs_cqe {
 	__u16 tag;			/* the SQE's tag */
 	__u16 flags;			/* zero for now */
-	__s32 result;			/* bytes transferred (>= 0) or -errno */
+	__s32 result;			/* -errno, or: READ/WRITE the bytes transferred (always
+					 * the full len), FLUSH/DISCARD/WRITE_ZEROES 0 */
 	__u64 rsvd;			/* zero */
 };
 

@@ -51,6 +51,12 @@ int pvfs_region_create(const struct pvfs_region_params *p, struct pvfs_region **
 		return -EINVAL;
 	stride = pvfs_queue_stride(p->depth, p->max_segs);
 	size = pvfs_region_size(p->nr_queues, p->depth, p->max_segs);
+	/*
+	 * QEMU's ivshmem needs a power-of-two BAR. The memfd is sparse, so the
+	 * rounding costs address space, not memory.
+	 */
+	while (!is_pow2(size))
+		size += size & -size;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)

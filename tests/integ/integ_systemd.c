@@ -25,6 +25,7 @@ int main(void)
 	int s, r, lfd;
 
 	setenv("WATCHDOG_USEC", "400000", 1);
+	d.keep_notify = true;
 	tl_daemon_start(&d, NULL);
 	/* READY=1 has just been read: the socket must accept right now. */
 	r = rpc_connect(d.sock, &s);

@@ -44,7 +44,8 @@ struct tl_daemon {
 	char sock[340];			/* control socket */
 	char log[300];			/* pvfsd's stderr */
 	int listen_fd;			/* > 0: pass as a socket-activated fd (LISTEN_FDS) */
-	int notify_fd;			/* our NOTIFY_SOCKET end, open after start */
+	bool keep_notify;		/* keep reading sd_notify after READY (tl_notify_wait) */
+	int notify_fd;			/* our NOTIFY_SOCKET end, open after start if keep_notify */
 };
 
 /*
