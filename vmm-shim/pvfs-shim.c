@@ -35,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -147,45 +146,6 @@ static int open_guest_ram(void)
 			       " (remove the file or fix --mem-size)", o.mem_path,
 			       (long long)st.st_size, o.mem_size), -EINVAL;
 	return take_fd(&fd);
-}
-
-/*
- * region_to_bar_size - QEMU makes the ivshmem memfd the PCI BAR2, and a PCI
- * BAR must be a power of two (pci_register_bar() asserts it), while
- * pvfs_region_create() sizes and seals the memfd at exactly region_size. Move
- * the fresh region into a power-of-two memfd; the header keeps the exact
- * region_size, which both pvfsd and the guest accept in a larger mapping.
- */
-static int region_to_bar_size(struct pvfs_region *r)
-{
-	uint64_t bar = 4096;
-	void *base;
-	int fd;
-
-	while (bar < r->size)
-		bar <<= 1;
-	if (bar == r->size)
-		return 0;
-	fd = memfd_create("pvfs-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)bar) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		goto fail;
-	base = mmap(NULL, bar, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED)
-		goto fail;
-	/* Nobody else has seen the region yet: a plain copy is the whole handover. */
-	memcpy(base, r->base, r->size);
-	munmap(r->base, r->size);
-	close(r->memfd);
-	r->base = base;
-	r->memfd = fd;
-	r->size = bar;
-	return 0;
-fail:
-	close(fd);
-	return -errno;
 }
 
 /*
@@ -308,11 +268,6 @@ static void vm_begin(int fd)
 	r = pvfs_region_create(&rp, &vm.region);
 	if (r < 0) {
 		log_err("cannot create the ring region: %s", strerror(-r));
-		return vm_end("no region");
-	}
-	r = region_to_bar_size(vm.region);
-	if (r < 0) {
-		log_err("cannot size the ring region for BAR2: %s", strerror(-r));
 		return vm_end("no region");
 	}
 	/* Plug before the greeting: the region is READY before the guest can see it. */
