@@ -110,12 +110,26 @@ deps:
 kmod:
 	$(MAKE) -C guest-kmod
 
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+
 install: everything
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/pvfs
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include/pvfs $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(SYSCONFDIR)/pvfsd \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d
 	install -m 0755 $(B)/bin/pvfsd $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(filter-out $(B)/bin/pvfsd,$(BIN)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(LIBS) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(filter-out $(LIBPVFS),$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 proto/pvfs_ring.h proto/pvfs_ctl.h vmm-shim/pvfs_shim.h $(DESTDIR)$(PREFIX)/include/pvfs/
+	install -m 0644 docs/man/pvfsd.8 docs/man/pvfsctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 ctl/pvfsctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pvfsctl
+	test -e $(DESTDIR)$(SYSCONFDIR)/pvfsd/pvfsd.conf || \
+		install -m 0644 etc/pvfsd.conf $(DESTDIR)$(SYSCONFDIR)/pvfsd/pvfsd.conf
+	sed 's|/usr/sbin/pvfsd|$(PREFIX)/sbin/pvfsd|' etc/pvfsd.service > $(DESTDIR)$(UNITDIR)/pvfsd.service
+	install -m 0644 etc/pvfsd.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 etc/pvfsd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/pvfsd.conf
+	install -m 0644 etc/pvfsd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/pvfsd.conf
 
 clean:
 	rm -rf build build-asan build-tsan
