@@ -1,0 +1,123 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# fio-bench (guest side): the same fio job on the pvfs disk and on a
+# virtio-blk comparison disk, in turn, for bench/guest-bench. Loads
+# pvfs_blk, waits for /dev/pvfs0 and /dev/vda, gives both the same I/O
+# scheduler (none), then for every workload runs fio on each disk. Each run
+# is framed by two console lines the host acts on, with idle gaps around the
+# run so that the host's counter snapshots fall where neither disk does I/O:
+#
+#   PVFS-E2E: NOTE bench-begin DISK RW t=UPTIME
+#   PVFS-E2E: NOTE bench-end DISK RW t=UPTIME ios=N iops=X ...
+#
+# The end line also carries what the guest itself saw: completed requests
+# from /sys/block/DISK/stat, interrupts of the disk's vectors from
+# /proc/interrupts, and (when the kernel lets us put a kprobe on
+# virtqueue_notify) the virtio kicks the guest really wrote; the host-side
+# counts may be lower when notifications coalesce. Kernel arguments:
+# pvfs.rw (randread,randwrite), pvfs.disks (vda,pvfs0), pvfs.bs (4k),
+# pvfs.iodepth (16), pvfs.jobs (1), pvfs.runtime (10 s), pvfs.span (256M
+# of each disk), pvfs.gap (2 s idle around each run), pvfs.wait (60 s).
+
+. /lib/pvfs-e2e.sh
+
+rws=$(pvfs_arg rw randread,randwrite)
+disks=$(pvfs_arg disks vda,pvfs0)
+bs=$(pvfs_arg bs 4k)
+iodepth=$(pvfs_arg iodepth 16)
+jobs=$(pvfs_arg jobs 1)
+runtime=$(pvfs_arg runtime 10)
+span=$(pvfs_arg span 256M)
+gap=$(pvfs_arg gap 2)
+wait_s=$(pvfs_arg wait 60)
+tr=/sys/kernel/tracing
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# irqs DISK: interrupts taken so far on DISK's request vectors, all CPUs.
+irqs() {
+	case $1 in
+	pvfs*) pat="$1-q" ;;
+	*) pat="$(basename "$(readlink -f /sys/block/$1/device)")-req" ;;
+	esac
+	awk -v pat="$pat" 'index($0, pat) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i }
+		END { print n + 0 }' /proc/interrupts
+}
+
+# completed DISK: reads + writes the block layer completed on DISK.
+completed() { awk '{ print $1 + $5 }' "/sys/block/$1/stat"; }
+
+# kicks: virtqueue_notify calls so far (every virtio kick the guest wrote),
+# or "-" without the kprobe.
+kicks() {
+	[ -r "$tr/kprobe_profile" ] || { echo -; return; }
+	awk '$1 == "pvfsbench_kick" { print $2; f = 1 } END { if (!f) print "-" }' "$tr/kprobe_profile"
+}
+
+# A kprobe that only counts: the event is enabled so the probe is armed,
+# tracing is off so nothing is written to the trace buffer.
+setup_kprobe() {
+	mount -t tracefs nodev "$tr" 2>/dev/null
+	echo 'p:pvfsbench_kick virtqueue_notify' >> "$tr/kprobe_events" 2>/dev/null &&
+		echo 0 > "$tr/tracing_on" &&
+		echo 1 > "$tr/events/kprobes/pvfsbench_kick/enable" 2>/dev/null ||
+		pvfs_note "no kprobe on virtqueue_notify: guest-side virtio kicks not counted"
+}
+
+# fio_json FILE: "ios=N iops=X rd_ios=.. wr_ios=.." from fio's JSON output
+# (one job with group_reporting); the sections read/write/trim/sync each
+# carry total_ios and iops at their first level.
+fio_json() {
+	awk '
+	/^ *"(read|write|trim|sync)" : \{/ { sec = $1; gsub(/"/, "", sec) }
+	/^ *"total_ios" : / && (sec == "read" || sec == "write") { v = $3; sub(/,/, "", v); ios[sec] += v }
+	/^ *"iops" : / && (sec == "read" || sec == "write") { v = $3; sub(/,/, "", v); iops[sec] += v }
+	END {
+		printf "ios=%d iops=%.0f rd_ios=%d wr_ios=%d\n", ios["read"] + ios["write"],
+			iops["read"] + iops["write"], ios["read"], ios["write"]
+	}' "$1"
+}
+
+pvfs_check bench-insmod insmod "$PVFS_KO"
+for d in $(echo "$disks" | tr , ' '); do
+	if ! pvfs_wait_for "/dev/$d" "$wait_s"; then
+		pvfs_fail bench-disk "/dev/$d did not appear within ${wait_s}s"
+		dmesg | grep -E 'pvfs|virtio' | tail -n 20 | sed 's/^/    /'
+		pvfs_done
+	fi
+	echo none > "/sys/block/$d/queue/scheduler" 2>/dev/null
+	pvfs_note "$d: $(($(cat /sys/block/$d/size) / 2048)) MiB, $(ls /sys/block/$d/mq | wc -l) hw queues," \
+		"scheduler $(cat /sys/block/$d/queue/scheduler), nr_requests $(cat /sys/block/$d/queue/nr_requests)"
+done
+setup_kprobe
+
+for rw in $(echo "$rws" | tr , ' '); do
+	for d in $(echo "$disks" | tr , ' '); do
+		c0=$(completed "$d") i0=$(irqs "$d") k0=$(kicks)
+		pvfs_note "bench-begin $d $rw t=$(uptime_s)"
+		sleep "$gap"
+		if fio --name=bench --filename="/dev/$d" --direct=1 --ioengine=libaio \
+			--rw="$rw" --bs="$bs" --iodepth="$iodepth" --numjobs="$jobs" \
+			--size="$span" --time_based --runtime="$runtime" --norandommap \
+			--randrepeat=0 --group_reporting --output-format=json \
+			> /tmp/fio.json 2> /tmp/fio.err; then
+			res=$(fio_json /tmp/fio.json)
+			pvfs_pass "bench-$d-$rw"
+		else
+			res="ios=0 iops=0"
+			sed 's/^/    /' /tmp/fio.err | tail -n 10
+			pvfs_fail "bench-$d-$rw" "fio failed"
+		fi
+		sleep "$gap"
+		c1=$(completed "$d") i1=$(irqs "$d") k1=$(kicks)
+		case $d in vd*) [ "$k0" = - ] || gk=$((k1 - k0)) ;; *) gk=- ;; esac
+		pvfs_note "bench-end $d $rw t=$(uptime_s) $res guest_reqs=$((c1 - c0))" \
+			"guest_irqs=$((i1 - i0)) guest_kicks=${gk:--}"
+		gk=
+	done
+done
+
+pvfs_check bench-rmmod rmmod pvfs_blk
+pvfs_check_dmesg bench
+pvfs_done
