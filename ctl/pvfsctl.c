@@ -23,7 +23,10 @@ bool ctl_json;
 "      --bps-limit SIZE       at most SIZE bytes per second; K, M, G, T suffixes\n" \
 "                             are powers of 1024 (e.g. 100M; 0 = no limit)\n" \
 "      --iops-reservation N   at least N requests per second when it has work\n" \
-"                             (not above --iops-limit; 0 = none)\n"
+"                             (not above --iops-limit; 0 = none)\n" \
+"      --latency-target US    defend a mean latency of US microseconds: while it\n" \
+"                             is missed, pvfsd keeps the device queue shorter\n" \
+"                             (costs other tenants throughput; 0 = none)\n"
 
 const struct command commands[] = {
 	{ "attach", attach_main, "NAME --volume PATH [OPTIONS]",
@@ -51,7 +54,7 @@ const struct command commands[] = {
 	  "microseconds: the larger of the read and write values. QDELAYus is the mean\n"
 	  "time a request waited in the scheduler.\n" },
 	{ "set-qos", set_qos_main, "NAME [--weight N] [--iops-limit N] [--bps-limit SIZE] "
-	  "[--iops-reservation N]",
+	  "[--iops-reservation N] [--latency-target US]",
 	  "Change tenant NAME's QoS at run time; unnamed settings are kept.",
 	  QOS_OPTIONS },
 	{ "version", version_main, "",

@@ -79,16 +79,19 @@ int parse_opt_size(const char *cmd, const char *opt, const char *s, uint64_t *re
 /* ---- qos.c ---- */
 
 /* getopt values of the QoS options; QOS_LONG_OPTIONS goes in a struct option table. */
-enum { QOS_OPT_WEIGHT = 0x100, QOS_OPT_IOPS_LIMIT, QOS_OPT_BPS_LIMIT, QOS_OPT_IOPS_RESV };
+enum { QOS_OPT_WEIGHT = 0x100, QOS_OPT_IOPS_LIMIT, QOS_OPT_BPS_LIMIT, QOS_OPT_IOPS_RESV,
+       QOS_OPT_LAT_TARGET };
 #define QOS_LONG_OPTIONS \
 	{ "weight", required_argument, NULL, QOS_OPT_WEIGHT }, \
 	{ "iops-limit", required_argument, NULL, QOS_OPT_IOPS_LIMIT }, \
 	{ "bps-limit", required_argument, NULL, QOS_OPT_BPS_LIMIT }, \
-	{ "iops-reservation", required_argument, NULL, QOS_OPT_IOPS_RESV }
+	{ "iops-reservation", required_argument, NULL, QOS_OPT_IOPS_RESV }, \
+	{ "latency-target", required_argument, NULL, QOS_OPT_LAT_TARGET }
 
 /*
  * qos_option - if opt is a QoS option, parse arg into params (weight,
- * iops_limit, bps_limit, iops_reservation) and return 1; 0 if it is not one;
+ * iops_limit, bps_limit, iops_reservation, latency_target_us) and return 1;
+ * 0 if it is not one;
  * -1 (message printed) on a bad value.
  */
 int qos_option(const char *cmd, int opt, const char *arg, json_t *params);

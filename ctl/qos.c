@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qos.c - the QoS options that `attach` and `set-qos` share (--weight,
- * --iops-limit, --bps-limit, --iops-reservation), parsed strictly into the
+ * --iops-limit, --bps-limit, --iops-reservation, --latency-target), parsed
+ * strictly into the
  * members of the method's params, and their one-line human form.
  */
 #include <stdio.h>
@@ -15,6 +16,7 @@ int qos_option(const char *cmd, int opt, const char *arg, json_t *params)
 		{ QOS_OPT_IOPS_LIMIT, "--iops-limit", "iops_limit", false },
 		{ QOS_OPT_BPS_LIMIT, "--bps-limit", "bps_limit", true },
 		{ QOS_OPT_IOPS_RESV, "--iops-reservation", "iops_reservation", false },
+		{ QOS_OPT_LAT_TARGET, "--latency-target", "latency_target_us", false },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -37,19 +39,23 @@ void fmt_qos(json_t *qos, char *resv, size_t resvlen, char *limits, size_t limle
 {
 	json_int_t r = jint(qos, "iops_reservation");
 	json_int_t iops = jint(qos, "iops_limit"), bps = jint(qos, "bps_limit");
+	json_int_t lat = jint(qos, "latency_target_us");
 	char b[32];
+	size_t n = 0;
 
 	if (r)
 		snprintf(resv, resvlen, "%lld", (long long)r);
 	else
 		snprintf(resv, resvlen, "-");
 	fmt_size_exact((uint64_t)bps, b, sizeof(b));
-	if (iops && bps)
-		snprintf(limits, limlen, "iops=%lld,bps=%s", (long long)iops, b);
-	else if (iops)
-		snprintf(limits, limlen, "iops=%lld", (long long)iops);
-	else if (bps)
-		snprintf(limits, limlen, "bps=%s", b);
-	else
+	limits[0] = '\0';
+	if (iops)
+		n += (size_t)snprintf(limits + n, limlen - n, "iops=%lld", (long long)iops);
+	if (bps && n < limlen)
+		n += (size_t)snprintf(limits + n, limlen - n, "%sbps=%s", n ? "," : "", b);
+	if (lat && n < limlen)
+		n += (size_t)snprintf(limits + n, limlen - n, "%slat=%lldus", n ? "," : "",
+				      (long long)lat);
+	if (!n)
 		snprintf(limits, limlen, "-");
 }

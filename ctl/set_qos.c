@@ -40,7 +40,7 @@ int set_qos_main(int argc, char **argv)
 	}
 	if (!json_object_size(params)) {
 		usage_error(argv[0], "nothing to change: give at least one of --weight, "
-			    "--iops-limit, --bps-limit, --iops-reservation");
+			    "--iops-limit, --bps-limit, --iops-reservation, --latency-target");
 		goto out;
 	}
 	json_object_set_new(params, "name", json_string(argv[optind]));

@@ -139,8 +139,10 @@ static int get_u64(struct ctl_conn *c, json_t *id, const char *key, json_int_t v
  * on a negative or out-of-range value.
  */
 static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_int_t resv,
-		      json_int_t iops, json_int_t bps, struct sched_qos *q)
+		      json_int_t iops, json_int_t bps, json_int_t lat_us, struct sched_qos *q)
 {
+	uint64_t lat;
+
 	if (weight != ABSENT) {
 		if (weight < SCHED_WEIGHT_MIN || weight > SCHED_WEIGHT_MAX) {
 			reply_error(c, id, -EINVAL, "weight must be %d-%d, got %lld",
@@ -153,15 +155,26 @@ static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_in
 	    (iops != ABSENT && get_u64(c, id, "iops_limit", iops, &q->iops_limit)) ||
 	    (bps != ABSENT && get_u64(c, id, "bps_limit", bps, &q->bps_limit)))
 		return -1;
+	if (lat_us != ABSENT) {
+		if (get_u64(c, id, "latency_target_us", lat_us, &lat))
+			return -1;
+		if (lat > SCHED_LAT_TARGET_MAX / 1000) {
+			reply_error(c, id, -EINVAL, "latency_target_us must be 0-%llu, got %llu",
+				    SCHED_LAT_TARGET_MAX / 1000, (unsigned long long)lat);
+			return -1;
+		}
+		q->latency_target_ns = lat * 1000;
+	}
 	return 0;
 }
 
 static json_t *qos_json(const struct sched_qos *q)
 {
-	return json_pack("{s:i, s:I, s:I, s:I}", "weight", (int)q->weight,
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "weight", (int)q->weight,
 			 "iops_reservation", (json_int_t)q->iops_reservation,
 			 "iops_limit", (json_int_t)q->iops_limit,
-			 "bps_limit", (json_int_t)q->bps_limit);
+			 "bps_limit", (json_int_t)q->bps_limit,
+			 "latency_target_us", (json_int_t)(q->latency_target_ns / 1000));
 }
 
 /* ---- methods ---- */
@@ -187,16 +200,17 @@ static void m_attach(struct call *k)
 {
 	const char *name, *volume, *cache = "none";
 	int readonly = 0;
-	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT;
+	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT, lat = ABSENT;
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	struct tenant *t;
 	char err[512];
 	int r;
 
 	if (unpack(k->c, k->id, k->params,
-		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I}", "name", &name, "volume", &volume,
-		   "readonly", &readonly, "cache", &cache, "weight", &weight,
-		   "iops_reservation", &resv, "iops_limit", &iops, "bps_limit", &bps))
+		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
+		   "volume", &volume, "readonly", &readonly, "cache", &cache, "weight", &weight,
+		   "iops_reservation", &resv, "iops_limit", &iops, "bps_limit", &bps,
+		   "latency_target_us", &lat))
 		return;
 	if (!strcmp(cache, "none"))
 		ap.cache = CACHE_NONE;
@@ -205,7 +219,7 @@ static void m_attach(struct call *k)
 	else
 		return reply_error(k->c, k->id, -EINVAL,
 				   "cache must be \"none\" or \"writeback\", got \"%s\"", cache);
-	if (decode_qos(k->c, k->id, weight, resv, iops, bps, &ap.qos))
+	if (decode_qos(k->c, k->id, weight, resv, iops, bps, lat, &ap.qos))
 		return;
 	ap.name = name;
 	ap.volume = volume;
@@ -307,22 +321,22 @@ static void m_stats(struct call *k)
 static void m_set_qos(struct call *k)
 {
 	const char *name;
-	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT;
+	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT, lat = ABSENT;
 	struct tenant *t;
 	struct sched_qos q;
 	char err[256];
 	int r;
 
-	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I}", "name", &name,
+	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
 		   "weight", &weight, "iops_reservation", &resv, "iops_limit", &iops,
-		   "bps_limit", &bps))
+		   "bps_limit", &bps, "latency_target_us", &lat))
 		return;
 	t = tenant_find(name);
 	if (!t)
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
 	q = t->qos;
-	if (decode_qos(k->c, k->id, weight, resv, iops, bps, &q))
+	if (decode_qos(k->c, k->id, weight, resv, iops, bps, lat, &q))
 		return;
 	r = tenant_set_qos(t, &q, err, sizeof(err));
 	if (r < 0)

@@ -26,7 +26,7 @@ static struct evhttp *http;
 enum fam {
 	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
-	F_POLL_WAKEUPS, F_TENANTS, F_BUILD, F_NR
+	F_POLL_WAKEUPS, F_POLL_CAP, F_TENANTS, F_BUILD, F_NR
 };
 
 static const struct {
@@ -57,6 +57,8 @@ static const struct {
 			  "Time a poller thread spun idle or slept." },
 	[F_POLL_WAKEUPS] = { "pvfs_poller_wakeups_total", "counter",
 			     "Times a poller thread woke from sleep." },
+	[F_POLL_CAP] = { "pvfs_poller_inflight_cap", "gauge",
+			 "In-flight cap in force (lowered while a latency target is missed)." },
 	[F_TENANTS] = { "pvfsd_tenants", "gauge", "Tenants by state." },
 	[F_BUILD] = { "pvfsd_build_info", "gauge", "Build information; the value is 1." },
 };
@@ -204,6 +206,10 @@ void metrics_render(struct evbuffer *b)
 	tenant_counter(b, F_QDELAY, offsetof(struct tenant_stats, queue_delay_ns), 1e-9);
 	tenant_counter(b, F_INVALID, offsetof(struct tenant_stats, invalid), 1.0);
 	poller_metrics(b);
+	header(b, F_POLL_CAP);
+	for (int i = 0; i < poller_count(); i++)
+		evbuffer_add_printf(b, "%s{poller=\"%d\"} %u\n", fams[F_POLL_CAP].name, i,
+				    poller_effective_cap(i));
 	header(b, F_TENANTS);
 	for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
 		unsigned n = 0;

@@ -401,7 +401,7 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 		sched_dispatched(&p->sched, se, bytes, now);
 		/* Completed at once (invalid, -ENODEV): nothing stays in flight. */
 		if (r == 2)
-			sched_completed(&p->sched, se);
+			sched_completed(&p->sched, se, 0, now);
 		n++;
 	}
 	return n;
@@ -433,7 +433,7 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	} else if (res == 0 && (req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE)) {
 		res = -EIO;	/* no progress inside the volume: not retriable */
 	}
-	sched_completed(&p->sched, &tio->se);
+	sched_completed(&p->sched, &tio->se, now - req->t_seen, now);
 	complete_req(p, req, res, now);
 }
 
@@ -976,6 +976,11 @@ void poller_stop_all(void)
 int poller_count(void)
 {
 	return nr_pollers;
+}
+
+uint32_t poller_effective_cap(int i)
+{
+	return sched_effective_cap(&pollers[i]->sched);
 }
 
 const struct poller_stats *poller_stats(int i)

@@ -179,6 +179,9 @@ struct poller_stats {
 	uint64_t inflight;
 };
 
+/* poller_effective_cap - the in-flight cap in force (latency targets lower it). */
+uint32_t poller_effective_cap(int i);
+
 struct daemon_config {
 	const char *runtime_dir;
 	char *volume_dirs[16];

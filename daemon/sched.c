@@ -239,6 +239,7 @@ int sched_init(struct sched *s, enum sched_mode mode, uint32_t inflight_cap,
 	}
 	s->mode = mode;
 	s->inflight_cap = inflight_cap;
+	s->cap_eff = inflight_cap;
 	s->max_entities = max_entities;
 	return 0;
 }
@@ -263,6 +264,8 @@ int sched_qos_validate(const struct sched_qos *q)
 		return -EINVAL;
 	/* A reservation above the limit could never be honoured. */
 	if (q->iops_limit && q->iops_reservation > q->iops_limit)
+		return -EINVAL;
+	if (q->latency_target_ns > SCHED_LAT_TARGET_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -405,7 +408,7 @@ struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wak
 	struct sched_entity *e;
 
 	*ret_wake_ns = UINT64_MAX;
-	if (s->inflight >= s->inflight_cap)
+	if (s->inflight >= s->cap_eff)
 		return NULL;
 	if (s->mode == SCHED_MODE_FIFO)
 		return heap_top(s, SCHED_HEAP_WEIGHT);
@@ -517,11 +520,49 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 		heap_fix(s, SCHED_HEAP_RESV, e);
 }
 
-void sched_completed(struct sched *s, struct sched_entity *e)
+/*
+ * lat_adjust - end of a latency window: any missed target halves the
+ * effective cap (a quarter at a time once it is small), met targets let it
+ * grow by one eighth (at least one), and with no targeted entity doing I/O it
+ * returns to the configured cap at once. O(1): entities evaluate themselves
+ * as their samples come in.
+ */
+static void lat_adjust(struct sched *s, uint64_t now)
+{
+	uint32_t cap = s->cap_eff;
+
+	if (s->lat_missed)
+		cap = cap > 4 ? cap / 2 : cap * 3 / 4;
+	else if (s->lat_met)
+		cap += MAX(1u, cap / 8);
+	else
+		cap = s->inflight_cap;
+	cap = MAX(1u, MIN(cap, s->inflight_cap));
+	__atomic_store_n(&s->cap_eff, cap, __ATOMIC_RELAXED);
+	s->lat_missed = s->lat_met = false;
+	s->lat_window_end = now + SCHED_LAT_WINDOW_NS;
+}
+
+void sched_completed(struct sched *s, struct sched_entity *e, uint64_t lat_ns, uint64_t now)
 {
 	if (s->inflight)
 		__atomic_store_n(&s->inflight, s->inflight - 1, __ATOMIC_RELAXED);
 	stat_dec(&e->stats.inflight);
+	if (s->mode != SCHED_MODE_FAIR)
+		return;
+	if (lat_ns && e->qos.latency_target_ns && (e->flags & F_ADDED)) {
+		e->lat_sum += lat_ns;
+		if (++e->lat_cnt >= SCHED_LAT_SAMPLES) {
+			if (e->lat_sum / e->lat_cnt > e->qos.latency_target_ns)
+				s->lat_missed = true;
+			else
+				s->lat_met = true;
+			e->lat_sum = 0;
+			e->lat_cnt = 0;
+		}
+	}
+	if (now >= s->lat_window_end)
+		lat_adjust(s, now);
 }
 
 void sched_entity_stats(const struct sched_entity *e, struct sched_stats *ret)

@@ -32,6 +32,15 @@
  *   in-flight   at most inflight_cap requests dispatched and not completed,
  *               all entities together, so the queue builds here (where the
  *               policy is) and not in the device.
+ *   latency     an optional latency target per entity (mean time from a
+ *               request seen to its completion). Fair shares decide who
+ *               goes next, but a light tenant's request still waits in the
+ *               device behind everything in flight; so while an entity with
+ *               a target misses it, the effective in-flight cap shrinks
+ *               (multiplicatively, down to 1) and grows back (additively)
+ *               while every target is met, like Linux's blk-iolatency. It
+ *               trades the heavy tenants' throughput for the light one's
+ *               latency, which is what an operator asks for by setting it.
  *
  * SCHED_MODE_FIFO ignores weights, reservations and limits: active entities are
  * served round-robin, one request each (still under the in-flight cap).
@@ -67,6 +76,10 @@ enum sched_mode {
 #define SCHED_OP_COST		4096u
 /* Burst of every rate (limit or reservation catch-up): 100 ms of that rate. */
 #define SCHED_BURST_NS		100000000ull
+/* Latency targets: evaluated every SCHED_LAT_WINDOW_NS over >= SCHED_LAT_SAMPLES completions. */
+#define SCHED_LAT_WINDOW_NS	10000000ull
+#define SCHED_LAT_SAMPLES	8u
+#define SCHED_LAT_TARGET_MAX	(10ull * 1000000000ull)	/* 10 s */
 
 /* QoS of one entity. 0 in a rate field means none (no reservation, no limit). */
 struct sched_qos {
@@ -75,6 +88,7 @@ struct sched_qos {
 	uint64_t iops_reservation;	/* minimum requests/s, <= iops_limit if set */
 	uint64_t iops_limit;		/* maximum requests/s */
 	uint64_t bps_limit;		/* maximum bytes/s */
+	uint64_t latency_target_ns;	/* mean latency to defend, 0 = none */
 };
 
 #define SCHED_QOS_DEFAULT ((struct sched_qos){ .weight = SCHED_WEIGHT_DEFAULT })
@@ -115,6 +129,8 @@ struct sched_entity {
 	uint64_t throttle_start;
 	uint32_t heap_idx[SCHED_HEAP_NR];
 	uint32_t flags;
+	uint32_t lat_cnt;	/* latency samples since the last evaluation */
+	uint64_t lat_sum;
 	struct sched_stats stats;
 };
 
@@ -127,7 +143,11 @@ struct sched_heap {
 struct sched {
 	enum sched_mode mode;
 	uint32_t inflight_cap;
+	uint32_t cap_eff;	/* inflight_cap lowered by latency targets (atomic reads) */
 	uint32_t inflight;
+	uint64_t lat_window_end;
+	bool lat_missed;	/* some target was missed in this window */
+	bool lat_met;		/* some target was evaluated and met */
 	uint32_t nentities;
 	uint32_t max_entities;
 	uint64_t vnow;		/* system virtual time */
@@ -195,8 +215,18 @@ struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wak
 void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 		      uint64_t now);
 
-/* One request of e completed (also after e was removed). */
-void sched_completed(struct sched *s, struct sched_entity *e);
+/*
+ * One request of e completed (also after e was removed), lat_ns after it
+ * was first seen; lat_ns = 0 for a request that never reached the device
+ * (rejected at once), which is not a latency sample.
+ */
+void sched_completed(struct sched *s, struct sched_entity *e, uint64_t lat_ns, uint64_t now);
+
+/* The in-flight cap in force now (latency targets may have lowered it); any thread. */
+static inline uint32_t sched_effective_cap(const struct sched *s)
+{
+	return __atomic_load_n(&s->cap_eff, __ATOMIC_RELAXED);
+}
 
 /* Requests dispatched and not completed, all entities together. */
 static inline uint32_t sched_inflight(const struct sched *s)

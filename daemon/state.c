@@ -61,23 +61,25 @@ static int restore_one(json_t *e, size_t i)
 {
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	const char *cache = "none";
-	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0;
+	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0, lat = 0;
 	int readonly = 0;
 	json_error_t jerr;
 	struct tenant *t;
 	char err[512];
 	int r;
 
-	if (json_unpack_ex(e, &jerr, JSON_STRICT, "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I}}",
+	if (json_unpack_ex(e, &jerr, JSON_STRICT,
+			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I}}",
 			   "name", &ap.name, "volume", &ap.volume, "readonly", &readonly,
 			   "cache", &cache, "qos", "weight", &weight, "iops_reservation", &resv,
-			   "iops_limit", &iops, "bps_limit", &bps) < 0) {
+			   "iops_limit", &iops, "bps_limit", &bps, "latency_target_us", &lat) < 0) {
 		log_err("state file %s: tenant %zu: %s; skipped", cfg.state_file, i, jerr.text);
 		return -EINVAL;
 	}
 	ap.readonly = readonly;
 	ap.cache = strcmp(cache, "writeback") ? CACHE_NONE : CACHE_WRITEBACK;
-	if (weight < 0 || resv < 0 || iops < 0 || bps < 0 || weight > SCHED_WEIGHT_MAX) {
+	if (weight < 0 || resv < 0 || iops < 0 || bps < 0 || lat < 0 ||
+	    weight > SCHED_WEIGHT_MAX || lat > (json_int_t)(SCHED_LAT_TARGET_MAX / 1000)) {
 		log_err("state file %s: tenant %s: QoS out of range; skipped", cfg.state_file, ap.name);
 		return -EINVAL;
 	}
@@ -85,6 +87,7 @@ static int restore_one(json_t *e, size_t i)
 	ap.qos.iops_reservation = (uint64_t)resv;
 	ap.qos.iops_limit = (uint64_t)iops;
 	ap.qos.bps_limit = (uint64_t)bps;
+	ap.qos.latency_target_ns = (uint64_t)lat * 1000;
 	r = tenant_attach(&ap, &t, err, sizeof(err));
 	if (r < 0)
 		log_err("state file %s: cannot restore tenant %s: %s", cfg.state_file, ap.name, err);

@@ -143,11 +143,12 @@ json_t *stats_json(const struct tenant *only)
 	for (int i = 0; i < poller_count(); i++) {
 		const struct poller_stats *ps = poller_stats(i);
 
-		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I}", "poller", i,
+		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i}", "poller", i,
 				"busy_seconds", (double)stat_get(&ps->busy_ns) / 1e9,
 				"idle_seconds", (double)stat_get(&ps->idle_ns) / 1e9,
 				"wakeups", (json_int_t)stat_get(&ps->wakeups),
-				"inflight", (json_int_t)stat_get(&ps->inflight)));
+				"inflight", (json_int_t)stat_get(&ps->inflight),
+				"inflight_cap", (int)poller_effective_cap(i)));
 	}
 	return json_pack("{s:o, s:o}", "tenants", tl, "pollers", pl);
 }

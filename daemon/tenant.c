@@ -52,9 +52,11 @@ static int qos_error(int r, char *err, size_t errlen)
 {
 	return fail(err, errlen, r,
 		    "invalid QoS: weight must be %d-%d, iops_limit and iops_reservation 0-%llu, "
-		    "bps_limit 0-%llu (0 = none), and the reservation not above the IOPS limit",
+		    "bps_limit 0-%llu, latency_target_us 0-%llu (0 = none), and the "
+		    "reservation not above the IOPS limit",
 		    SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, (unsigned long long)SCHED_IOPS_MAX,
-		    (unsigned long long)SCHED_BPS_MAX);
+		    (unsigned long long)SCHED_BPS_MAX,
+		    (unsigned long long)(SCHED_LAT_TARGET_MAX / 1000));
 }
 
 const char *tenant_state_name(enum tenant_state s)

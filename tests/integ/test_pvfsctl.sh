@@ -167,7 +167,7 @@ has "list shows web with its QoS" "^web +unplugged +a\.img +64\.0 MiB +rw +none 
 has "list shows db read-only" "^db +unplugged .*b\.img +10\.0 GiB +ro +writeback +100 +- +- +-$"
 expect_ok "list --json" "${P[@]}" --json list
 json "list --json has both tenants with their QoS" \
-	'sorted(t["name"] for t in j["tenants"]) == ["db", "web"] and [t for t in j["tenants"] if t["name"] == "web"][0]["qos"] == {"weight": 200, "iops_reservation": 100, "iops_limit": 5000, "bps_limit": 104857600}'
+	'sorted(t["name"] for t in j["tenants"]) == ["db", "web"] and [t for t in j["tenants"] if t["name"] == "web"][0]["qos"] == {"weight": 200, "iops_reservation": 100, "iops_limit": 5000, "bps_limit": 104857600, "latency_target_us": 0}'
 
 expect_ok "set-qos" "${P[@]}" set-qos web --weight 300 --iops-limit 8000
 has "set-qos reports the new QoS" "tenant web: weight 300, reservation 100, limits iops=8000,bps=100M"
@@ -175,7 +175,13 @@ expect_ok "list after set-qos" "${P[@]}" list
 has "list shows the new QoS" "^web .* 300 +100 +iops=8000,bps=100M "
 expect_ok "set-qos --json" "${P[@]}" --json set-qos web --bps-limit 0
 json "set-qos --json returns the whole QoS" \
-	'j == {"name": "web", "qos": {"weight": 300, "iops_reservation": 100, "iops_limit": 8000, "bps_limit": 0}}'
+	'j == {"name": "web", "qos": {"weight": 300, "iops_reservation": 100, "iops_limit": 8000, "bps_limit": 0, "latency_target_us": 0}}'
+
+expect_ok "set-qos --latency-target" "${P[@]}" set-qos web --latency-target 500
+has "set-qos shows the latency target" "limits iops=8000,lat=500us"
+expect_err "latency target above 10 s is refused" "latency_target_us must be 0-10000000" \
+	"${P[@]}" set-qos web --latency-target 20000000
+expect_ok "set-qos --latency-target 0" "${P[@]}" set-qos web --latency-target 0
 
 expect_ok "stats" "${P[@]}" stats
 has "stats has the tenant header" "^NAME +STATE +IOPS +MiB/s +READ +WRITE +ERRORS +INFLIGHT +P50us +P99us +P99\.9us +DOORBELLS +IRQS +THROTTLED +QDELAYus$"

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "util.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -167,7 +168,7 @@ static void sim_run(struct sim *m, uint64_t until)
 
 		for (i = 0; i < m->nq;) {
 			if (m->q[i].done <= m->now) {
-				sched_completed(&m->s, &m->q[i].t->se);
+				sched_completed(&m->s, &m->q[i].t->se, 0, m->now);
 				m->q[i] = m->q[--m->nq];
 			} else {
 				i++;
@@ -263,8 +264,8 @@ static void test_wake(void)
 	      "wake: stats throttled=%llu throttled_ns=%llu inflight=%llu",
 	      (unsigned long long)st.throttled, (unsigned long long)st.throttled_ns,
 	      (unsigned long long)st.inflight);
-	sched_completed(&s, &e);
-	sched_completed(&s, &e);
+	sched_completed(&s, &e, 0, 0);
+	sched_completed(&s, &e, 0, 0);
 	CHECK(sched_inflight(&s) == 0, "wake: completions return the in-flight count to 0");
 	sched_destroy(&s);
 }
@@ -703,7 +704,7 @@ static void test_stress(void)
 			sched_set_qos(&s, &e[k], &q, now);
 		} else if (op <= 10 && npending) {
 			i = rnd(&x) % npending;
-			sched_completed(&s, owner[i]);
+			sched_completed(&s, owner[i], 0, now);
 			owner[i] = owner[--npending];
 		} else {
 			p = sched_pick(&s, now, &wake);
@@ -728,6 +729,131 @@ static void test_stress(void)
 	sched_destroy(&s);
 }
 
+/*
+ * A device that serves one request at a time in arrival order (each takes
+ * DEV_SVC_NS): a request's latency is the queue ahead of it in the device,
+ * which is what the in-flight cap bounds. The victim is a closed loop at
+ * queue depth 1 (its next request is seen when the last completes); the
+ * noisy neighbour always has work. Returns the victim's mean latency and
+ * sets *ret_p99 and *ret_victim_ops, *ret_noisy_ops, *ret_min_cap.
+ */
+#define DEV_SVC_NS 20000ull
+
+static double run_victim(enum sched_mode mode, uint64_t target_ns, uint64_t *ret_p99,
+			 uint64_t *ret_victim_ops, uint64_t *ret_noisy_ops, uint32_t *ret_min_cap,
+			 uint32_t *ret_final_cap)
+{
+	static uint64_t lats[200000];
+	struct sched s;
+	struct sched_entity victim, noisy;
+	struct sched_qos qv = SCHED_QOS_DEFAULT, qn = SCHED_QOS_DEFAULT;
+	struct { struct sched_entity *e; uint64_t seen, done; } fifo[512];
+	uint32_t head = 0, tail = 0, min_cap = UINT32_MAX;
+	uint64_t now = 0, dev_free = 0, victim_seen = 0, nlat = 0, sum = 0, noisy_ops = 0;
+	const uint64_t end = 2 * SEC, idle_from = 3 * SEC / 2;
+	bool victim_waiting = true, victim_on = true;
+
+	qv.latency_target_ns = target_ns;
+	sched_init(&s, mode, 64, 4);
+	sched_entity_add(&s, &victim, &qv, now);
+	sched_entity_add(&s, &noisy, &qn, now);
+	sched_activate(&s, &noisy, now);
+	while (now < end) {
+		struct sched_entity *e;
+		uint64_t wake;
+
+		/* The victim stops at idle_from: the cap must then recover. */
+		if (victim_on && now >= idle_from) {
+			victim_on = false;
+			victim_waiting = false;
+			sched_deactivate(&s, &victim, now);
+		}
+		if (victim_waiting)
+			sched_activate(&s, &victim, now);
+		while ((e = sched_pick(&s, now, &wake))) {
+			uint64_t start = MAX(dev_free, now);
+
+			fifo[tail % 512].e = e;
+			fifo[tail % 512].seen = e == &victim ? victim_seen : now;
+			fifo[tail % 512].done = dev_free = start + DEV_SVC_NS;
+			tail++;
+			sched_dispatched(&s, e, 4096, now);
+			if (e == &victim) {
+				victim_waiting = false;
+				sched_deactivate(&s, &victim, now);
+			}
+		}
+		if (head == tail)
+			break;	/* cannot happen: the neighbour always has work */
+		now = fifo[head % 512].done;
+		e = fifo[head % 512].e;
+		sched_completed(&s, e, now - fifo[head % 512].seen, now);
+		if (e == &victim) {
+			uint64_t lat = now - fifo[head % 512].seen;
+
+			if (nlat < (uint64_t)ARRAY_SIZE(lats))
+				lats[nlat++] = lat;
+			sum += lat;
+			if (victim_on) {
+				victim_seen = now;
+				victim_waiting = true;
+			}
+		} else {
+			noisy_ops++;
+		}
+		head++;
+		if (now > SEC / 2 && victim_on && sched_effective_cap(&s) < min_cap)
+			min_cap = sched_effective_cap(&s);
+	}
+	for (uint64_t i = 1; i < nlat; i++)	/* insertion sort is fine at this size */
+		for (uint64_t j = i; j > 0 && lats[j - 1] > lats[j]; j--) {
+			uint64_t t = lats[j];
+
+			lats[j] = lats[j - 1];
+			lats[j - 1] = t;
+		}
+	*ret_p99 = nlat ? lats[nlat * 99 / 100] : 0;
+	*ret_victim_ops = nlat;
+	*ret_noisy_ops = noisy_ops;
+	*ret_min_cap = min_cap;
+	*ret_final_cap = sched_effective_cap(&s);
+	sched_destroy(&s);
+	return nlat ? (double)sum / (double)nlat : 0;
+}
+
+static void test_latency_target(void)
+{
+	uint64_t p99_fair, p99_fifo, p99_tgt, vops, nops_tgt, nops;
+	uint32_t min_cap, final_cap;
+	double fair, fifo, tgt;
+
+	fair = run_victim(SCHED_MODE_FAIR, 0, &p99_fair, &vops, &nops, &min_cap, &final_cap);
+	CHECK(min_cap == 64, "latency: without a target the cap stays at 64 (min %u)", min_cap);
+	fifo = run_victim(SCHED_MODE_FIFO, 2 * DEV_SVC_NS, &p99_fifo, &vops, &nops, &min_cap,
+			  &final_cap);
+	CHECK(min_cap == 64, "latency: fifo ignores targets (cap min %u)", min_cap);
+	tgt = run_victim(SCHED_MODE_FAIR, 2 * DEV_SVC_NS, &p99_tgt, &vops, &nops_tgt, &min_cap,
+			 &final_cap);
+	printf("     victim at QD1 behind a flood, device 20 us per request: mean/p99 us "
+	       "fair %.0f/%.0f, fifo %.0f/%.0f, fair + 40 us target %.0f/%.0f (cap >= %u)\n",
+	       fair / 1e3, (double)p99_fair / 1e3, fifo / 1e3, (double)p99_fifo / 1e3,
+	       tgt / 1e3, (double)p99_tgt / 1e3, min_cap);
+	CHECK(fair > 20 * DEV_SVC_NS, "latency: without a target the victim waits behind the "
+	      "device queue (mean %.0f us)", fair / 1e3);
+	/* AIMD hovers around the target: within 25% of it, against 64x without. */
+	CHECK(tgt <= 2.0 * DEV_SVC_NS * 1.25, "latency: a 40 us target holds the victim's mean at "
+	      "%.1f us (alone: 20 us)", tgt / 1e3);
+	CHECK(p99_tgt <= 3 * DEV_SVC_NS, "latency: victim p99 %.0f us is within 3x of alone",
+	      (double)p99_tgt / 1e3);
+	/* One server: a shallower queue costs no throughput, the victim just gets its turn. */
+	CHECK((nops_tgt + vops) * 100 >= (2 * SEC / DEV_SVC_NS) * 98,
+	      "latency: the device stays busy (%llu + %llu ops of %llu possible)",
+	      (unsigned long long)nops_tgt, (unsigned long long)vops,
+	      (unsigned long long)(2 * SEC / DEV_SVC_NS));
+	CHECK(final_cap == 64, "latency: once the victim is idle the cap is back to 64 (%u)",
+	      final_cap);
+}
+
 int main(void)
 {
 	test_validate();
@@ -743,6 +869,7 @@ int main(void)
 	test_set_qos();
 	test_remove();
 	test_stress();
+	test_latency_target();
 	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
 }
