@@ -523,19 +523,22 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 /*
  * lat_adjust - end of a latency window: any missed target halves the
  * effective cap (a quarter at a time once it is small), met targets let it
- * grow by one eighth (at least one), and with no targeted entity doing I/O it
- * returns to the configured cap at once. O(1): entities evaluate themselves
- * as their samples come in.
+ * grow by one eighth (at least one). A window without an evaluation changes
+ * nothing (a targeted tenant between bursts, or not scheduled on its CPU);
+ * only after SCHED_LAT_QUIET_WINDOWS of them, when no targeted entity is
+ * doing I/O any more, does the cap return to the configured one. O(1):
+ * entities evaluate themselves as their samples come in.
  */
 static void lat_adjust(struct sched *s, uint64_t now)
 {
 	uint32_t cap = s->cap_eff;
 
+	s->lat_quiet = s->lat_missed || s->lat_met ? 0 : s->lat_quiet + 1;
 	if (s->lat_missed)
 		cap = cap > 4 ? cap / 2 : cap * 3 / 4;
 	else if (s->lat_met)
 		cap += MAX(1u, cap / 8);
-	else
+	else if (s->lat_quiet >= SCHED_LAT_QUIET_WINDOWS)
 		cap = s->inflight_cap;
 	cap = MAX(1u, MIN(cap, s->inflight_cap));
 	__atomic_store_n(&s->cap_eff, cap, __ATOMIC_RELAXED);

@@ -79,6 +79,8 @@ enum sched_mode {
 /* Latency targets: evaluated every SCHED_LAT_WINDOW_NS over >= SCHED_LAT_SAMPLES completions. */
 #define SCHED_LAT_WINDOW_NS	10000000ull
 #define SCHED_LAT_SAMPLES	8u
+/* Windows without a targeted completion before the cap returns to full. */
+#define SCHED_LAT_QUIET_WINDOWS	10u
 #define SCHED_LAT_TARGET_MAX	(10ull * 1000000000ull)	/* 10 s */
 
 /* QoS of one entity. 0 in a rate field means none (no reservation, no limit). */
@@ -148,6 +150,7 @@ struct sched {
 	uint64_t lat_window_end;
 	bool lat_missed;	/* some target was missed in this window */
 	bool lat_met;		/* some target was evaluated and met */
+	uint32_t lat_quiet;	/* consecutive windows without any evaluation */
 	uint32_t nentities;
 	uint32_t max_entities;
 	uint64_t vnow;		/* system virtual time */
