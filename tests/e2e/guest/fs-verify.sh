@@ -39,6 +39,21 @@ drop() {
 	echo 3 > /proc/sys/vm/drop_caches
 }
 
+# fio_iops NAME FILE: one NOTE line with the read and write IOPS and I/Os
+# of fio's JSON report FILE (one job with group_reporting; for a verify job
+# the reads are the verify pass).
+fio_iops() {
+	[ -s "$2" ] || return 0
+	pvfs_note "$1: $(awk '
+	/^ *"(read|write|trim|sync)" : \{/ { sec = $1; gsub(/"/, "", sec) }
+	/^ *"total_ios" : / && (sec == "read" || sec == "write") { v = $3; sub(/,/, "", v); ios[sec] += v }
+	/^ *"iops" : / && (sec == "read" || sec == "write") { v = $3; sub(/,/, "", v); iops[sec] += v }
+	END {
+		printf "read %.0f IOPS (%d I/Os), write %.0f IOPS (%d I/Os)", iops["read"], ios["read"],
+			iops["write"], ios["write"]
+	}' "$2")"
+}
+
 remount() {
 	pvfs_check "$1-umount" umount /mnt &&
 		drop &&
@@ -58,7 +73,9 @@ dmesg | grep 'pvfs' | sed 's/^/    /'
 pvfs_check fs-fio-raw fio --name=raw --filename="$dev" --direct=1 \
 	--ioengine=libaio --iodepth=16 --numjobs="$fio_jobs" --size="$fio_size" \
 	--offset_increment="$fio_size" --rw=randwrite --bsrange=4k-128k \
-	--verify=crc32c --verify_fatal=1 --do_verify=1 --group_reporting
+	--verify=crc32c --verify_fatal=1 --do_verify=1 --group_reporting \
+	--output-format=json --output=/tmp/fio-raw.json
+fio_iops "fio raw randwrite+verify" /tmp/fio-raw.json
 
 pvfs_check fs-mkfs mkfs.ext4 -q -F "$dev"
 mkdir -p /mnt
@@ -86,7 +103,8 @@ pvfs_check fs-verify1 sh -c "cd /mnt/data && sha256sum -c -s $sums"
 pvfs_check fs-fio-files fio --name=files --directory=/mnt --direct=1 \
 	--ioengine=libaio --iodepth=8 --numjobs="$fio_jobs" --size="$fio_size" \
 	--rw=randwrite --bs=4k --fsync=64 --verify=crc32c --verify_fatal=1 \
-	--do_verify=1 --group_reporting
+	--do_verify=1 --group_reporting --output-format=json --output=/tmp/fio-files.json
+fio_iops "fio files randwrite+verify" /tmp/fio-files.json
 drop
 pvfs_check fs-fio-reverify fio --name=files --directory=/mnt --direct=1 \
 	--ioengine=libaio --iodepth=8 --numjobs="$fio_jobs" --size="$fio_size" \
