@@ -59,6 +59,26 @@ int option_error(const char *cmd, int opt, char **argv)
 	return usage_error(cmd, "unknown option %s", name);
 }
 
+int no_options(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return option_error(argv[0], opt, argv);
+		print_usage(stdout, command_find(argv[0]), true);
+		return 0;
+	}
+	if (optind < argc)
+		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
 static void connect_error(int r)
 {
 	switch (-r) {

@@ -44,22 +44,11 @@ static void print_tenants(json_t *tenants)
 
 int list_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	json_t *result = NULL;
-	int opt;
+	int r = no_options(argc, argv);
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return option_error(argv[0], opt, argv);
-		print_usage(stdout, command_find(argv[0]), true);
-		return 0;
-	}
-	if (optind < argc)
-		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	if (r >= 0)
+		return r;
 	if (ctl_call("list", NULL, CTL_TIMEOUT_MS, &result) < 0)
 		return 1;
 	if (ctl_json)

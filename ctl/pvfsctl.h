@@ -55,6 +55,11 @@ const struct command *command_find(const char *name);
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* option_error - usage_error for getopt's '?' or ':' (opterr = 0, optstring ":..."). */
 int option_error(const char *cmd, int opt, char **argv);
+/*
+ * no_options - argument parsing of a command that takes nothing but --help:
+ * -1 to go on, else the exit status to return (help printed, or usage error).
+ */
+int no_options(int argc, char **argv);
 /* print_usage - CMD's synopsis (and details when full) on f. */
 void print_usage(FILE *f, const struct command *c, bool full);
 
