@@ -356,6 +356,12 @@ static void pvfs_reap(struct pvfs_hwq *hq)
 	unsigned long flags;
 
 	spin_lock_irqsave(&hq->cq_lock, flags);
+	/*
+	 * While we drain, completions the host posts are picked up by this
+	 * loop: ask it not to interrupt for them (like virtio's event index).
+	 */
+	pvfs_cq_interrupts_off(&hq->ring);
+again:
 	while ((cqe = pvfs_cq_peek(&hq->ring, hq->cq_head))) {
 		u16 tag = READ_ONCE(cqe->tag);
 		s32 result = READ_ONCE(cqe->result);
@@ -375,6 +381,11 @@ static void pvfs_reap(struct pvfs_hwq *hq)
 		}
 		rq = hq->rqs[tag];
 		pvfs_finish(rq, pvfs_status(result, blk_mq_rq_to_pdu(rq)));
+	}
+	/* Interrupts back on, then one more look: nothing posted in between is lost. */
+	if (pvfs_cq_interrupts_on(&hq->ring, hq->cq_head)) {
+		pvfs_cq_interrupts_off(&hq->ring);
+		goto again;
 	}
 	spin_unlock_irqrestore(&hq->cq_lock, flags);
 }

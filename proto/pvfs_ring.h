@@ -419,6 +419,27 @@ static inline struct pvfs_cqe *pvfs_cq_peek(struct pvfs_queue *q, __u32 head)
 }
 
 /*
+ * pvfs_cq_interrupts_off / pvfs_cq_interrupts_on - a guest draining its CQ
+ * (in its interrupt handler, or while polling) tells the host that
+ * completions posted meanwhile need no interrupt. After turning interrupts
+ * back on it must check the CQ again: pvfs_cq_interrupts_on() returns 1 if
+ * a CQE is pending at head (drain it, with interrupts off again). The full
+ * barrier orders the flag store before the cq_tail load; it pairs with
+ * pvfs_cq_wants_interrupt().
+ */
+static inline void pvfs_cq_interrupts_off(struct pvfs_queue *q)
+{
+	PVFS_WRITE_ONCE(&q->ctrl->cq_flags, PVFS_CQ_NO_INTERRUPT);
+}
+
+static inline int pvfs_cq_interrupts_on(struct pvfs_queue *q, __u32 head)
+{
+	PVFS_WRITE_ONCE(&q->ctrl->cq_flags, 0);
+	PVFS_MB();
+	return PVFS_LOAD_ACQUIRE(&q->ctrl->cq_tail) != head;
+}
+
+/*
  * pvfs_cq_release - give CQ slots up to new_head back to the host. The
  * release orders the guest's reads of those CQEs before the host may
  * overwrite them.
@@ -479,9 +500,16 @@ static inline void pvfs_host_clear_wakeup(struct pvfs_queue *q)
 	PVFS_WRITE_ONCE(&q->ctrl->sq_flags, 0);
 }
 
-/* pvfs_cq_wants_interrupt - 0 if the guest polls and asked for no interrupt. */
+/*
+ * pvfs_cq_wants_interrupt - after pvfs_cq_publish(), 0 if the guest asked
+ * for no interrupt. The full barrier orders the cq_tail store before the
+ * flags load; it pairs with the guest's barrier between clearing
+ * NO_INTERRUPT and re-checking the CQ (pvfs_cq_interrupts_on), so either the
+ * guest sees the new CQE or the host sees the flag cleared and interrupts.
+ */
 static inline int pvfs_cq_wants_interrupt(struct pvfs_queue *q)
 {
+	PVFS_MB();
 	return !(PVFS_READ_ONCE(&q->ctrl->cq_flags) & PVFS_CQ_NO_INTERRUPT);
 }
 
