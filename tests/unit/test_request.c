@@ -5,10 +5,12 @@
  * guest-physical segments into pvfsd's mapping of guest RAM.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "pvfsd.h"
 #include "tlib.h"
+#include "util.h"
 
 struct daemon_config cfg;
 
@@ -32,6 +34,99 @@ static int prep(const struct pvfs_sqe *sqe, const struct pvfs_seg *segs)
 	int r_ = prep(&(sqe), (segs)); \
 	TL_CHECK(r_ == (err), "%s: %d (want %d)", what, r_, err); \
 } while (0)
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dull;
+}
+
+/* in_ram - [p, p+len) lies inside one of the guest RAM buffers. */
+static bool in_ram(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	return (b >= ram_lo && b + len <= ram_lo + sizeof(ram_lo) && b + len >= b) ||
+	       (b >= ram_hi && b + len <= ram_hi + sizeof(ram_hi) && b + len >= b);
+}
+
+/* gpa_off - the offset of p in its RAM buffer (= in its guest memory region). */
+static uintptr_t gpa_off(const void *p)
+{
+	const uint8_t *b = p;
+
+	if (b >= ram_hi && b < ram_hi + sizeof(ram_hi))
+		return (uintptr_t)(b - ram_hi);
+	return (uintptr_t)(b - ram_lo);
+}
+
+/*
+ * random_requests - a property test: a million requests built from good
+ * ones with random fields flipped. Whatever the input, an accepted request
+ * must only touch guest RAM, stay inside the volume, add up, and respect
+ * alignment and read-only; run under ASan and UBSan by `make check`.
+ */
+static void random_requests(void)
+{
+	static const uint64_t gpas[] = { 0, 512, 4096, sizeof(ram_lo) - 4096, sizeof(ram_lo),
+					 1ull << 32, (1ull << 32) + sizeof(ram_hi) - 512,
+					 (1ull << 32) - 512, UINT64_MAX - 511, 1ull << 40 };
+	uint64_t accepted = 0, bad = 0;
+
+	for (int i = 0; i < 1000000; i++) {
+		struct pvfs_sqe q = { .opcode = (uint8_t)(rnd() % 7), .nr_segs = (uint16_t)(rnd() % 6) };
+		struct pvfs_seg sg[8];
+		struct iovec iov[8];
+		uint32_t n = 0, total = 0;
+		int r;
+
+		q.offset = (rnd() % 3 == 0) ? rnd() : (rnd() % ((1 << 20) + 8192)) & ~511ull;
+		q.len = (rnd() % 4 == 0) ? (uint32_t)rnd() : (uint32_t)((rnd() % 16) * 512);
+		if (rnd() % 20 == 0)
+			q.flags = (uint8_t)rnd();
+		if (rnd() % 50 == 0)
+			q.rsvd2[rnd() % 5] = rnd();
+		for (int k = 0; k < 8; k++) {
+			sg[k].addr = gpas[rnd() % ARRAY_SIZE(gpas)] + ((rnd() % 4 == 0) ? rnd() % 8192 : 0);
+			sg[k].len = (rnd() % 4 == 0) ? (uint32_t)rnd() : (uint32_t)((rnd() % 9) * 512);
+			sg[k].rsvd = rnd() % 40 == 0;
+		}
+		if (rnd() % 2) {	/* make the lengths add up, so more get through */
+			q.len = 0;
+			for (int k = 0; k < q.nr_segs && k < 8; k++)
+				q.len += sg[k].len;
+		}
+		tio.readonly = rnd() % 8 == 0;
+		tio.direct = rnd() % 2;
+		r = request_prepare(&tio, &q, sg, iov, &n);
+		if (r)
+			continue;
+		accepted++;
+		if (q.offset + q.len > tio.capacity || q.offset + q.len < q.offset)
+			bad++;
+		if (tio.readonly && q.opcode != PVFS_OP_READ && q.opcode != PVFS_OP_FLUSH)
+			bad++;
+		if (q.opcode == PVFS_OP_READ || q.opcode == PVFS_OP_WRITE) {
+			if (n != q.nr_segs || !n)
+				bad++;
+			for (uint32_t k = 0; k < n; k++) {
+				if (!in_ram(iov[k].iov_base, iov[k].iov_len))
+					bad++;
+				if (tio.direct && (gpa_off(iov[k].iov_base) | iov[k].iov_len) & 511)
+					bad++;
+				total += (uint32_t)iov[k].iov_len;
+			}
+			if (total != q.len || (q.offset | q.len) & 511)
+				bad++;
+		}
+	}
+	TL_CHECK(bad == 0 && accepted > 1000, "1000000 random requests: %llu accepted, %llu "
+		 "violated a property", (unsigned long long)accepted, (unsigned long long)bad);
+}
 
 int main(void)
 {
@@ -188,5 +283,7 @@ int main(void)
 	       "write-zeroes on a read-only volume");
 	q = rw(PVFS_OP_FLUSH, 0, 0, 0);
 	EXPECT(q, NULL, 0, "flush on a read-only volume");
+	tio.readonly = false;
+	random_requests();
 	return tl_done();
 }
