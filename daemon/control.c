@@ -537,6 +537,15 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 	nr_conns++;
 }
 
+static char sock_path[4200];	/* empty when socket-activated */
+
+void ctl_config_changed(void)
+{
+	/* The admin group may have changed: the socket's group follows it. */
+	if (sock_path[0] && chown(sock_path, 0, cfg.admin_gid != (gid_t)-1 ? cfg.admin_gid : 0) < 0)
+		log_warn("control: cannot set the group of %s: %m", sock_path);
+}
+
 static int bind_socket(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -582,6 +591,7 @@ int ctl_start(struct event_base *b, const char *path, int inherited_fd)
 		if (r < 0)
 			return r;
 		listen_fd = r;
+		snprintf(sock_path, sizeof(sock_path), "%s", path);
 	}
 	listen_ev = event_new(base, listen_fd, EV_READ | EV_PERSIST, listen_accept, NULL);
 	if (!listen_ev)

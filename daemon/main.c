@@ -178,6 +178,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	if (sig == SIGHUP) {
 		log_info("SIGHUP: reloading %s", cfg.config_file ? cfg.config_file : "(no config)");
 		config_reload();
+		ctl_config_changed();
 		return;
 	}
 	begin_shutdown();

@@ -46,6 +46,8 @@ done
 [ $up = 1 ] && ok "pvfsd starts with the example config" || { notok "pvfsd with example config: $(cat "$T/log")"; }
 [ "$(stat -c %a "$T/run/control.sock" 2>/dev/null)" = 660 ] && ok "control socket mode 0660" ||
 	notok "control socket mode $(stat -c %a "$T/run/control.sock" 2>&1)"
+# Reload with another admin group: the socket's group must follow.
+sed -i "s|^admin_group = .*|admin_group = nogroup|" "$T/pvfsd.conf"
 kill -HUP $PID
 reloaded=0
 for _ in $(seq 50); do	# bounded wait for the log line
@@ -54,6 +56,8 @@ for _ in $(seq 50); do	# bounded wait for the log line
 done
 [ $reloaded = 1 ] && "$BUILD/bin/pvfsctl" -s "$T/run/control.sock" version > /dev/null &&
 	ok "SIGHUP reloads the config and pvfsd keeps serving" || notok "SIGHUP reload: $(tail -3 "$T/log")"
+[ "$(stat -c %G "$T/run/control.sock")" = nogroup ] && ok "SIGHUP: the socket's group follows admin_group" ||
+	notok "socket group after reload: $(stat -c %G "$T/run/control.sock")"
 kill -TERM $PID; wait $PID; rc=$?; PID=
 [ $rc = 0 ] && ok "SIGTERM: exit 0" || notok "SIGTERM exit $rc"
 echo 'bogus_key = 1' >> "$T/pvfsd.conf"
