@@ -30,7 +30,7 @@ int attach_main(int argc, char **argv)
 		QOS_LONG_OPTIONS,
 		{ 0 },
 	};
-	const char *volume = NULL, *cache = NULL;
+	const char *volume = NULL, *cache = NULL, *name;
 	bool readonly = false;
 	json_t *params, *result = NULL;
 	int opt, r, ret = 1;
@@ -67,19 +67,14 @@ int attach_main(int argc, char **argv)
 				goto out;
 		}
 	}
-	if (optind >= argc) {
-		usage_error(argv[0], "missing tenant NAME");
+	name = name_operand(argc, argv);
+	if (!name)
 		goto out;
-	}
-	if (optind + 1 < argc) {
-		usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
-		goto out;
-	}
 	if (!volume) {
 		usage_error(argv[0], "missing --volume PATH");
 		goto out;
 	}
-	json_object_set_new(params, "name", json_string(argv[optind]));
+	json_object_set_new(params, "name", json_string(name));
 	json_object_set_new(params, "volume", json_string(volume));
 	if (readonly)
 		json_object_set_new(params, "readonly", json_true());

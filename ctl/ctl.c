@@ -79,6 +79,19 @@ int no_options(int argc, char **argv)
 	return -1;
 }
 
+const char *name_operand(int argc, char **argv)
+{
+	if (optind >= argc) {
+		usage_error(argv[0], "missing tenant NAME");
+		return NULL;
+	}
+	if (optind + 1 < argc) {
+		usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+		return NULL;
+	}
+	return argv[optind];
+}
+
 static void connect_error(int r)
 {
 	switch (-r) {

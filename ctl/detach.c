@@ -18,6 +18,7 @@ int detach_main(int argc, char **argv)
 	};
 	bool force = false;
 	json_t *params, *result = NULL;
+	const char *name;
 	int opt;
 
 	opterr = 0;
@@ -33,11 +34,10 @@ int detach_main(int argc, char **argv)
 			return option_error(argv[0], opt, argv);
 		}
 	}
-	if (optind >= argc)
-		return usage_error(argv[0], "missing tenant NAME");
-	if (optind + 1 < argc)
-		return usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
-	params = json_pack("{s:s}", "name", argv[optind]);
+	name = name_operand(argc, argv);
+	if (!name)
+		return 1;
+	params = json_pack("{s:s}", "name", name);
 	if (force)
 		json_object_set_new(params, "force", json_true());
 	if (ctl_call("detach", params, CTL_DETACH_TIMEOUT_MS, &result) < 0)

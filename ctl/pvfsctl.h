@@ -60,6 +60,11 @@ int option_error(const char *cmd, int opt, char **argv);
  * -1 to go on, else the exit status to return (help printed, or usage error).
  */
 int no_options(int argc, char **argv);
+/*
+ * name_operand - after the options, the one tenant NAME; NULL (usage error
+ * printed) if it is missing or followed by more.
+ */
+const char *name_operand(int argc, char **argv);
 /* print_usage - CMD's synopsis (and details when full) on f. */
 void print_usage(FILE *f, const struct command *c, bool full);
 

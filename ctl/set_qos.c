@@ -13,6 +13,7 @@ int set_qos_main(int argc, char **argv)
 		{ 0 },
 	};
 	json_t *params = json_object(), *result = NULL, *qos;
+	const char *name;
 	char resv[32], limits[64];
 	int opt, ret = 1;
 
@@ -30,20 +31,15 @@ int set_qos_main(int argc, char **argv)
 		if (qos_option(argv[0], opt, optarg, params) <= 0)
 			goto out;
 	}
-	if (optind >= argc) {
-		usage_error(argv[0], "missing tenant NAME");
+	name = name_operand(argc, argv);
+	if (!name)
 		goto out;
-	}
-	if (optind + 1 < argc) {
-		usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
-		goto out;
-	}
 	if (!json_object_size(params)) {
 		usage_error(argv[0], "nothing to change: give at least one of --weight, "
 			    "--iops-limit, --bps-limit, --iops-reservation, --latency-target");
 		goto out;
 	}
-	json_object_set_new(params, "name", json_string(argv[optind]));
+	json_object_set_new(params, "name", json_string(name));
 	opt = ctl_call("set_qos", params, CTL_TIMEOUT_MS, &result);
 	params = NULL;
 	if (opt < 0)
