@@ -103,17 +103,7 @@ boot_pid=$!
 t0=$SECONDS
 
 # Wait (bounded) until the guest has its file system mounted and is writing.
-while ! grep -aq 'PVFS-E2E: NOTE detach-ready' "$e2e_work/serial.log" 2>/dev/null; do
-	if ! kill -0 "$boot_pid" 2>/dev/null; then
-		wait "$boot_pid"
-		e2e_boot_rc=$?
-		e2e_boot_secs=$((SECONDS - t0))
-		grep -a 'PVFS-E2E:' "$e2e_work/serial.log" | sed 's/^/  guest: /'
-		e2e_fail "guest ended (rc $e2e_boot_rc) before it was ready for the detach"
-	fi
-	[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not ready to detach after 240 s"
-	sleep 0.2
-done
+e2e_wait_note detach-ready "$boot_pid" "ready for the detach"
 
 d0=$EPOCHREALTIME
 timeout 60 "${e2e_ctl[@]}" detach "$e2e_tenant" >/dev/null ||

@@ -181,6 +181,22 @@ e2e_boot() {
 	e2e_stop e2e_sampler_pid
 }
 
+# e2e_wait_note NOTE PID WHAT: wait (up to 240 s) until the guest booted by
+# PID prints "PVFS-E2E: NOTE <NOTE>"; fail with WHAT if it ends or never does.
+e2e_wait_note() {
+	local t0=$SECONDS
+	while ! grep -aq "PVFS-E2E: NOTE $1" "$e2e_work/serial.log" 2>/dev/null; do
+		if ! kill -0 "$2" 2>/dev/null; then
+			wait "$2"
+			e2e_boot_rc=$?
+			grep -a 'PVFS-E2E:' "$e2e_work/serial.log" | sed 's/^/  guest: /'
+			e2e_fail "guest ended (rc $e2e_boot_rc) before it was $3"
+		fi
+		[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not $3 after 240 s"
+		sleep 0.2
+	done
+}
+
 # e2e_check_serial TEST: the guest's verdict from the serial log. Any FAIL,
 # kernel splat or missing RESULT line fails, whatever the rc said.
 e2e_check_serial() {

@@ -92,17 +92,7 @@ boot_pid=$!
 t0=$SECONDS
 
 # Wait (bounded) until the guest has its file system mounted and is writing.
-while ! grep -aq 'PVFS-E2E: NOTE restart-ready' "$e2e_work/serial.log" 2>/dev/null; do
-	if ! kill -0 "$boot_pid" 2>/dev/null; then
-		wait "$boot_pid"
-		e2e_boot_rc=$?
-		e2e_boot_secs=$((SECONDS - t0))
-		grep -a 'PVFS-E2E:' "$e2e_work/serial.log" | sed 's/^/  guest: /'
-		e2e_fail "guest ended (rc $e2e_boot_rc) before it was writing"
-	fi
-	[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not writing after 240 s"
-	sleep 0.2
-done
+e2e_wait_note restart-ready "$boot_pid" "writing"
 # Let some writes be in flight, then kill pvfsd in the middle of them.
 before=$("${e2e_ctl[@]}" --json stats "$e2e_tenant" | python3 -c \
 	'import json, sys; print(json.load(sys.stdin)["tenants"][0]["ops"]["write"]["ops"])')
