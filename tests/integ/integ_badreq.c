@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tlib.h"
 #include "util.h"
@@ -110,6 +111,26 @@ int main(void)
 	r = tl_vm_io(&evil, 0, &(struct pvfs_sqe){ .opcode = PVFS_OP_DISCARD, .offset = 8192,
 		     .len = 4096 }, NULL, 0, 5000);
 	TL_CHECK(r == 0, "discard completes with 0 (got %d)", r);
+
+	/*
+	 * Someone shrinks the volume file under the tenant: the read of the
+	 * last block comes back short (2 KiB), the poller continues it, gets
+	 * no progress at the new end of file, and fails it with -EIO.
+	 */
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/evil.img", d.vols);
+		if (truncate(path, (off_t)cap - 2048) < 0)
+			tl_fatal("truncate: %m");
+		r = tl_vm_rw(&evil, 0, false, cap - 4096, 4096, 0);
+		TL_CHECK(r == -EIO, "read across a shrunk volume's end: short, continued, -EIO (%d)", r);
+		r = tl_vm_rw(&evil, 0, false, cap - 8192, 4096, 0);
+		TL_CHECK(r == 4096, "the block before the new end still reads (%d)", r);
+		if (truncate(path, (off_t)cap) < 0)
+			tl_fatal("truncate: %m");
+		TL_CHECK(roundtrip(&evil, cap - 4096, 0x42), "... and with its size back, the last block works");
+	}
 
 	st = tl_tenant_stats(&d, "evil");
 	TL_CHECK(json_integer_value(json_object_get(st, "invalid")) == (json_int_t)ARRAY_SIZE(bads),
