@@ -14,17 +14,6 @@
 #include "tlib.h"
 #include "util.h"
 
-static long long tenant_ops(struct tl_daemon *d, const char *name)
-{
-	json_t *st = tl_tenant_stats(d, name);
-	json_t *ops = json_object_get(st, "ops");
-	long long n = json_integer_value(json_object_get(json_object_get(ops, "write"), "ops")) +
-		      json_integer_value(json_object_get(json_object_get(ops, "read"), "ops"));
-
-	json_decref(st);
-	return n;
-}
-
 int main(void)
 {
 	struct tl_daemon d = { 0 };
@@ -51,15 +40,12 @@ int main(void)
 		char *argv[] = { (char *)tl_bin("pvfs-bench"), "-q", "-s", d.sock, "--tenant", "a",
 				 "--rw", "randwrite", "--runtime", "60", "--iodepth", "32",
 				 "--queues", "2", NULL };
-		long long before = tenant_ops(&d, "a");
-		uint64_t deadline = now_ns() + 10000000000ull;
+		long long before = tl_tenant_rw_ops(&d, "a");
 		pid_t vmm = tl_spawn(argv, "/dev/null");
-		bool busy = false;
 
 		/* Wait (bounded) until the VM is really doing I/O, then kill it. */
-		while (now_ns() < deadline && !(busy = tenant_ops(&d, "a") > before + 2000))
-			usleep(5000);
-		TL_CHECK(busy, "round %d: VMM a is doing I/O", round);
+		TL_CHECK(tl_wait_ops(&d, "a", before, 2001, 10000), "round %d: VMM a is doing I/O",
+			 round);
 		kill(vmm, SIGKILL);
 		tl_wait(vmm, 5000);
 		TL_CHECK(tl_wait_state(&d, "a", "unplugged", 10000),

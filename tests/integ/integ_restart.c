@@ -15,30 +15,6 @@
 #include "tlib.h"
 #include "util.h"
 
-static long long tenant_ops(struct tl_daemon *d, const char *name)
-{
-	json_t *st = tl_tenant_stats(d, name);
-	json_t *ops = json_object_get(st, "ops");
-	long long n = json_integer_value(json_object_get(json_object_get(ops, "write"), "ops")) +
-		      json_integer_value(json_object_get(json_object_get(ops, "read"), "ops"));
-
-	json_decref(st);
-	return n;
-}
-
-static bool wait_ops(struct tl_daemon *d, const char *name, long long more, int timeout_ms)
-{
-	long long base = tenant_ops(d, name);
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	while (now_ns() < deadline) {
-		if (tenant_ops(d, name) >= base + more)
-			return true;
-		usleep(5000);
-	}
-	return false;
-}
-
 static void restart_under_io(struct tl_daemon *d, int sig)
 {
 	const char *how = sig == SIGKILL ? "SIGKILL" : "SIGTERM";
@@ -53,7 +29,8 @@ static void restart_under_io(struct tl_daemon *d, int sig)
 
 	snprintf(out, sizeof(out), "%s/bench-%s.json", d->dir, how);
 	bench = tl_spawn(argv, out);
-	TL_CHECK(wait_ops(d, "vm", 3000, 10000), "%s: the VM is doing I/O", how);
+	TL_CHECK(tl_wait_ops(d, "vm", tl_tenant_rw_ops(d, "vm"), 3000, 10000),
+		 "%s: the VM is doing I/O", how);
 	if (sig == SIGKILL)
 		tl_daemon_kill(d);
 	else

@@ -361,6 +361,30 @@ json_t *tl_tenant_stats(struct tl_daemon *d, const char *name)
 	return t;
 }
 
+long long tl_tenant_rw_ops(struct tl_daemon *d, const char *name)
+{
+	json_t *st = tl_tenant_stats(d, name);
+	json_t *ops = json_object_get(st, "ops");
+	long long n = json_integer_value(json_object_get(json_object_get(ops, "write"), "ops")) +
+		      json_integer_value(json_object_get(json_object_get(ops, "read"), "ops"));
+
+	json_decref(st);
+	return n;
+}
+
+bool tl_wait_ops(struct tl_daemon *d, const char *name, long long base, long long more,
+		 int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (now_ns() < deadline) {
+		if (tl_tenant_rw_ops(d, name) >= base + more)
+			return true;
+		usleep(5000);	/* polling an observable counter, bounded by the deadline */
+	}
+	return false;
+}
+
 bool tl_wait_state(struct tl_daemon *d, const char *name, const char *want, int timeout_ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;

@@ -72,6 +72,11 @@ const char *tl_volume(struct tl_daemon *d, const char *name, uint64_t size);
 int tl_rpc(struct tl_daemon *d, const char *method, json_t *params, json_t **ret_result);
 /* tl_tenant_stats - the `stats` entry of one tenant (new reference) or NULL. */
 json_t *tl_tenant_stats(struct tl_daemon *d, const char *name);
+/* tl_tenant_rw_ops - reads + writes pvfsd completed for the tenant (0 if unknown). */
+long long tl_tenant_rw_ops(struct tl_daemon *d, const char *name);
+/* tl_wait_ops - poll until the tenant's reads + writes reach base + more, up to timeout_ms. */
+bool tl_wait_ops(struct tl_daemon *d, const char *name, long long base, long long more,
+		 int timeout_ms);
 /* tl_wait_state - poll the tenant's state until it is want, up to timeout_ms. */
 bool tl_wait_state(struct tl_daemon *d, const char *name, const char *want, int timeout_ms);
 
