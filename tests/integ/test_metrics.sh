@@ -7,12 +7,8 @@
 # exactly with what pvfs-bench itself counted; other paths and methods get
 # proper HTTP errors.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${PVFS_BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-fail=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fail=1; }
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
 command -v promtool > /dev/null || { echo "SKIP: promtool missing (package prometheus)"; exit 77; }
 command -v python3 > /dev/null || { echo "SKIP: python3 missing"; exit 77; }
 

@@ -7,12 +7,8 @@
 # paths redirected to a temporary directory), and the tmpfiles/sysusers
 # snippets have the syntax their tools expect.
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${PVFS_BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-fail=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fail=1; }
+# shellcheck source=tests/integ/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v systemd-analyze > /dev/null || { echo "SKIP: systemd-analyze missing (package systemd)"; exit 77; }
 T=$(mktemp -d)
