@@ -288,7 +288,6 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	req->done = 0;
 	req->iov_pos = 0;
 	req->t_seen = seen;
-	req->t_dispatch = now;
 	req->rw_flags = (sqe->flags & PVFS_SQE_FUA) ? RWF_DSYNC : 0;
 
 	if (unlikely(tio->fail_new)) {

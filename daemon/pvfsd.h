@@ -94,7 +94,7 @@ struct io_req {
 	uint32_t len;			/* requested bytes */
 	uint32_t done;			/* transferred so far (short-transfer continuation) */
 	uint64_t offset;
-	uint64_t t_seen, t_dispatch;
+	uint64_t t_seen;		/* when the poller first saw its SQE */
 	uint32_t nr_iov;
 	uint32_t iov_pos;		/* first iovec not yet fully transferred */
 	struct iovec *iov;		/* max_segs entries */
@@ -143,7 +143,6 @@ struct tenant_io {
 	bool removing;			/* detach/unplug: take no new SQEs */
 	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
 	bool broken;
-	bool recovered;			/* in-flight table replayed */
 };
 
 struct tenant {
@@ -174,7 +173,6 @@ struct tenant {
 struct poller_stats {
 	uint64_t busy_ns, idle_ns;
 	uint64_t wakeups;		/* returns from a sleep */
-	uint64_t loops;
 	uint64_t heartbeat;		/* incremented every loop pass; watchdog reads it */
 	uint64_t inflight;
 };
