@@ -76,6 +76,7 @@ struct poller {
 	int stop;			/* atomic */
 	uint8_t slot_used[FILE_SLOTS];
 	uint64_t spin_ns;		/* adaptive idle window */
+	bool wakeup_set;		/* NEED_WAKEUP is still set from a heartbeat */
 	struct poller_stats st;
 	struct pvfs_seg seg_scratch[PVFS_MAX_SEGS];
 };
@@ -757,6 +758,7 @@ void poller_reap_done(void (*cb)(struct tenant_io *tio))
 
 static void clear_wakeup(struct poller *p)
 {
+	p->wakeup_set = false;
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next)
 		for (uint32_t i = 0; i < tio->nr_queues; i++)
 			pvfs_host_clear_wakeup(&tio->queues[i].q);
@@ -764,14 +766,22 @@ static void clear_wakeup(struct poller *p)
 
 /*
  * try_sleep - returns 0 if new work showed up while preparing (keep
- * polling), 1 after a sleep. The NEED_WAKEUP/barrier/re-check sequence
- * pairs with the guest's pvfs_sq_needs_kick(): no kick can be lost.
+ * polling), 1 after a sleep, 2 after a sleep that only the heartbeat ended.
+ * The NEED_WAKEUP/barrier/re-check sequence pairs with the guest's
+ * pvfs_sq_needs_kick(): no kick can be lost.
+ *
+ * A heartbeat wakeup leaves NEED_WAKEUP set: the poller only looks round
+ * once and sleeps again, and clearing the flags would let a guest that
+ * submits in that moment skip its doorbell for nothing (it would still be
+ * served, but the idle host would have asked it not to ring). The flags are
+ * cleared as soon as the poller finds work.
  */
 static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
 	uint64_t timeout = HEARTBEAT_NS, t0, slept;
+	int r;
 
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
 		if (tio->broken || tio->removing)
@@ -822,11 +832,16 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 	ts.tv_sec = (long long)(timeout / 1000000000ull);
 	ts.tv_nsec = (long long)(timeout % 1000000000ull);
 	t0 = now_ns();
-	io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
+	r = io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
 	p->pending_sqes = 0;
 	slept = now_ns() - t0;
 	stat_add(&p->st.idle_ns, slept);
 	stat_add(&p->st.wakeups, 1);
+	if (r == -ETIME && timeout == HEARTBEAT_NS &&
+	    !__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE)) {
+		p->wakeup_set = true;
+		return 2;
+	}
 	clear_wakeup(p);
 	/*
 	 * Adapt the spin window: woken again soon means we gave up polling too
@@ -865,13 +880,18 @@ static void *poller_main(void *arg)
 		finish_removes(p);
 
 		if (work) {
+			if (p->wakeup_set)
+				clear_wakeup(p);
 			stat_add(&p->st.busy_ns, now - prev);
 			last_work = now;
 		} else if (now - last_work >= p->spin_ns) {
 			stat_add(&p->st.busy_ns, now - prev);
-			try_sleep(p, now, wake);
-			last_work = now_ns();
-			prev = last_work;
+			/* after a heartbeat, one look round and back to sleep */
+			if (try_sleep(p, now, wake) == 2)
+				last_work = 0;
+			else
+				last_work = now_ns();
+			prev = now_ns();
 			continue;
 		} else {
 			stat_add(&p->st.idle_ns, now - prev);
