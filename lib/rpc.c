@@ -98,11 +98,16 @@ ssize_t rpc_recv_raw(int sock, char *buf, size_t bufsz, int *fds, size_t max_fds
 		return -ETOOMANYREFS;
 	}
 	*ret_nfds = nfds;
-	if (mh.msg_flags & MSG_TRUNC) {
+	/*
+	 * An empty packet reads as end of file, and a truncated one is refused:
+	 * either way the caller takes no descriptors, so close what came with
+	 * it (fuzz_control found pvfsd leaking those of an empty packet).
+	 */
+	if (n == 0 || (mh.msg_flags & MSG_TRUNC)) {
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
 		*ret_nfds = 0;
-		return -EMSGSIZE;
+		return n == 0 ? 0 : -EMSGSIZE;
 	}
 	buf[n] = '\0';
 	return n;

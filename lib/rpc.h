@@ -16,9 +16,11 @@ int rpc_send(int sock, json_t *msg, const int *fds, size_t nfds);
 
 /*
  * rpc_recv_raw - receive one packet into buf (PVFS_CTL_MAX_MSG + 1 bytes) and
- * up to max_fds descriptors. Returns the byte count (0 = peer closed) or
- * -EMSGSIZE (packet too large), -ETOOMANYREFS (too many fds: all received
- * fds are closed), or another -errno. Received fds are O_CLOEXEC.
+ * up to max_fds descriptors. Returns the byte count (0 = peer closed, or an
+ * empty packet, which reads as end of file) or -EMSGSIZE (packet too large),
+ * -ETOOMANYREFS (too many fds), or another -errno. Unless it returns a
+ * positive count, every fd that came with the packet is closed and
+ * *ret_nfds is 0. Received fds are O_CLOEXEC.
  */
 ssize_t rpc_recv_raw(int sock, char *buf, size_t bufsz, int *fds, size_t max_fds,
 		     size_t *ret_nfds);
