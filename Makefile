@@ -12,7 +12,11 @@
 #   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
 #   make SAN=asan   build with ASan+UBSan into build-asan/;  SAN=tsan into build-tsan/
 #   make V=1        show the commands
-#   make install PREFIX=/usr DESTDIR=...
+#   make install PREFIX=/usr DESTDIR=...   (LIBDIR=... for libpvfs-shim.a, default PREFIX/lib)
+#   make deb        Debian packages from the working tree into build/deb/ (packaging/README.md):
+#                   the tracked files, uncommitted edits included, are copied to
+#                   build/deb/pvfs-VERSION/ with packaging/debian as debian/ and built
+#                   there with dpkg-buildpackage -b; the tree itself is not touched
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -112,15 +116,16 @@ kmod:
 
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
+LIBDIR ?= $(PREFIX)/lib
 
 install: everything
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(PREFIX)/include/pvfs $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(SYSCONFDIR)/pvfsd \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d
 	install -m 0755 $(B)/bin/pvfsd $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(filter-out $(B)/bin/pvfsd,$(BIN)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(filter-out $(LIBPVFS),$(LIBS)) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(filter-out $(LIBPVFS),$(LIBS)) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 proto/pvfs_ring.h proto/pvfs_ctl.h vmm-shim/pvfs_shim.h $(DESTDIR)$(PREFIX)/include/pvfs/
 	install -m 0644 docs/man/pvfsd.8 docs/man/pvfsctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 ctl/pvfsctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pvfsctl
@@ -131,11 +136,32 @@ install: everything
 	install -m 0644 etc/pvfsd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/pvfsd.conf
 	install -m 0644 etc/pvfsd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/pvfsd.conf
 
+# `make deb`: see the header. The package build gets neither this make's
+# command-line variables nor its CFLAGS/LDFLAGS: it uses dpkg-buildflags
+# (tune with DEB_BUILD_OPTIONS, DEB_CFLAGS_APPEND, ...).
+DEB_DIR := build/deb
+DEB_UNSET := MAKEFLAGS MFLAGS MAKELEVEL CFLAGS CPPFLAGS LDFLAGS OPT SAN CI WERROR V PREFIX DESTDIR LIBDIR
+deb:
+	@command -v dpkg-buildpackage > /dev/null || \
+		{ echo "make deb: dpkg-buildpackage missing (scripts/install-deps --deb)" >&2; exit 1; }
+	@git rev-parse --is-inside-work-tree > /dev/null 2>&1 || \
+		{ echo "make deb: needs a git checkout (it packages the tracked files)" >&2; exit 1; }
+	@set -e; \
+	v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version | sed 's/-[^-]*$$//'); \
+	src=$(DEB_DIR)/pvfs-$$v; \
+	echo "  DEB     $$src"; \
+	rm -rf $(DEB_DIR); mkdir -p $$src; \
+	git ls-files -z | xargs -0 sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then \
+		printf "%s\0" "$$f"; fi; done' sh | xargs -0 cp -a --parents -t $$src; \
+	rm -rf $$src/debian; cp -a packaging/debian $$src/debian; \
+	cd $$src && env $(addprefix -u ,$(DEB_UNSET)) dpkg-buildpackage -b -us -uc -Jauto
+	@ls -1 $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf build build-asan build-tsan
 	-$(MAKE) -C guest-kmod clean
 
-.PHONY: all everything check check-fast demo deps kmod install clean
+.PHONY: all everything check check-fast demo deps kmod install deb clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)
