@@ -11,6 +11,7 @@
 #   make deps       install missing Debian packages (scripts/install-deps)
 #   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
 #   make SAN=asan   build with ASan+UBSan into build-asan/;  SAN=tsan into build-tsan/
+#   make SAN=fuzz fuzz   the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/tests/
 #   make V=1        show the commands
 #   make install PREFIX=/usr DESTDIR=...   (LIBDIR=... for libpvfs-shim.a, default PREFIX/lib)
 #   make deb        Debian packages from the working tree into build/deb/ (packaging/README.md):
@@ -34,8 +35,14 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 else ifeq ($(SAN),tsan)
 B := build-tsan
 SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else ifeq ($(SAN),fuzz)
+# Coverage for libFuzzer on everything; the harnesses link -fsanitize=fuzzer.
+B := build-fuzz
+CC := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
 else
-$(error SAN must be empty, asan or tsan)
+$(error SAN must be empty, asan, tsan or fuzz)
 endif
 
 PKGS := libevent jansson liburing libsystemd inih
@@ -74,6 +81,7 @@ include daemon/module.mk
 include ctl/module.mk
 include bench/module.mk
 include tests/module.mk
+include tests/fuzz/module.mk
 
 everything: $(BIN) $(LIBS) $(TESTS)
 
@@ -94,11 +102,13 @@ $(B)/lib/%.a:
 
 # The whole suite: dependencies, the normal build, the ASan+UBSan and TSan
 # builds, then every test once plus the sanitizer runs (unit and integration
-# tests under ASan+UBSan, unit tests under TSan), with one summary line.
+# tests under ASan+UBSan, unit tests under TSan) and the fuzzers (30 s each),
+# with one summary line.
 check: deps
 	$(MAKE) everything
 	$(MAKE) SAN=asan everything
 	$(MAKE) SAN=tsan everything
+	$(MAKE) SAN=fuzz fuzz
 	tests/run-tests --san
 
 # Only the normal build's tests, no dependency check (for quick iterations).
@@ -158,10 +168,10 @@ deb:
 	@ls -1 $(DEB_DIR)/*.deb
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
 	-$(MAKE) -C guest-kmod clean
 
-.PHONY: all everything check check-fast demo deps kmod install deb clean
+.PHONY: all everything check check-fast demo deps kmod install deb fuzz clean
 .DELETE_ON_ERROR:
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)
