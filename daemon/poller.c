@@ -225,26 +225,6 @@ static int prep_req(struct poller *p, struct io_req *req)
 }
 
 /*
- * advance_iov - after a short transfer of n more bytes, skip what is done so
- * the resubmission covers only the rest.
- */
-static void advance_iov(struct io_req *req, uint32_t n)
-{
-	while (n && req->iov_pos < req->nr_iov) {
-		struct iovec *v = &req->iov[req->iov_pos];
-
-		if (n >= v->iov_len) {
-			n -= (uint32_t)v->iov_len;
-			req->iov_pos++;
-		} else {
-			v->iov_base = (char *)v->iov_base + n;
-			v->iov_len -= n;
-			n = 0;
-		}
-	}
-}
-
-/*
  * start_sqe - take one consumed SQE (already copied) into a request slot.
  * Returns 1 if it went to io_uring (and *ret_bytes is its size for the
  * scheduler), 0 if it was completed (or dropped) at once.
@@ -423,7 +403,7 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 			 * Short transfer: continue with the rest, do not report it.
 			 * For the scheduler it is still the same request in flight.
 			 */
-			advance_iov(req, (uint32_t)res);
+			request_advance_iov(req->iov, req->nr_iov, &req->iov_pos, (uint32_t)res);
 			if (likely(!prep_req(p, req)))
 				return;
 			res = -EAGAIN;

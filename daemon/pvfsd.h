@@ -226,6 +226,12 @@ void poller_reap_done(void (*cb)(struct tenant_io *tio));
  */
 int request_prepare(const struct tenant_io *tio, const struct pvfs_sqe *sqe,
 		    const struct pvfs_seg *segs, struct iovec *iov, uint32_t *ret_nr_iov);
+/*
+ * request_advance_iov - after a short transfer of n more bytes, skip what is
+ * done: iov[*pos..nr_iov) then covers exactly the rest (the first entry
+ * trimmed in place), for the resubmission of a short read or write.
+ */
+void request_advance_iov(struct iovec *iov, uint32_t nr_iov, uint32_t *pos, uint32_t n);
 
 /* ---- tenant.c ---- */
 struct tenant *tenant_find(const char *name);

@@ -108,3 +108,19 @@ int request_prepare(const struct tenant_io *tio, const struct pvfs_sqe *sqe,
 	*ret_nr_iov = sqe->nr_segs;
 	return 0;
 }
+
+void request_advance_iov(struct iovec *iov, uint32_t nr_iov, uint32_t *pos, uint32_t n)
+{
+	while (n && *pos < nr_iov) {
+		struct iovec *v = &iov[*pos];
+
+		if (n >= v->iov_len) {
+			n -= (uint32_t)v->iov_len;
+			(*pos)++;
+		} else {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= n;
+			n = 0;
+		}
+	}
+}

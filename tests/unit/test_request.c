@@ -128,6 +128,52 @@ static void random_requests(void)
 		 "violated a property", (unsigned long long)accepted, (unsigned long long)bad);
 }
 
+/*
+ * short_transfers - a transfer split at random points (as short reads and
+ * writes return): after each piece the remaining iovecs must describe
+ * exactly the bytes not yet transferred, in order, so the continuation
+ * reads or writes each guest byte once.
+ */
+static void short_transfers(void)
+{
+	static uint8_t buf[8 * 4096];
+	uint64_t bad = 0, pieces = 0;
+
+	for (int round = 0; round < 20000; round++) {
+		struct iovec iov[8];
+		uint32_t nr = 1 + (uint32_t)(rnd() % 8), pos = 0, total = 0, done = 0;
+		size_t off = 0;
+
+		for (uint32_t i = 0; i < nr; i++) {
+			iov[i].iov_base = buf + off;
+			iov[i].iov_len = 1 + rnd() % 4096;
+			off += iov[i].iov_len;
+			total += (uint32_t)iov[i].iov_len;
+		}
+		while (done < total) {
+			uint32_t n = 1 + (uint32_t)(rnd() % (total - done)), left = 0;
+
+			if (rnd() % 4 == 0)	/* often land exactly on a segment boundary */
+				n = (uint32_t)iov[pos].iov_len;
+			request_advance_iov(iov, nr, &pos, n);
+			done += n;
+			pieces++;
+			for (uint32_t i = pos; i < nr; i++)
+				left += (uint32_t)iov[i].iov_len;
+			if (left != total - done)
+				bad++;
+			/* The next byte to transfer is the done-th byte of the buffer. */
+			if (done < total && ((uint8_t *)iov[pos].iov_base != buf + done ||
+					     !iov[pos].iov_len))
+				bad++;
+		}
+		if (pos != nr)
+			bad++;
+	}
+	TL_CHECK(bad == 0, "20000 transfers cut into %llu short pieces: the continuation always "
+		 "covers exactly the rest", (unsigned long long)pieces);
+}
+
 int main(void)
 {
 	struct pvfs_seg one[1] = { { .addr = 4096, .len = 4096 } };
@@ -285,5 +331,6 @@ int main(void)
 	EXPECT(q, NULL, 0, "flush on a read-only volume");
 	tio.readonly = false;
 	random_requests();
+	short_transfers();
 	return tl_done();
 }
