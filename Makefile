@@ -130,14 +130,18 @@ LIBDIR ?= $(PREFIX)/lib
 
 install: everything
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(LIBDIR) \
-		$(DESTDIR)$(PREFIX)/include/pvfs $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/pvfs \
+		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(SYSCONFDIR)/pvfsd \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d
 	install -m 0755 $(B)/bin/pvfsd $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(filter-out $(B)/bin/pvfsd,$(BIN)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(filter-out $(LIBPVFS),$(LIBS)) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 proto/pvfs_ring.h proto/pvfs_ctl.h vmm-shim/pvfs_shim.h $(DESTDIR)$(PREFIX)/include/pvfs/
+	sed -e '/^#/d' -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+		vmm-shim/libpvfs-shim.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libpvfs-shim.pc
 	install -m 0644 docs/man/pvfsd.8 docs/man/pvfsctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 docs/man/pvfs-shim.1 docs/man/pvfs-bench.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 ctl/pvfsctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pvfsctl
 	test -e $(DESTDIR)$(SYSCONFDIR)/pvfsd/pvfsd.conf || \
 		install -m 0644 etc/pvfsd.conf $(DESTDIR)$(SYSCONFDIR)/pvfsd/pvfsd.conf
