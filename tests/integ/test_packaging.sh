@@ -3,13 +3,15 @@
 #
 # test_packaging - `make deb` builds the Debian packages from the working
 # tree (packaging/debian) and they hold what an operator needs: every
-# expected .deb; the key files (pvfsd, pvfsctl, units, conffile, man pages,
-# the DKMS source tree); Depends from ${shlibs:Depends}; the conffile; the
-# maintainer scripts (sysusers, tmpfiles, enable + start of the socket and
-# the service); hardened binaries that run; a program that builds against
-# libpvfs-shim-dev; the DKMS tree building pvfs_blk.ko the way dkms runs it
-# (when kernel headers are installed); lintian without errors (warnings are
-# printed). The tree itself must not be touched. About 30 s on 2 cores.
+# expected .deb; the key files (pvfsd, pvfsctl, units, conffile, man pages of
+# every program, libpvfs-shim's pkg-config file, the DKMS source tree);
+# Depends from ${shlibs:Depends}; the conffile; the maintainer scripts
+# (sysusers, tmpfiles, enable + start of the socket and the service);
+# hardened binaries that run; a program that builds against libpvfs-shim-dev
+# with `pkg-config --cflags --libs libpvfs-shim`; the DKMS tree building
+# pvfs_blk.ko the way dkms runs it (when kernel headers are installed);
+# lintian without errors and without manual page warnings (other warnings
+# are printed). The tree itself must not be touched. About 40 s on 2 cores.
 set -u
 # shellcheck source=tests/integ/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -54,10 +56,11 @@ has_files pvfsd /usr/sbin/pvfsd /usr/bin/pvfsctl /etc/pvfsd/pvfsd.conf \
 	/usr/lib/tmpfiles.d/pvfsd.conf /usr/lib/sysusers.d/pvfsd.conf \
 	/usr/share/man/man8/pvfsd.8.gz /usr/share/man/man8/pvfsctl.8.gz \
 	/usr/share/bash-completion/completions/pvfsctl /usr/share/doc/pvfsd/copyright
-has_files pvfs-shim /usr/bin/pvfs-shim /usr/bin/pvfs-bench
+has_files pvfs-shim /usr/bin/pvfs-shim /usr/bin/pvfs-bench \
+	/usr/share/man/man1/pvfs-shim.1.gz /usr/share/man/man1/pvfs-bench.1.gz
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 has_files libpvfs-shim-dev /usr/include/pvfs/pvfs_shim.h /usr/include/pvfs/pvfs_ring.h \
-	/usr/include/pvfs/pvfs_ctl.h "/usr/lib/$MA/libpvfs-shim.a"
+	/usr/include/pvfs/pvfs_ctl.h "/usr/lib/$MA/libpvfs-shim.a" "/usr/lib/$MA/pkgconfig/libpvfs-shim.pc"
 KSRC=/usr/src/pvfs-blk-$UVER
 has_files pvfs-blk-dkms "$KSRC/dkms.conf" "$KSRC/Makefile" "$KSRC/pvfs_blk.c" "$KSRC/proto/pvfs_ring.h"
 
@@ -124,7 +127,20 @@ done
 readelf -sW "$X/usr/sbin/pvfsd" | grep -q '__[a-z]*_chk@' && ok "pvfsd built with _FORTIFY_SOURCE" ||
 	notok "pvfsd: no fortified calls (CPPFLAGS not applied?)"
 
-# libpvfs-shim-dev: a VMM-side program compiles and links with it.
+# libpvfs-shim-dev's pkg-config file: as installed it names the system
+# paths and the package's version; redefining prefix moves it into $X.
+PC=$X/usr/lib/$MA/pkgconfig
+pc() { PKG_CONFIG_PATH=$PC pkg-config "$@" libpvfs-shim; }
+out="$(pc --modversion 2>&1) $(pc --variable=libdir 2>&1) $(pc --variable=includedir 2>&1)"
+[ "$out" = "$UVER /usr/lib/$MA /usr/include" ] && ok "libpvfs-shim.pc: version, libdir, includedir: $out" ||
+	notok "libpvfs-shim.pc: version, libdir, includedir: $out (want $UVER /usr/lib/$MA /usr/include)"
+pcflags=$(pc --define-variable=prefix="$X/usr" --cflags --libs 2>&1)
+[[ " $pcflags " == *" -I$X/usr/include "* && " $pcflags " == *" -L$X/usr/lib/$MA "* &&
+	" $pcflags " == *" -lpvfs-shim "* && " $pcflags " == *" -ljansson "* && " $pcflags " == *" -pthread "* ]] &&
+	ok "pkg-config --cflags --libs libpvfs-shim: $pcflags" || notok "pkg-config --cflags --libs libpvfs-shim: $pcflags"
+
+# libpvfs-shim-dev: a VMM-side program compiles and links with it, with the
+# flags from its pkg-config file.
 cat > "$T/vmm.c" <<'EOF'
 #include <errno.h>
 #include <stdio.h>
@@ -143,9 +159,9 @@ int main(void)
 	return pvfs_attach("/nonexistent/pvfs.sock", "t", &o, err, sizeof(err)) < 0 ? 0 : 2;
 }
 EOF
-if cc -Wall -Werror -I"$X/usr/include" -o "$T/vmm" "$T/vmm.c" -L"$X/usr/lib/$MA" -lpvfs-shim -ljansson -pthread \
-	> "$T/cc.log" 2>&1 && "$T/vmm" > /dev/null; then
-	ok "a VMM program builds, links and runs with libpvfs-shim-dev (-lpvfs-shim -ljansson -pthread)"
+# shellcheck disable=SC2086 # $pcflags is a list of flags
+if cc -Wall -Werror -o "$T/vmm" "$T/vmm.c" $pcflags > "$T/cc.log" 2>&1 && "$T/vmm" > /dev/null; then
+	ok "a VMM program builds, links and runs with libpvfs-shim-dev (pkg-config --cflags --libs libpvfs-shim)"
 else
 	notok "building against libpvfs-shim-dev: $(head -5 "$T/cc.log")"
 fi
@@ -184,6 +200,10 @@ if command -v lintian > /dev/null; then
 	else
 		notok "lintian (exit $rc): $(grep -v '^[WIPN]: ' "$T/lintian.log" | head -10)"
 	fi
+	# Every program has a man page, and the man pages format cleanly.
+	man=$(grep -E '^[EWIP]: .*(no-manual-page|groff-message|manpage-)' "$T/lintian.log")
+	[ -z "$man" ] && ok "lintian: no manual page tags (no-manual-page, groff-message, manpage-*)" ||
+		notok "lintian manual page tags: $man"
 else
 	echo "# lintian not installed (scripts/install-deps): lintian checks not run"
 fi
