@@ -692,6 +692,58 @@ static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
 	return 0;
 }
 
+/*
+ * pvfs_quiesce_queue - take over a queue a previous kernel of this VM may
+ * have left busy (a reboot, kexec or crash does not unload us, and the
+ * region outlives it). The host still serves that kernel's requests and
+ * posts their completions; their tags mean nothing to us, and a completion
+ * taken for a new request of ours with the same tag would end it early.
+ * So wait, bounded by ready_timeout_ms, until the host has consumed every
+ * published SQE and its in-flight table for the queue is empty, then skip
+ * every completion posted so far. A module reload finds the queue idle
+ * (removal waits for our requests), so this costs nothing there.
+ */
+static void pvfs_quiesce_queue(struct pvfs_dev *dev, struct pvfs_hwq *hq)
+{
+	struct pvfs_queue *q = &hq->ring;
+	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
+	u32 tail = READ_ONCE(q->ctrl->sq_tail), busy, t, head;
+	bool kicked = false;
+
+	for (;;) {
+		busy = READ_ONCE(q->ctrl->sq_head) != tail;
+		for (t = 0; t < q->depth; t++)
+			busy += READ_ONCE(q->inflight[t].state) != PVFS_INFLIGHT_FREE;
+		if (!busy)
+			break;
+		if (pvfs_host_state(dev) != PVFS_HOST_READY ||
+		    time_after(jiffies, deadline)) {
+			pr_warn("pvfs%d: q%u: the host still holds %u request(s) of a previous driver instance (state %s); going on without them\n",
+				dev->index, hq->index, busy,
+				pvfs_state_name(pvfs_host_state(dev)));
+			break;
+		}
+		/* A sleeping host may not have seen the old kernel's last SQEs. */
+		if (!kicked && pvfs_sq_needs_kick(q)) {
+			pvfs_ring_doorbell(hq);
+			kicked = true;
+		}
+		msleep(PVFS_READY_POLL_MS);
+	}
+	/*
+	 * The host publishes cq_tail before it frees a tag's in-flight record:
+	 * read the records (above) before cq_tail, so the tail covers them.
+	 */
+	PVFS_MB();
+	head = PVFS_LOAD_ACQUIRE(&q->ctrl->cq_tail);
+	if (head != hq->cq_head)
+		pr_info("pvfs%d: q%u: skipped %u completion(s) of a previous driver instance\n",
+			dev->index, hq->index, head - hq->cq_head);
+	hq->cq_head = head;
+	hq->sq_tail = tail;
+	pvfs_cq_release(q, head);
+}
+
 static void pvfs_free_hwqs(struct pvfs_dev *dev)
 {
 	unsigned int q;
@@ -759,6 +811,7 @@ static void pvfs_set_limits(struct pvfs_dev *dev)
 static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct pvfs_dev *dev;
+	unsigned int q;
 	u64 bar_len;
 	int err, nvec;
 
@@ -837,6 +890,8 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pvfs_alloc_hwqs(dev);
 	if (err)
 		goto out_free_hwqs;
+	for (q = 0; q < dev->nr_hwqs; q++)
+		pvfs_quiesce_queue(dev, &dev->hwqs[q]);
 
 	err = pvfs_request_irqs(dev);
 	if (err)
