@@ -1,15 +1,21 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# fio-bench (guest side): the same fio job on the pvfs disk and on a
-# virtio-blk comparison disk, in turn, for bench/guest-bench. Loads
-# pvfs_blk, waits for /dev/pvfs0 and /dev/vda, gives both the same I/O
-# scheduler (none), then for every workload runs fio on each disk. Each run
-# is framed by two console lines the host acts on, with idle gaps around the
-# run so that the host's counter snapshots fall where neither disk does I/O:
+# fio-bench (guest side): the same fio job on the pvfs disk and on virtio
+# comparison disks, in turn, for bench/guest-bench. Loads pvfs_blk, waits
+# for the disks (pvfs.disks), gives all the same I/O scheduler (none), then
+# for every workload runs fio on each disk. Each run is framed by two
+# console lines the host acts on, with idle gaps around the run so that the
+# host's counter snapshots fall where no disk does I/O:
 #
 #   PVFS-E2E: NOTE bench-begin DISK RW t=UPTIME
 #   PVFS-E2E: NOTE bench-end DISK RW t=UPTIME ios=N iops=X ...
+#
+# A pvfs.disks entry is a block device name (vda, pvfs0), which is also the
+# DISK of its lines, or LABEL@PCI (vhost@0000:00:10.0): the virtio disk of
+# the PCI function at that address, whatever vdX the guest named it, with
+# LABEL as its DISK (so a disk attached by address, like the
+# vhost-user-blk one, cannot be mistaken for another virtio-blk disk).
 #
 # The end line also carries what the guest itself saw: completed requests
 # from /sys/block/DISK/stat, interrupts of the disk's vectors from
@@ -43,6 +49,17 @@ irqs() {
 	esac
 	awk -v pat="$pat" 'index($0, pat) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i }
 		END { print n + 0 }' /proc/interrupts
+}
+
+# pci_disk ADDR: the block device whose virtio device sits on the PCI
+# function ADDR (0000:00:10.0), or nothing yet.
+pci_disk() {
+	for b in /sys/block/vd*; do
+		[ -e "$b/device" ] || continue
+		case $(readlink -f "$b/device") in
+		*/"$1"/virtio*) basename "$b"; return 0 ;;
+		esac
+	done
 }
 
 # completed DISK: reads + writes the block layer completed on DISK.
@@ -80,22 +97,47 @@ fio_json() {
 }
 
 pvfs_check bench-insmod insmod "$PVFS_KO"
-for d in $(echo "$disks" | tr , ' '); do
-	if ! pvfs_wait_for "/dev/$d" "$wait_s"; then
-		pvfs_fail bench-disk "/dev/$d did not appear within ${wait_s}s"
+# pairs: "LABEL/DEV ..." for the disks in pvfs.disks order.
+pairs=
+for spec in $(echo "$disks" | tr , ' '); do
+	case $spec in
+	*@*)
+		label=${spec%%@*} addr=${spec#*@} d= i=0
+		while d=$(pci_disk "$addr"); [ -z "$d" ]; do
+			[ "$i" -ge "$((wait_s * 10))" ] && break
+			usleep 100000
+			i=$((i + 1))
+		done
+		;;
+	*)
+		label=$spec addr= d=$spec
+		pvfs_wait_for "/dev/$d" "$wait_s" || d=
+		;;
+	esac
+	if [ -z "$d" ] || [ ! -e "/dev/$d" ]; then
+		pvfs_fail bench-disk "$spec did not appear within ${wait_s}s"
 		dmesg | grep -E 'pvfs|virtio' | tail -n 20 | sed 's/^/    /'
 		pvfs_done
 	fi
+	case " $pairs " in
+	*/"$d "*)
+		pvfs_fail bench-disk "$spec is /dev/$d, which another entry of pvfs.disks names too"
+		pvfs_done
+		;;
+	esac
+	pairs="$pairs $label/$d"
 	echo none > "/sys/block/$d/queue/scheduler" 2>/dev/null
-	pvfs_note "$d: $(($(cat /sys/block/$d/size) / 2048)) MiB, $(ls /sys/block/$d/mq | wc -l) hw queues," \
+	pvfs_note "$label: /dev/$d${addr:+ (pci $addr, serial '$(cat /sys/block/$d/serial 2>/dev/null)')}," \
+		"$(($(cat /sys/block/$d/size) / 2048)) MiB, $(ls /sys/block/$d/mq | wc -l) hw queues," \
 		"scheduler $(cat /sys/block/$d/queue/scheduler), nr_requests $(cat /sys/block/$d/queue/nr_requests)"
 done
 setup_kprobe
 
 for rw in $(echo "$rws" | tr , ' '); do
-	for d in $(echo "$disks" | tr , ' '); do
+	for pair in $pairs; do
+		label=${pair%/*} d=${pair#*/}
 		c0=$(completed "$d") i0=$(irqs "$d") k0=$(kicks)
-		pvfs_note "bench-begin $d $rw t=$(uptime_s)"
+		pvfs_note "bench-begin $label $rw t=$(uptime_s)"
 		sleep "$gap"
 		if fio --name=bench --filename="/dev/$d" --direct=1 --ioengine=libaio \
 			--rw="$rw" --bs="$bs" --iodepth="$iodepth" --numjobs="$jobs" \
@@ -103,16 +145,16 @@ for rw in $(echo "$rws" | tr , ' '); do
 			--randrepeat=0 --group_reporting --output-format=json \
 			> /tmp/fio.json 2> /tmp/fio.err; then
 			res=$(fio_json /tmp/fio.json)
-			pvfs_pass "bench-$d-$rw"
+			pvfs_pass "bench-$label-$rw"
 		else
 			res="ios=0 iops=0"
 			sed 's/^/    /' /tmp/fio.err | tail -n 10
-			pvfs_fail "bench-$d-$rw" "fio failed"
+			pvfs_fail "bench-$label-$rw" "fio failed"
 		fi
 		sleep "$gap"
 		c1=$(completed "$d") i1=$(irqs "$d") k1=$(kicks)
 		case $d in vd*) [ "$k0" = - ] || gk=$((k1 - k0)) ;; *) gk=- ;; esac
-		pvfs_note "bench-end $d $rw t=$(uptime_s) $res guest_reqs=$((c1 - c0))" \
+		pvfs_note "bench-end $label $rw t=$(uptime_s) $res guest_reqs=$((c1 - c0))" \
 			"guest_irqs=$((i1 - i0)) guest_kicks=${gk:--}"
 		gk=
 	done
