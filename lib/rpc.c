@@ -12,26 +12,18 @@
 #include "rpc.h"
 #include "util.h"
 
-int rpc_send(int sock, json_t *msg, const int *fds, size_t nfds)
+ssize_t rpc_send_raw(int sock, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-	_cleanup_free_ char *text = NULL;
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * PVFS_CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov;
-	struct msghdr mh = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	if (nfds > PVFS_CTL_MAX_FDS)
 		return -ETOOMANYREFS;
-	text = json_dumps(msg, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
-	iov.iov_base = text;
-	iov.iov_len = strlen(text);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
 	if (nfds) {
 		struct cmsghdr *c;
 
@@ -47,9 +39,18 @@ int rpc_send(int sock, json_t *msg, const int *fds, size_t nfds)
 	do
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return 0;
+	return n < 0 ? -errno : n;
+}
+
+int rpc_send(int sock, json_t *msg, const int *fds, size_t nfds)
+{
+	_cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
+	ssize_t n;
+
+	if (!text)
+		return -ENOMEM;
+	n = rpc_send_raw(sock, text, strlen(text), fds, nfds);
+	return n < 0 ? (int)n : 0;
 }
 
 ssize_t rpc_recv_raw(int sock, char *buf, size_t bufsz, int *fds, size_t max_fds,

@@ -9,10 +9,19 @@
 #define PVFS_RPC_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 /* rpc_send - send msg (not consumed) with nfds descriptors attached. */
 int rpc_send(int sock, json_t *msg, const int *fds, size_t nfds);
+
+/*
+ * rpc_send_raw - send len bytes as one packet (one sendmsg) with nfds (at
+ * most PVFS_CTL_MAX_FDS) descriptors attached as SCM_RIGHTS. Returns the
+ * bytes sent or -errno. Also for other protocols on Unix sockets (the
+ * ivshmem server's) and for tests that send malformed packets.
+ */
+ssize_t rpc_send_raw(int sock, const void *buf, size_t len, const int *fds, size_t nfds);
 
 /*
  * rpc_recv_raw - receive one packet into buf (PVFS_CTL_MAX_MSG + 1 bytes) and

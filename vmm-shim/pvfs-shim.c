@@ -155,32 +155,12 @@ static int open_guest_ram(void)
  */
 static int send_msg(int sock, int64_t value, int fd)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = &value, .iov_len = sizeof(value) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	value = (int64_t)htole64((uint64_t)value);
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&control, 0, sizeof(control));
-		msg.msg_control = control.buf;
-		msg.msg_controllen = sizeof(control.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	n = rpc_send_raw(sock, &value, sizeof(value), &fd, fd >= 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return n == sizeof(value) ? 0 : -EIO;
 }
 

@@ -237,23 +237,10 @@ static int make_fd(int kind)
 
 static void send_packet(int s, const void *buf, size_t len, const int *fds, size_t nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)] = { 0 };
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n = rpc_send_raw(s, buf, len, fds, nfds);
 
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
-		FAIL("sendmsg: %m");
+	if (n < 0)
+		FAIL("sendmsg: %s", strerror((int)-n));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

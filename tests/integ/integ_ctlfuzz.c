@@ -167,28 +167,19 @@ int main(void)
 	 * closes the connection and must close those too (found by fuzz_control).
 	 */
 	{
-		char c;
-		int efds[3], e = 0;
-		struct iovec iov = { .iov_base = &c, .iov_len = 0 };
-		char cbuf[CMSG_SPACE(sizeof(efds))] = { 0 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		struct pollfd pfd = { .events = POLLIN };
+		int efds[3];
+		ssize_t e;
+		char c;
 
 		for (int k = 0; k < 3; k++)
 			efds[k] = eventfd(0, EFD_CLOEXEC);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(efds));
-		memcpy(CMSG_DATA(cm), efds, sizeof(efds));
 		if (rpc_connect(d.sock, &s) < 0)
 			tl_fatal("connect: %s", strerror(errno));
-		if (sendmsg(s, &mh, MSG_NOSIGNAL) < 0)
-			e = -errno;
+		e = rpc_send_raw(s, "", 0, efds, 3);
 		pfd.fd = s;
 		TL_CHECK(e == 0 && poll(&pfd, 1, 5000) == 1 && recv(s, &c, 1, 0) == 0,
-			 "an empty packet with 3 fds: pvfsd closes the connection (%d)", e);
+			 "an empty packet with 3 fds: pvfsd closes the connection (%zd)", e);
 		close(s);
 		for (int k = 0; k < 3; k++)
 			close(efds[k]);
