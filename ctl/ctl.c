@@ -216,6 +216,18 @@ void sort_by_name(json_t *arr)
 		json_array_append_new(arr, v[i]);
 }
 
+void print_broken(json_t *tenants, FILE *f)
+{
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t)
+		if (json_object_get(t, "broken_reason"))
+			fprintf(f, "\n%s is broken: %s. Its I/O has stopped; restart the VM "
+				"(its VMM re-plugs) or detach it.\n", jstr(t, "name"),
+				jstr(t, "broken_reason"));
+}
+
 json_int_t jint(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);

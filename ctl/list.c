@@ -40,6 +40,7 @@ static void print_tenants(json_t *tenants)
 	}
 	table_print(tab, stdout);
 	table_free(tab);
+	print_broken(tenants, stdout);
 }
 
 int list_main(int argc, char **argv)

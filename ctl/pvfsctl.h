@@ -131,6 +131,8 @@ void fmt_size_exact(uint64_t bytes, char *buf, size_t len);
 
 /* sort_by_name - order an array of tenant objects by "name" (pvfsd lists newest first). */
 void sort_by_name(json_t *arr);
+/* print_broken - after a table: one line per broken tenant, why and what to do. */
+void print_broken(json_t *tenants, FILE *f);
 
 /* JSON accessors that tolerate a missing member (0 or "-"). */
 json_int_t jint(json_t *o, const char *key);

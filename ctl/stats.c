@@ -78,6 +78,7 @@ static void print_tenants(json_t *tenants)
 	}
 	table_print(tab, stdout);
 	table_free(tab);
+	print_broken(tenants, stdout);
 }
 
 static void print_pollers(json_t *pollers)

@@ -120,6 +120,8 @@ static void mark_broken(struct tenant_io *tio, const char *why)
 	if (tio->broken)
 		return;
 	tio->broken = true;
+	/* Release: whoever sees st.broken below also finds the reason. */
+	__atomic_store_n(&tio->t->broken_reason, why, __ATOMIC_RELEASE);
 	stat_add(&tio->t->st.broken, 1);
 	/* Release: a guest that sees BROKEN sees every CQE posted before. */
 	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_BROKEN);

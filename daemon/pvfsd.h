@@ -167,6 +167,8 @@ struct tenant {
 	struct json_t *pending_detach_id; /* its JSON-RPC id */
 	uint32_t generation;		/* host generation written at the last plug */
 	uint64_t plugs;
+	/* atomic: why a poller found the ring corrupt (a literal); NULL at plug */
+	const char *broken_reason;
 	struct tenant_stats st;
 };
 

@@ -27,6 +27,11 @@ json_t *stats_tenant_summary(const struct tenant *t)
 			      "qos", ctl_qos_json(&t->qos),
 			      "plugs", (json_int_t)t->plugs);
 
+	if (tenant_effective_state(t) == TENANT_BROKEN) {
+		const char *why = __atomic_load_n(&t->broken_reason, __ATOMIC_ACQUIRE);
+
+		json_object_set_new(o, "broken_reason", json_string(why ? why : "corrupt ring"));
+	}
 	if (t->tio) {
 		json_object_set_new(o, "queues", json_integer(t->tio->nr_queues));
 		json_object_set_new(o, "queue_depth", json_integer(t->tio->depth));

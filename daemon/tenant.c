@@ -540,6 +540,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	PVFS_STORE_RELEASE(&h->host_state, (uint32_t)PVFS_HOST_READY);
 
 	memset(&t->st.broken, 0, sizeof(t->st.broken));
+	__atomic_store_n(&t->broken_reason, NULL, __ATOMIC_RELAXED);
 	t->tio = tio;
 	t->plug_conn = conn;
 	t->state = TENANT_RUNNING;

@@ -148,6 +148,26 @@ int main(void)
 	}
 	TL_CHECK(host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "corrupt tail: region says BROKEN");
 	TL_CHECK(tl_wait_state(&d, "evil", "broken", 5000), "corrupt tail: stats say broken");
+	st = tl_tenant_stats(&d, "evil");
+	TL_CHECK(!strcmp(json_string_value(json_object_get(st, "broken_reason")) ?: "",
+			 "submission tail beyond queue depth"),
+		 "stats give the reason: %s", json_string_value(json_object_get(st, "broken_reason")));
+	json_decref(st);
+	{
+		char out[600], *argv[] = { (char *)tl_bin("pvfsctl"), "-s", d.sock, "list", NULL };
+		char text[4096] = "";
+		FILE *f;
+
+		snprintf(out, sizeof(out), "%s/list.out", d.dir);
+		TL_CHECK(tl_run(argv, out, 10000) == 0, "pvfsctl list exits 0");
+		f = fopen(out, "r");
+		if (f) {
+			text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+			fclose(f);
+		}
+		TL_CHECK(strstr(text, "evil is broken: submission tail beyond queue depth.") != NULL,
+			 "pvfsctl list says why evil is broken");
+	}
 	TL_CHECK(roundtrip(&good, 0, 0x5a) && roundtrip(&good, 65536, 0xa5),
 		 "the neighbour keeps doing I/O");
 	TL_CHECK(tl_wait_state(&d, "good", "running", 1000), "the neighbour is running");
@@ -158,6 +178,9 @@ int main(void)
 	if (tl_vm_plug(&d, &evil, "evil", NULL, 1, 16, RAM, err, sizeof(err)))
 		tl_fatal("re-plug: %s", err);
 	TL_CHECK(roundtrip(&evil, 0, 0x77), "re-plugged tenant works again");
+	st = tl_tenant_stats(&d, "evil");
+	TL_CHECK(!json_object_get(st, "broken_reason"), "... and has no broken_reason");
+	json_decref(st);
 
 	/* Corruption: a tag beyond the depth. */
 	{
@@ -171,6 +194,12 @@ int main(void)
 		pvfs_uguest_commit(uq);
 	}
 	TL_CHECK(host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "tag out of range: BROKEN");
+	TL_CHECK(tl_wait_state(&d, "evil", "broken", 5000), "tag out of range: stats say broken");
+	st = tl_tenant_stats(&d, "evil");
+	TL_CHECK(!strcmp(json_string_value(json_object_get(st, "broken_reason")) ?: "",
+			 "tag out of range"), "stats give the reason: %s",
+		 json_string_value(json_object_get(st, "broken_reason")));
+	json_decref(st);
 	TL_CHECK(roundtrip(&good, 4096, 0x3c), "the neighbour still does I/O");
 
 	tl_vm_unplug(&evil);
