@@ -50,8 +50,16 @@ int main(void)
 		tl_skip("mounting a small tmpfs needs root");
 	tl_daemon_start(&d, NULL);
 	snprintf(mnt, sizeof(mnt), "%s/small", d.vols);
-	if (mkdir(mnt, 0700) < 0 || mount("pvfs-test", mnt, "tmpfs", 0, "size=1m,mode=0700") < 0)
+	if (mkdir(mnt, 0700) < 0)
+		tl_fatal("mkdir %s: %m", mnt);
+	if (mount("pvfs-test", mnt, "tmpfs", 0, "size=1m,mode=0700") < 0) {
+		if (errno == EPERM || errno == EACCES) {
+			tl_daemon_stop(&d);
+			tl_daemon_cleanup(&d);
+			tl_skip("cannot mount a tmpfs here (%m): needs CAP_SYS_ADMIN");
+		}
 		tl_fatal("mount a 1 MiB tmpfs on %s: %m", mnt);
+	}
 	atexit(unmount_at_exit);
 	tl_volume(&d, "small/vol.img", VOL);
 	if (tl_rpc(&d, "attach", json_pack("{s:s, s:s, s:s}", "name", "thin", "volume",
