@@ -53,10 +53,12 @@ int main(void)
 	if (mkdir(mnt, 0700) < 0)
 		tl_fatal("mkdir %s: %m", mnt);
 	if (mount("pvfs-test", mnt, "tmpfs", 0, "size=1m,mode=0700") < 0) {
-		if (errno == EPERM || errno == EACCES) {
+		int e = errno;
+
+		if (e == EPERM || e == EACCES) {
 			tl_daemon_stop(&d);
 			tl_daemon_cleanup(&d);
-			tl_skip("cannot mount a tmpfs here (%m): needs CAP_SYS_ADMIN");
+			tl_skip("cannot mount a tmpfs here (%s): needs CAP_SYS_ADMIN", strerror(e));
 		}
 		tl_fatal("mount a 1 MiB tmpfs on %s: %m", mnt);
 	}
