@@ -16,6 +16,18 @@
 
 #define MAX_CMDLINE 64
 
+/* The defaults, before the config file and the command line. */
+struct daemon_config cfg = {
+	.runtime_dir = "/run/pvfsd",
+	.io_threads = 1,
+	.sched_mode = SCHED_MODE_FAIR,
+	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
+	.poll_min_us = 50,
+	.poll_max_us = 1000,
+	.admin_gid = (gid_t)-1,
+	.metrics_listen = "127.0.0.1:9477",
+};
+
 /* Command-line settings, re-applied after a reload so that they keep winning. */
 static struct { char *key, *value; } cmdline[MAX_CMDLINE];
 static int nr_cmdline;

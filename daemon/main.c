@@ -29,17 +29,6 @@
 #include "tenant.h"
 #include "util.h"
 
-struct daemon_config cfg = {
-	.runtime_dir = "/run/pvfsd",
-	.io_threads = 1,
-	.sched_mode = SCHED_MODE_FAIR,
-	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
-	.poll_min_us = 50,
-	.poll_max_us = 1000,
-	.admin_gid = (gid_t)-1,
-	.metrics_listen = "127.0.0.1:9477",
-};
-
 static struct event_base *base;
 static bool shutting_down;
 static uint64_t last_heartbeat[64];

@@ -47,16 +47,6 @@
 #include "tenant.h"
 #include "util.h"
 
-struct daemon_config cfg = {
-	.io_threads = 1,
-	.sched_mode = SCHED_MODE_FAIR,
-	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
-	.poll_min_us = 50,
-	.poll_max_us = 1000,
-	.admin_gid = (gid_t)-1,
-	.metrics_listen = "none",
-};
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

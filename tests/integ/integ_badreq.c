@@ -20,18 +20,6 @@
 
 static struct tl_daemon d;
 
-/* roundtrip - write a pattern at off and read it back through the ring. */
-static bool roundtrip(struct tl_vm *vm, uint64_t off, uint8_t pat)
-{
-	memset(vm->ram, pat, 4096);
-	if (tl_vm_rw(vm, 0, true, off, 4096, 0) != 4096)
-		return false;
-	memset(vm->ram + 8192, 0, 4096);
-	if (tl_vm_rw(vm, 0, false, off, 4096, 8192) != 4096)
-		return false;
-	return !memcmp(vm->ram, vm->ram + 8192, 4096);
-}
-
 struct bad {
 	const char *what;
 	struct pvfs_sqe sqe;
@@ -93,13 +81,13 @@ int main(void)
 	if (tl_vm_plug(&d, &good, "good", "good.img", 1, 16, RAM, err, sizeof(err)) ||
 	    tl_vm_plug(&d, &evil, "evil", "evil.img", 1, 16, RAM, err, sizeof(err)))
 		tl_fatal("plug: %s", err);
-	TL_CHECK(roundtrip(&evil, 0, 0x11), "evil: a good request works first");
+	TL_CHECK(tl_vm_roundtrip(&evil, 0, 0x11), "evil: a good request works first");
 
 	for (size_t i = 0; i < ARRAY_SIZE(bads); i++) {
 		r = tl_vm_io(&evil, 0, &bads[i].sqe, bads[i].seg, bads[i].nsegs, 5000);
 		TL_CHECK(r == bads[i].err, "%s completes with %d (want %d)", bads[i].what, r,
 			 bads[i].err);
-		TL_CHECK(roundtrip(&evil, 4096 * (i + 1), (uint8_t)i), "... and the tenant goes on");
+		TL_CHECK(tl_vm_roundtrip(&evil, 4096 * (i + 1), (uint8_t)i), "... and the tenant goes on");
 	}
 	r = tl_vm_io(&evil, 0, &(struct pvfs_sqe){ .opcode = PVFS_OP_FLUSH }, NULL, 0, 5000);
 	TL_CHECK(r == 0, "flush completes with 0 (got %d)", r);
@@ -129,7 +117,8 @@ int main(void)
 		TL_CHECK(r == 4096, "the block before the new end still reads (%d)", r);
 		if (truncate(path, (off_t)cap) < 0)
 			tl_fatal("truncate: %m");
-		TL_CHECK(roundtrip(&evil, cap - 4096, 0x42), "... and with its size back, the last block works");
+		TL_CHECK(tl_vm_roundtrip(&evil, cap - 4096, 0x42),
+			 "... and with its size back, the last block works");
 	}
 
 	st = tl_tenant_stats(&d, "evil");
@@ -168,7 +157,7 @@ int main(void)
 		TL_CHECK(strstr(text, "evil is broken: submission tail beyond queue depth.") != NULL,
 			 "pvfsctl list says why evil is broken");
 	}
-	TL_CHECK(roundtrip(&good, 0, 0x5a) && roundtrip(&good, 65536, 0xa5),
+	TL_CHECK(tl_vm_roundtrip(&good, 0, 0x5a) && tl_vm_roundtrip(&good, 65536, 0xa5),
 		 "the neighbour keeps doing I/O");
 	TL_CHECK(tl_wait_state(&d, "good", "running", 1000), "the neighbour is running");
 
@@ -177,7 +166,7 @@ int main(void)
 	TL_CHECK(tl_wait_state(&d, "evil", "unplugged", 5000), "broken tenant unplugs");
 	if (tl_vm_plug(&d, &evil, "evil", NULL, 1, 16, RAM, err, sizeof(err)))
 		tl_fatal("re-plug: %s", err);
-	TL_CHECK(roundtrip(&evil, 0, 0x77), "re-plugged tenant works again");
+	TL_CHECK(tl_vm_roundtrip(&evil, 0, 0x77), "re-plugged tenant works again");
 	st = tl_tenant_stats(&d, "evil");
 	TL_CHECK(!json_object_get(st, "broken_reason"), "... and has no broken_reason");
 	json_decref(st);
@@ -200,7 +189,7 @@ int main(void)
 			 "tag out of range"), "stats give the reason: %s",
 		 json_string_value(json_object_get(st, "broken_reason")));
 	json_decref(st);
-	TL_CHECK(roundtrip(&good, 4096, 0x3c), "the neighbour still does I/O");
+	TL_CHECK(tl_vm_roundtrip(&good, 4096, 0x3c), "the neighbour still does I/O");
 
 	tl_vm_unplug(&evil);
 	tl_vm_unplug(&good);

@@ -30,10 +30,7 @@ static uint64_t rng = 0x5eed;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
+	return tl_rand(&rng);
 }
 
 /* A value a careless or hostile guest would write: small, edge or random. */
@@ -106,17 +103,6 @@ static void scribble(struct tl_vm *vm)
 			tl_fatal("kick: %m");
 }
 
-static bool roundtrip(struct tl_vm *vm, uint64_t off, uint8_t pat)
-{
-	memset(vm->ram, pat, 4096);
-	if (tl_vm_rw(vm, 0, true, off, 4096, 0) != 4096)
-		return false;
-	memset(vm->ram + 8192, 0, 4096);
-	if (tl_vm_rw(vm, 0, false, off, 4096, 8192) != 4096)
-		return false;
-	return !memcmp(vm->ram, vm->ram + 8192, 4096);
-}
-
 int main(void)
 {
 	struct tl_daemon d = { 0 };
@@ -145,7 +131,7 @@ int main(void)
 		const char *state;
 
 		scribble(&evil);
-		if (!roundtrip(&good, (uint64_t)(round % 512) * 4096, (uint8_t)round))
+		if (!tl_vm_roundtrip(&good, (uint64_t)(round % 512) * 4096, (uint8_t)round))
 			bad_rounds++;
 		st = tl_tenant_stats(&d, "evil");
 		state = st ? json_string_value(json_object_get(st, "state")) : NULL;
@@ -175,7 +161,7 @@ int main(void)
 	TL_CHECK(tl_wait_state(&d, "evil", "unplugged", 10000), "evil unplugs");
 	fd1 = tl_fd_count_settled(d.pid, fd0);
 	TL_CHECK(fd1 == fd0, "no fd left from %d plugs of evil (%d, want %d)", replugs + 1, fd1, fd0);
-	TL_CHECK(roundtrip(&good, 0, 0xee), "the good tenant still works");
+	TL_CHECK(tl_vm_roundtrip(&good, 0, 0xee), "the good tenant still works");
 	tl_vm_unplug(&good);
 	TL_CHECK(tl_daemon_stop(&d) == 0, "pvfsd exits 0");
 	tl_daemon_cleanup(&d);

@@ -25,10 +25,7 @@ static uint64_t rng = 12345;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
+	return tl_rand(&rng);
 }
 
 static json_t *random_value(int depth)

@@ -578,3 +578,25 @@ int tl_vm_rw(struct tl_vm *vm, uint32_t q, bool write, uint64_t off, uint32_t le
 
 	return tl_vm_io(vm, q, &sqe, &seg, 1, 10000);
 }
+
+bool tl_vm_roundtrip(struct tl_vm *vm, uint64_t off, uint8_t pat)
+{
+	memset(vm->ram, pat, 4096);
+	if (tl_vm_rw(vm, 0, true, off, 4096, 0) != 4096)
+		return false;
+	memset(vm->ram + 8192, 0, 4096);
+	if (tl_vm_rw(vm, 0, false, off, 4096, 8192) != 4096)
+		return false;
+	return !memcmp(vm->ram, vm->ram + 8192, 4096);
+}
+
+uint64_t tl_rand(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545f4914f6cdd1dull;
+}

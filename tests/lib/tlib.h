@@ -138,5 +138,13 @@ int tl_vm_io(struct tl_vm *vm, uint32_t q, const struct pvfs_sqe *sqe,
 /* tl_vm_rw - read or write len bytes at volume offset off from/to ram[ram_off]. */
 int tl_vm_rw(struct tl_vm *vm, uint32_t q, bool write, uint64_t off, uint32_t len,
 	     uint64_t ram_off);
+/*
+ * tl_vm_roundtrip - write a 4 KiB block of pattern pat at volume offset off
+ * on queue 0 (from ram[0..4K)), read it back into ram[8K..12K) and compare.
+ */
+bool tl_vm_roundtrip(struct tl_vm *vm, uint64_t off, uint8_t pat);
+
+/* tl_rand - xorshift64* on *state: reproducible pseudo-random numbers. */
+uint64_t tl_rand(uint64_t *state);
 
 #endif

@@ -39,10 +39,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
+	return tl_rand(&rng);
 }
 
 /* in_ram - [p, p+len) lies inside one of the guest RAM buffers. */
