@@ -32,10 +32,7 @@ write_guest_script() {
 dev=/dev/pvfs0
 limit=$(pvfs_arg limit 30)
 
-if ! pvfs_check detach-insmod insmod "$PVFS_KO" || ! pvfs_wait_for "$dev" 60; then
-	pvfs_fail detach-disk "$dev did not appear"
-	pvfs_done
-fi
+pvfs_load_disk detach-insmod 60
 pvfs_check detach-mkfs mkfs.ext4 -q -F "$dev"
 pvfs_check detach-mount mount -t ext4 "$dev" /mnt || pvfs_done
 pvfs_check detach-write dd if=/dev/urandom of=/mnt/before bs=1M count=4 conv=fsync
@@ -90,11 +87,7 @@ EOF
 }
 
 e2e_init
-ov=$e2e_work/overlay-detach
-mkdir -p "$ov/tests"
-write_guest_script "$ov/tests/detach.sh"
-chmod 0755 "$ov/tests/detach.sh"
-e2e_overlay "$ov"
+e2e_guest_test detach
 
 e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 256M

@@ -111,11 +111,21 @@ e2e_init() {
 }
 
 # e2e_overlay DIR: append DIR's tree to the initramfs as a second cpio
-# archive (the kernel unpacks concatenated archives in order); e2e_detach.sh
-# adds its guest script this way.
+# archive (the kernel unpacks concatenated archives in order);
+# e2e_guest_test adds a guest script this way.
 e2e_overlay() {
 	(cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >>"$e2e_initrd" ||
 		e2e_fail "cannot append $1 to the initramfs"
+}
+
+# e2e_guest_test NAME: the guest script that the caller's write_guest_script
+# FILE writes becomes /tests/NAME.sh in the initramfs (run by pvfs.test=NAME).
+e2e_guest_test() {
+	local ov=$e2e_work/overlay-$1
+	mkdir -p "$ov/tests" || e2e_fail "cannot create $ov"
+	write_guest_script "$ov/tests/$1.sh"
+	chmod 0755 "$ov/tests/$1.sh"
+	e2e_overlay "$ov"
 }
 
 # e2e_start_pvfsd: pvfsd in the foreground on the work directory; ready when

@@ -27,10 +27,7 @@ write_guest_script() {
 . /lib/pvfs-e2e.sh
 
 dev=/dev/pvfs0
-if ! pvfs_check reboot-insmod insmod "$PVFS_KO" || ! pvfs_wait_for "$dev" 60; then
-	pvfs_fail reboot-disk "$dev did not appear"
-	pvfs_done
-fi
+pvfs_load_disk reboot-insmod 60
 marker=$(dd if="$dev" bs=4096 count=1 iflag=direct 2>/dev/null | head -c 8)
 
 case "$marker" in
@@ -94,11 +91,7 @@ EOF
 }
 
 e2e_init
-ov=$e2e_work/overlay-reboot
-mkdir -p "$ov/tests"
-write_guest_script "$ov/tests/reboot.sh"
-chmod 0755 "$ov/tests/reboot.sh"
-e2e_overlay "$ov"
+e2e_guest_test reboot
 
 e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 128M

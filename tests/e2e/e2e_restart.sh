@@ -25,10 +25,7 @@ write_guest_script() {
 . /lib/pvfs-e2e.sh
 
 dev=/dev/pvfs0
-if ! pvfs_check restart-insmod insmod "$PVFS_KO" || ! pvfs_wait_for "$dev" 60; then
-	pvfs_fail restart-disk "$dev did not appear"
-	pvfs_done
-fi
+pvfs_load_disk restart-insmod 60
 pvfs_check restart-mkfs mkfs.ext4 -q -F "$dev"
 pvfs_check restart-mount mount -t ext4 "$dev" /mnt || pvfs_done
 mkdir -p /mnt/data
@@ -76,11 +73,7 @@ EOF
 }
 
 e2e_init
-ov=$e2e_work/overlay-restart
-mkdir -p "$ov/tests"
-write_guest_script "$ov/tests/restart.sh"
-chmod 0755 "$ov/tests/restart.sh"
-e2e_overlay "$ov"
+e2e_guest_test restart
 
 e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 256M

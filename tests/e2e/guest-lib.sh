@@ -62,6 +62,19 @@ pvfs_wait_for() {
 	done
 }
 
+# pvfs_load_disk NAME SECONDS: insmod pvfs_blk (check NAME) and wait up to
+# SECONDS for /dev/pvfs0 (check NAME-disk); without the disk nothing else
+# can run, so on failure show the driver's log and end the test.
+pvfs_load_disk() {
+	if ! pvfs_check "$1" insmod "$PVFS_KO" || ! pvfs_wait_for /dev/pvfs0 "$2"; then
+		pvfs_fail "$1-disk" "/dev/pvfs0 did not appear within ${2}s"
+		dmesg | grep pvfs | tail -n 20 | sed 's/^/    /'
+		pvfs_check_dmesg "$1"
+		pvfs_done
+	fi
+	pvfs_pass "$1-disk"
+}
+
 # pvfs_check_dmesg NAME: FAIL if the kernel log holds a warning, bug, oops
 # or lockdep/KASAN/UBSAN report; print the lines around it.
 pvfs_check_dmesg() {

@@ -21,18 +21,6 @@ wait_s=$(pvfs_arg wait 60)
 dev=/dev/pvfs0
 sums=/tmp/sha256sums
 
-# load NAME: insmod and wait for the disk, or end the test (nothing else
-# can run without it).
-load() {
-	if ! pvfs_check "$1" insmod "$PVFS_KO" || ! pvfs_wait_for "$dev" "$wait_s"; then
-		pvfs_fail "$1-disk" "$dev did not appear within ${wait_s}s"
-		dmesg | grep pvfs | tail -n 20 | sed 's/^/    /'
-		pvfs_check_dmesg fs
-		pvfs_done
-	fi
-	pvfs_pass "$1-disk"
-}
-
 # drop: everything cached about the data must come from the device again.
 drop() {
 	sync
@@ -60,7 +48,7 @@ remount() {
 		pvfs_check "$1-mount" mount -t ext4 "$dev" /mnt
 }
 
-load fs-insmod
+pvfs_load_disk fs-insmod "$wait_s"
 q=/sys/block/pvfs0
 pvfs_note "pvfs0: $(($(cat $q/size) / 2048)) MiB, $(ls $q/mq | wc -l) hw queues," \
 	"nr_requests $(cat $q/queue/nr_requests), max_sectors_kb $(cat $q/queue/max_sectors_kb)," \
@@ -121,7 +109,7 @@ pvfs_check fs-umount umount /mnt
 pvfs_check fs-fsck e2fsck -fn "$dev"
 pvfs_check fs-rmmod rmmod pvfs_blk
 
-load fs-reinsmod
+pvfs_load_disk fs-reinsmod "$wait_s"
 pvfs_check fs-mount2 mount -t ext4 -o ro "$dev" /mnt
 pvfs_check fs-verify2 sh -c "cd /mnt/data && sha256sum -c -s $sums"
 pvfs_check fs-umount2 umount /mnt
