@@ -87,10 +87,33 @@ static void reply_error(struct ctl_conn *c, json_t *id, int code, const char *fm
 			       "id", id ? id : json_null(), "error", "code", code, "message", msg));
 }
 
-void ctl_detach_done(struct ctl_conn *c, json_t *id, const char *name)
+/*
+ * A detach that waits for its tenant's drain: answered from detach_done.
+ * Its connection may close first; then the detach goes on and nobody is
+ * answered (conn_close clears c).
+ */
+struct pending_detach {
+	struct pending_detach *next;
+	struct ctl_conn *c;
+	json_t *id;
+};
+
+static struct pending_detach *pending_detaches;
+
+static void detach_done(void *arg, const char *name)
 {
-	reply_result(c, id, json_pack("{s:s}", "detached", name));
-	json_decref(id);
+	struct pending_detach *pd = arg;
+
+	for (struct pending_detach **pp = &pending_detaches; *pp; pp = &(*pp)->next) {
+		if (*pp == pd) {
+			*pp = pd->next;
+			break;
+		}
+	}
+	if (pd->c)
+		reply_result(pd->c, pd->id, json_pack("{s:s}", "detached", name));
+	json_decref(pd->id);
+	free(pd);
 	state_save();
 }
 
@@ -276,6 +299,7 @@ static void m_detach(struct call *k)
 	const char *name;
 	int force = 0, r;
 	struct tenant *t;
+	struct pending_detach *pd;
 
 	if (unpack(k->c, k->id, k->params, "{s:s, s?b}", "name", &name, "force", &force))
 		return;
@@ -283,14 +307,27 @@ static void m_detach(struct call *k)
 	if (!t)
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
-	r = tenant_detach(t, force, k->c, json_incref(k->id));
+	pd = calloc(1, sizeof(*pd));
+	if (!pd)
+		return reply_error(k->c, k->id, -ENOMEM, "out of memory");
+	r = tenant_detach(t, force, detach_done, pd);
+	if (r != 1)
+		free(pd);
 	if (r == -EALREADY)
 		return reply_error(k->c, k->id, -EALREADY,
-				   "tenant %s is already being detached; wait for it", name);
+				   force ? "tenant %s is already being detached; its in-flight I/O "
+					   "is now being cancelled (the first detach gets the reply)" :
+					   "tenant %s is already being detached; wait for it, or "
+					   "detach --force to cancel its in-flight I/O", name);
 	if (r == 0) {
 		state_save();
 		reply_result(k->c, k->id, json_pack("{s:s}", "detached", name));
+		return;
 	}
+	pd->c = k->c;
+	pd->id = json_incref(k->id);
+	pd->next = pending_detaches;
+	pending_detaches = pd;
 }
 
 static void m_list(struct call *k)
@@ -377,6 +414,9 @@ static void conn_close(struct ctl_conn *c)
 		}
 	}
 	nr_conns--;
+	for (struct pending_detach *pd = pending_detaches; pd; pd = pd->next)
+		if (pd->c == c)
+			pd->c = NULL;	/* nobody to answer any more; the detach goes on */
 	tenant_conn_closed(c);
 	event_free(c->ev);
 	close(c->fd);

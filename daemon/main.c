@@ -157,6 +157,7 @@ static void begin_shutdown(void)
 	log_info("shutting down: unplugging %u tenant(s) and draining their I/O", tenant_count());
 	svc_stopping();
 	ctl_stop_accepting();
+	tenant_stop_plugging();
 	for (struct tenant *t = tenant_first(); t; t = t->next)
 		tenant_unplug(t);
 	check_drained();

@@ -40,17 +40,27 @@
 #define HEARTBEAT_NS	500000000ull	/* longest sleep: the watchdog needs a pulse */
 
 /* user_data kinds in the low 3 bits (every pointer we pass is 8-aligned). */
-enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3 };
+enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3, UD_CALL = 4 };
 #define UD(p, kind) ((uint64_t)(uintptr_t)(p) | (kind))
 #define UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~7ull))
 #define UD_KIND(ud) ((unsigned)((ud) & 7))
 
 enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS };
 
+/*
+ * A message names its tenant by pointer and id. MSG_ADD hands the tenant
+ * over (the control thread owned it until then). Every later message is
+ * about a tenant the poller may already have handed back (a remove that
+ * finished while a second one, e.g. a forced detach after a VMM's
+ * disconnect, was on its way): the poller acts on it only if that tenant
+ * is still in its own list with the same id, and never dereferences the
+ * message's pointer otherwise (it may be freed, or reused by a new plug).
+ */
 struct poller_msg {
 	struct poller_msg *next;
 	enum msg_type type;
 	struct tenant_io *tio;
+	uint64_t tio_id;
 	bool fail_new;
 	bool force;
 	struct sched_qos qos;
@@ -162,6 +172,56 @@ static void post_cqe(struct tenant_io *tio, struct io_queue *ioq, uint16_t tag, 
 	ioq->need_irq = true;
 }
 
+/* The call eventfd's increment; static: io-wq may read it after the pass. */
+static const uint64_t call_one = 1;
+
+/*
+ * signal_call - interrupt the guest through io_uring, never with write():
+ * the VMM shares the eventfd's file description and may have cleared
+ * O_NONBLOCK and filled the counter, and a blocking write would stop every
+ * tenant of this poller. With O_NONBLOCK set (tenant_plug sets it) the
+ * write completes inline in the submit; without it io_uring hands it to an
+ * io-wq worker, where it may block for as long as the VMM likes: one
+ * write per queue at most, cancelled when the tenant is removed.
+ */
+static void signal_call(struct poller *p, struct io_queue *ioq)
+{
+	struct io_uring_sqe *sqe;
+
+	if (ioq->call_busy) {
+		ioq->call_again = true;
+		return;
+	}
+	sqe = get_sqe(p);
+	if (unlikely(!sqe)) {
+		ioq->need_irq = true;	/* next pass */
+		return;
+	}
+	io_uring_prep_write(sqe, ioq->call_fd, &call_one, sizeof(call_one), 0);
+	io_uring_sqe_set_data64(sqe, UD(ioq, UD_CALL));
+	ioq->call_busy = true;
+	ioq->call_again = false;
+	ioq->tio->fd_ops++;
+}
+
+/* arm_kick - wait for the guest's doorbell: an io_uring read of kick_fd. */
+static void arm_kick(struct poller *p, struct io_queue *ioq)
+{
+	struct io_uring_sqe *sqe = get_sqe(p);
+
+	if (unlikely(!sqe))
+		return;
+	/*
+	 * eventfd has read_iter and FMODE_NOWAIT: io_uring tries it without
+	 * blocking and otherwise waits by poll, whatever O_NONBLOCK says, so
+	 * a VMM that drains the counter first costs nothing but a wakeup.
+	 */
+	io_uring_prep_read(sqe, ioq->kick_fd, &ioq->kick_buf, sizeof(ioq->kick_buf), 0);
+	io_uring_sqe_set_data64(sqe, UD(ioq, UD_KICK));
+	ioq->kick_armed = true;
+	ioq->tio->fd_ops++;
+}
+
 static void account(struct tenant *t, unsigned op, int32_t res, uint64_t lat_ns)
 {
 	struct op_stats *os = &t->st.op[op];
@@ -247,12 +307,6 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	}
 	req = &ioq->reqs[sqe->tag];
 	if (unlikely(req->busy)) {
-		/*
-		 * A previous pvfsd recorded this SQE in flight but died before
-		 * advancing sq_head: recover() re-issued it already.
-		 */
-		if (req->recovered && req->sq_idx == sq_idx)
-			return 0;
 		mark_broken(tio, "tag reused while in flight");
 		return 0;
 	}
@@ -263,7 +317,6 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_ACTIVE);
 
 	req->busy = 1;
-	req->recovered = 0;
 	req->sq_idx = sq_idx;
 	req->op = sqe->opcode < PVFS_OP_MAX ? sqe->opcode : PVFS_OP_READ;
 	req->len = sqe->len;
@@ -280,8 +333,8 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	r = -EINVAL;
 	if (sqe->nr_segs <= q->max_segs) {
 		/* One copy of the segment table out of shared memory. */
-		memcpy(p->seg_scratch, pvfs_tag_segs(q, sqe->tag),
-		       sizeof(struct pvfs_seg) * sqe->nr_segs);
+		shm_copy(p->seg_scratch, pvfs_tag_segs(q, sqe->tag),
+			 sizeof(struct pvfs_seg) * sqe->nr_segs);
 		r = request_prepare(tio, sqe, p->seg_scratch, req->iov, &nr_iov);
 	}
 	if (unlikely(r)) {
@@ -296,7 +349,12 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 		return 0;
 	}
 	stat_add(&tio->t->st.dispatched, 1);
-	*ret_bytes = req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE ? req->len : 0;
+	/*
+	 * Bytes for the scheduler's cost and bytes/s limit: DISCARD and
+	 * WRITE_ZEROES count their length like a write (zeroing a block
+	 * device is write bandwidth), only FLUSH is free of bytes.
+	 */
+	*ret_bytes = req->op == PVFS_OP_FLUSH ? 0 : req->len;
 	return 1;
 }
 
@@ -308,6 +366,29 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
 			uint32_t *ret_bytes)
 {
+	/* Requests of a previous pvfsd first, in the order recover() found them. */
+	while (unlikely(tio->has_recov)) {
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+			struct pvfs_inflight *inf;
+			struct pvfs_sqe sqe;
+			uint16_t tag;
+
+			if (ioq->recov_pos == ioq->nr_recov)
+				continue;
+			tag = ioq->recov_tags[ioq->recov_pos++];
+			inf = &ioq->q.inflight[tag];
+			/* One copy, then validated like a fresh SQE by start_sqe. */
+			shm_copy(&sqe, &inf->sqe, sizeof(sqe));
+			if (sqe.tag != tag) {
+				mark_broken(tio, "in-flight table corrupt");
+				return 2;
+			}
+			return start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
+					 ret_bytes) ? 1 : 2;
+		}
+		tio->has_recov = false;
+	}
 	for (uint32_t n = 0; n < tio->nr_queues; n++) {
 		struct io_queue *ioq = &tio->queues[(tio->rr_queue + n) % tio->nr_queues];
 		struct pvfs_sqe sqe;
@@ -318,7 +399,7 @@ static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
 			continue;
 		idx = ioq->sq_head;
 		/* One copy out of shared memory; all checks use the copy. */
-		memcpy(&sqe, &ioq->q.sq[idx & ioq->q.mask], sizeof(sqe));
+		shm_copy(&sqe, &ioq->q.sq[idx & ioq->q.mask], sizeof(sqe));
 		ioq->sq_head++;
 		tio->rr_queue = (tio->rr_queue + n + 1) % tio->nr_queues;
 		r = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
@@ -331,7 +412,11 @@ static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
 
 /*
  * scan - observe every queue's SQ tail once. Returns 1 if any tenant has
- * work. A tail that jumped more than depth past our head is corruption.
+ * work. The tail may only move forward, and at most to sq_head + depth:
+ * anything else (backwards, or further) is corruption. Checking only
+ * "tail - sq_head <= depth" let a tail moved back between sq_head and the
+ * last tail seen through, and the time-stamp loop below then ran ~2^32
+ * times, stalling every tenant of the poller for seconds.
  */
 static int scan(struct poller *p, uint64_t now)
 {
@@ -342,13 +427,18 @@ static int scan(struct poller *p, uint64_t now)
 
 		if (tio->broken || (tio->removing && !tio->fail_new))
 			continue;
+		if (unlikely(tio->has_recov))
+			work = 1;
 		for (uint32_t i = 0; i < tio->nr_queues; i++) {
 			struct io_queue *ioq = &tio->queues[i];
 			uint32_t tail = pvfs_sq_tail_acquire(&ioq->q);
 
 			if (tail != ioq->seen_tail) {
-				if (tail - ioq->sq_head > ioq->q.depth) {
-					mark_broken(tio, "submission tail beyond queue depth");
+				/* seen_tail - sq_head <= depth always holds. */
+				if (tail - ioq->seen_tail > ioq->q.depth - (ioq->seen_tail - ioq->sq_head)) {
+					mark_broken(tio, (int32_t)(tail - ioq->seen_tail) < 0 ?
+						    "submission tail moved backwards" :
+						    "submission tail beyond queue depth");
 					break;
 				}
 				for (uint32_t j = ioq->seen_tail; j != tail; j++)
@@ -419,19 +509,25 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	complete_req(p, req, res, now);
 }
 
-static void handle_kick(struct poller *p, struct io_queue *ioq, struct tenant_io *tio, int res)
+static void handle_kick(struct io_queue *ioq, int res)
 {
-	uint64_t v;
-
 	ioq->kick_armed = false;
-	tio->polls_armed--;
-	/*
-	 * Reset the eventfd so the next poll waits for a new kick; only when
-	 * the poll fired (not when it was cancelled), and the fd is
-	 * non-blocking (tenant_plug made sure), so this never waits.
-	 */
-	if (res > 0 && read(ioq->kick_fd, &v, sizeof(v)) == sizeof(v))
-		stat_add(&tio->t->st.doorbells, v);
+	ioq->tio->fd_ops--;
+	/* The read reset the counter: the next one waits for a new kick. */
+	if (res == (int)sizeof(ioq->kick_buf))
+		stat_add(&ioq->tio->t->st.doorbells, ioq->kick_buf);
+}
+
+static void handle_call(struct poller *p, struct io_queue *ioq, int res)
+{
+	struct tenant_io *tio = ioq->tio;
+
+	ioq->call_busy = false;
+	tio->fd_ops--;
+	if (res == (int)sizeof(call_one))
+		stat_add(&tio->t->st.interrupts, 1);
+	if (ioq->call_again && !tio->fd_cancelled)
+		signal_call(p, ioq);
 }
 
 static int reap(struct poller *p, uint64_t now)
@@ -447,12 +543,12 @@ static int reap(struct poller *p, uint64_t now)
 		case UD_REQ:
 			handle_req_cqe(p, UD_PTR(ud), cqe->res, now);
 			break;
-		case UD_KICK: {
-			struct io_queue *ioq = UD_PTR(ud);
-
-			handle_kick(p, ioq, ioq->tio, cqe->res);
+		case UD_KICK:
+			handle_kick(UD_PTR(ud), cqe->res);
 			break;
-		}
+		case UD_CALL:
+			handle_call(p, UD_PTR(ud), cqe->res);
+			break;
 		case UD_MBOX: {
 			uint64_t v;
 
@@ -470,22 +566,24 @@ static int reap(struct poller *p, uint64_t now)
 	return (int)n;
 }
 
-/* signal_guests - one interrupt per queue that got CQEs in this batch. */
+/*
+ * signal_guests - one interrupt per queue that got CQEs in this batch (a
+ * queue whose last interrupt is still being written gets one more after
+ * it, covering everything posted meanwhile).
+ */
 static void signal_guests(struct poller *p)
 {
-	static const uint64_t one = 1;
-
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		if (tio->fd_cancelled)
+			continue;
 		for (uint32_t i = 0; i < tio->nr_queues; i++) {
 			struct io_queue *ioq = &tio->queues[i];
 
 			if (!ioq->need_irq)
 				continue;
 			ioq->need_irq = false;
-			if (!pvfs_cq_wants_interrupt(&ioq->q))
-				continue;
-			if (write(ioq->call_fd, &one, sizeof(one)) == sizeof(one))
-				stat_add(&tio->t->st.interrupts, 1);
+			if (pvfs_cq_wants_interrupt(&ioq->q))
+				signal_call(p, ioq);
 		}
 	}
 }
@@ -493,12 +591,18 @@ static void signal_guests(struct poller *p)
 /* ---- tenants in and out ---- */
 
 /*
- * recover - re-issue what a previous host instance consumed but did not
- * complete (pvfs_ring.h "Recovery"), before any new SQE is taken.
+ * recover - find what a previous host instance consumed but did not
+ * complete (pvfs_ring.h "Recovery") and queue it for re-issue through the
+ * scheduler, ahead of any new SQE: limits and shares apply to it like to
+ * anything else the guest asks for, and dispatch_one validates each record
+ * like a fresh SQE. A record whose SQE was never consumed (its sq_idx is
+ * not behind sq_head: the old host died between the two) is dropped: the
+ * SQE is still in the SQ and is taken from there, once. The loop is
+ * bounded by the geometry copied at plug, whatever the table holds.
  */
-static void recover(struct poller *p, struct tenant_io *tio, uint64_t now)
+static void recover(struct tenant_io *tio)
 {
-	uint32_t reissued = 0, bytes;
+	uint32_t found = 0;
 
 	for (uint32_t i = 0; i < tio->nr_queues; i++) {
 		struct io_queue *ioq = &tio->queues[i];
@@ -507,31 +611,25 @@ static void recover(struct poller *p, struct tenant_io *tio, uint64_t now)
 		for (uint32_t tag = 0; tag < q->depth; tag++) {
 			struct pvfs_inflight *inf = &q->inflight[tag];
 			uint32_t state = PVFS_READ_ONCE(&inf->state);
-			struct pvfs_sqe sqe;
 
 			if (state == PVFS_INFLIGHT_FREE)
 				continue;
-			if (state == PVFS_INFLIGHT_COMPLETING &&
-			    (int32_t)(PVFS_READ_ONCE(&inf->cq_idx) - ioq->cq_tail) < 0) {
-				/* Its CQE was published: done. */
+			if ((state == PVFS_INFLIGHT_COMPLETING &&
+			     (int32_t)(PVFS_READ_ONCE(&inf->cq_idx) - ioq->cq_tail) < 0) ||
+			    (int32_t)(PVFS_READ_ONCE(&inf->sq_idx) - ioq->sq_head) >= 0) {
+				/* Its CQE was published, or its SQE is still queued. */
 				PVFS_WRITE_ONCE(&inf->state, (uint32_t)PVFS_INFLIGHT_FREE);
 				continue;
 			}
-			memcpy(&sqe, &inf->sqe, sizeof(sqe));
-			if (sqe.tag != tag) {
-				mark_broken(tio, "in-flight table corrupt");
-				return;
-			}
-			if (start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
-				      &bytes))
-				sched_dispatched(&p->sched, &tio->se, bytes, now);
-			ioq->reqs[tag].recovered = 1;
-			reissued++;
+			ioq->recov_tags[ioq->nr_recov++] = (uint16_t)tag;
 		}
+		found += ioq->nr_recov;
 	}
-	if (reissued)
-		log_notice("tenant %s: re-issued %u in-flight request(s) of a previous pvfsd",
-			   tio->t->name, reissued);
+	if (found) {
+		tio->has_recov = true;
+		log_notice("tenant %s: re-issuing %u in-flight request(s) of a previous pvfsd",
+			   tio->t->name, found);
+	}
 }
 
 static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
@@ -550,29 +648,35 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
 	}
 	p->slot_used[slot] = 1;
 	tio->file_slot = (int)slot;
-	tio->p = p;
 	tio->next = p->tenants;
 	p->tenants = tio;
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
 	sched_entity_add(&p->sched, &tio->se, &tio->t->qos, now);
 	if (!tio->broken)
-		recover(p, tio, now);
+		recover(tio);
 }
 
-static void cancel_polls(struct poller *p, struct tenant_io *tio)
+static void cancel_ud(struct poller *p, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = get_sqe(p);
+
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, ud, 0);
+	io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+}
+
+/* cancel_eventfd_ops - the pending kick reads, and the call writes if calls too. */
+static void cancel_eventfd_ops(struct poller *p, struct tenant_io *tio, bool calls)
 {
 	for (uint32_t i = 0; i < tio->nr_queues; i++) {
 		struct io_queue *ioq = &tio->queues[i];
-		struct io_uring_sqe *sqe;
 
-		if (!ioq->kick_armed)
-			continue;
-		sqe = get_sqe(p);
-		if (!sqe)
-			continue;
-		io_uring_prep_poll_remove(sqe, UD(ioq, UD_KICK));
-		io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+		if (ioq->kick_armed)
+			cancel_ud(p, UD(ioq, UD_KICK));
+		if (calls && ioq->call_busy)
+			cancel_ud(p, UD(ioq, UD_CALL));
 	}
 }
 
@@ -593,7 +697,12 @@ static void cancel_io(struct poller *p, struct tenant_io *tio)
 	io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
 }
 
-/* finish_removes - hand back tenants whose last operation has completed. */
+/*
+ * finish_removes - hand back tenants whose last operation has completed.
+ * Once a removed tenant's I/O has drained, the interrupts it still had on
+ * their way are cancelled and no new ones start (a VMM may make a call
+ * write block forever: the drain must not wait for it).
+ */
 static void finish_removes(struct poller *p)
 {
 	struct tenant_io **pp = &p->tenants;
@@ -603,7 +712,15 @@ static void finish_removes(struct poller *p)
 		struct tenant_io *tio = *pp;
 		int minus_one = -1;
 
-		if (!tio->removing || tio->inflight || tio->polls_armed) {
+		if (!tio->removing || tio->inflight) {
+			pp = &tio->next;
+			continue;
+		}
+		if (tio->fd_ops) {
+			if (!tio->fd_cancelled) {
+				tio->fd_cancelled = true;
+				cancel_eventfd_ops(p, tio, true);
+			}
 			pp = &tio->next;
 			continue;
 		}
@@ -626,9 +743,19 @@ static void finish_removes(struct poller *p)
 	}
 }
 
+/* owned - the message's tenant if this poller still serves it, else NULL. */
+static struct tenant_io *owned(struct poller *p, const struct poller_msg *m)
+{
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next)
+		if (tio == m->tio && tio->id == m->tio_id)
+			return tio;
+	return NULL;
+}
+
 static void process_mailbox(struct poller *p, uint64_t now)
 {
 	struct poller_msg *m, *next;
+	struct tenant_io *tio;
 
 	pthread_mutex_lock(&p->mbox_lock);
 	m = p->mbox_head;
@@ -644,19 +771,25 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			add_tenant(p, m->tio, now);
 			break;
 		case MSG_REMOVE:
-			m->tio->removing = true;
-			m->tio->fail_new = m->fail_new;
-			if (m->fail_new)
+			tio = owned(p, m);
+			if (!tio)
+				break;	/* drained and handed back already */
+			tio->removing = true;
+			/* A second remove may upgrade (unplug, then detach), never downgrade. */
+			if (m->fail_new && !tio->fail_new) {
+				tio->fail_new = true;
 				/* Detach: the guest sees the device go away. */
-				PVFS_STORE_RELEASE(&m->tio->hdr->host_state,
-						   (uint32_t)PVFS_HOST_REMOVED);
-			sched_deactivate(&p->sched, &m->tio->se, now);
-			cancel_polls(p, m->tio);
+				PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_REMOVED);
+			}
+			sched_deactivate(&p->sched, &tio->se, now);
+			cancel_eventfd_ops(p, tio, false);
 			if (m->force)
-				cancel_io(p, m->tio);
+				cancel_io(p, tio);
 			break;
 		case MSG_QOS:
-			sched_set_qos(&p->sched, &m->tio->se, &m->qos, now);
+			tio = owned(p, m);
+			if (tio)
+				sched_set_qos(&p->sched, &tio->se, &m->qos, now);
 			break;
 		}
 		free(m);
@@ -688,9 +821,11 @@ static struct poller_msg *new_msg(enum msg_type type, struct tenant_io *tio)
 	}
 	m->type = type;
 	m->tio = tio;
+	m->tio_id = tio->id;
 	return m;
 }
 
+/* tio->p is written here, before the hand-over, and never again. */
 void poller_add(struct poller *p, struct tenant_io *tio)
 {
 	tio->p = p;
@@ -780,20 +915,9 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
 		if (tio->broken || tio->removing)
 			continue;
-		for (uint32_t i = 0; i < tio->nr_queues; i++) {
-			struct io_queue *ioq = &tio->queues[i];
-			struct io_uring_sqe *sqe;
-
-			if (ioq->kick_armed)
-				continue;
-			sqe = get_sqe(p);
-			if (!sqe)
-				break;
-			io_uring_prep_poll_add(sqe, ioq->kick_fd, POLLIN);
-			io_uring_sqe_set_data64(sqe, UD(ioq, UD_KICK));
-			ioq->kick_armed = true;
-			tio->polls_armed++;
-		}
+		for (uint32_t i = 0; i < tio->nr_queues; i++)
+			if (!tio->queues[i].kick_armed)
+				arm_kick(p, &tio->queues[i]);
 	}
 	if (!p->mbox_armed) {
 		struct io_uring_sqe *sqe = get_sqe(p);
@@ -913,6 +1037,21 @@ static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct pol
 	r = io_uring_register_files_sparse(&p->ring, FILE_SLOTS);
 	if (r < 0)
 		goto fail_ring;
+	/*
+	 * io-wq runs the operations that would block (fsync, fallocate,
+	 * buffered I/O that misses the page cache) on bounded workers, by
+	 * default at most 4 per CPU: a tenant with that many hung requests
+	 * would make everyone else's blocking requests queue behind them.
+	 * Slot shares keep at most twice the cap in flight: allow that many.
+	 */
+	{
+		unsigned int workers[2] = { MIN(2 * cap + 16, 8192u), 0 };
+
+		r = io_uring_register_iowq_max_workers(&p->ring, workers);
+		if (r < 0)
+			log_warn("poller %d: cannot raise io-wq's worker limit: %s", idx,
+				 strerror(-r));
+	}
 	*ret = p;
 	return 0;
 

@@ -36,7 +36,6 @@
 #define PVFSD_VERSION "0.1.0"
 
 struct event_base;
-struct json_t;
 struct ctl_conn;
 struct poller;
 struct tenant;
@@ -88,7 +87,6 @@ struct io_req {
 	uint16_t tag;
 	uint8_t op;
 	uint8_t busy;
-	uint8_t recovered;		/* re-issued from a previous host's in-flight table */
 	uint32_t sq_idx;		/* SQ index it was consumed from */
 	int rw_flags;
 	uint32_t len;			/* requested bytes */
@@ -109,8 +107,27 @@ struct io_queue {
 	uint32_t cq_tail;		/* next CQ index to fill (our copy) */
 	uint32_t cq_head_seen;		/* guest's cq_head as last read */
 	int kick_fd, call_fd;
-	bool kick_armed;		/* a poll on kick_fd is in io_uring */
+	/*
+	 * The eventfds' open file descriptions are shared with the VMM, which
+	 * can clear O_NONBLOCK or fill/drain the counter at any time: the
+	 * poller never read()s or write()s them itself. A kick is an io_uring
+	 * read (eventfd has read_iter and FMODE_NOWAIT: it waits by poll, never
+	 * in a thread); a call is an io_uring write, at most one in flight per
+	 * queue (a VMM that makes it block holds one io-wq worker of its own
+	 * until the tenant is removed, which cancels it).
+	 */
+	uint64_t kick_buf;		/* the kick read's destination */
+	bool kick_armed;		/* a read of kick_fd is in io_uring */
+	bool call_busy;			/* a write to call_fd is in io_uring */
+	bool call_again;		/* another interrupt is due once it completes */
 	bool need_irq;			/* CQEs posted since the last interrupt */
+	/*
+	 * Requests a previous pvfsd consumed and did not complete, found in the
+	 * in-flight table at plug: re-issued through the scheduler (limits and
+	 * shares apply) before any new SQE, validated like a fresh SQE.
+	 */
+	uint16_t *recov_tags;		/* depth entries */
+	uint32_t nr_recov, recov_pos;
 	uint64_t *seen_ns;		/* per SQ slot: when the poller first saw it */
 	struct io_req *reqs;		/* depth entries, indexed by tag */
 	struct iovec *iovs;		/* depth * max_segs */
@@ -118,6 +135,7 @@ struct io_queue {
 
 /* Data-plane state of a plugged tenant. Owned by its poller while added. */
 struct tenant_io {
+	uint64_t id;			/* unique per plug: names it in poller messages */
 	struct tenant *t;
 	struct poller *p;
 	struct tenant_io *next;		/* poller's list */
@@ -133,13 +151,16 @@ struct tenant_io {
 	uint64_t capacity;
 	uint32_t lbs;			/* logical block size: alignment of offsets and lengths */
 	uint32_t max_io_bytes;
+	uint32_t max_discard_bytes;	/* DISCARD and WRITE_ZEROES */
 	bool readonly;
 	bool direct;
 	int file_slot;			/* registered file index in the poller's ring */
 	int vol_fd;
 	uint32_t rr_queue;		/* round-robin position among queues */
 	uint32_t inflight;		/* io_uring operations pointing into guest memory */
-	uint32_t polls_armed;
+	uint32_t fd_ops;		/* io_uring operations on its kick/call eventfds */
+	bool has_recov;			/* some queue has nr_recov > recov_pos */
+	bool fd_cancelled;		/* drained: eventfd operations cancelled, no new ones */
 	bool removing;			/* detach/unplug: take no new SQEs */
 	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
 	bool broken;
@@ -161,10 +182,11 @@ struct tenant {
 	struct sched_qos qos;
 	enum tenant_state state;
 	struct tenant_io *tio;		/* non-NULL while plugged */
-	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it */
+	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it (opaque) */
 	bool detaching;			/* detach requested; freed once drained */
-	struct ctl_conn *pending_detach; /* the connection to answer, if still open */
-	struct json_t *pending_detach_id; /* its JSON-RPC id */
+	bool detach_forced;		/* ... with force (cancel in-flight I/O) */
+	void (*detach_cb)(void *arg, const char *name);	/* run once drained */
+	void *detach_arg;
 	uint32_t generation;		/* host generation written at the last plug */
 	uint64_t plugs;
 	/* atomic: why a poller found the ring corrupt (a literal); NULL at plug */

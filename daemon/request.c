@@ -8,7 +8,9 @@
  * the tenant's validated geometry. Every check names the rule it enforces;
  * the first failing one decides the errno the guest sees:
  *   -EINVAL      malformed: opcode, flags, reserved fields, segment count,
- *                segment outside guest memory, misalignment, length mismatch
+ *                segment outside guest memory, misalignment, length mismatch,
+ *                a length above max_io_bytes (READ, WRITE) or
+ *                max_discard_bytes (DISCARD, WRITE_ZEROES)
  *   -EROFS       a write-type request on a read-only volume
  *   -ENOSPC      range beyond the volume's capacity (like a block device's
  *                "access beyond end of device", reported distinctly)
@@ -65,6 +67,9 @@ int request_prepare(const struct tenant_io *tio, const struct pvfs_sqe *sqe,
 	case PVFS_OP_DISCARD:
 	case PVFS_OP_WRITE_ZEROES:
 		if (sqe->nr_segs || !sqe->len)
+			return -EINVAL;
+		/* The host advertises max_discard_bytes: a guest that asks for more is wrong. */
+		if (sqe->len > tio->max_discard_bytes)
 			return -EINVAL;
 		if (tio->readonly)
 			return -EROFS;

@@ -47,6 +47,7 @@ enum {
 	F_ACTIVE = 1u << 1,	/* caller has work queued */
 	F_PARKED = 1u << 2,	/* in the throttle heap, not the runnable ones */
 	F_PICK_RESV = 1u << 3,	/* last pick was by reservation */
+	F_BUSY = 1u << 4,	/* active or with requests in flight: has a slot share */
 };
 
 /* Virtual time may wrap; compare by signed distance (as Linux CFS does). */
@@ -185,6 +186,43 @@ static void ready_update(struct sched_entity *e)
 	e->ready_ns = r;
 }
 
+/*
+ * busy_update - keep busy_weight (and busy_count, FIFO's equal shares) the
+ * sum over entities that are active or still have requests in flight:
+ * those are the ones the in-flight slots are shared among.
+ */
+static void busy_update(struct sched *s, struct sched_entity *e)
+{
+	bool busy = (e->flags & F_ADDED) &&
+		    ((e->flags & F_ACTIVE) || stat_get(&e->stats.inflight));
+
+	if (busy == !!(e->flags & F_BUSY))
+		return;
+	if (busy) {
+		e->flags |= F_BUSY;
+		s->busy_weight += e->qos.weight;
+		s->busy_count++;
+	} else {
+		e->flags &= ~F_BUSY;
+		s->busy_weight -= e->qos.weight;
+		s->busy_count--;
+	}
+}
+
+/*
+ * slot_share - the in-flight slots e is guaranteed: its weight's part of
+ * the effective cap among busy entities (FIFO: an equal part), rounded
+ * down, so the shares add up to at most the cap.
+ */
+static uint32_t slot_share(const struct sched *s, const struct sched_entity *e)
+{
+	if (s->mode == SCHED_MODE_FIFO)
+		return s->busy_count ? s->cap_eff / s->busy_count : s->cap_eff;
+	if (!s->busy_weight)
+		return s->cap_eff;
+	return (uint32_t)((uint64_t)s->cap_eff * e->qos.weight / s->busy_weight);
+}
+
 /* No banked credit: a (re)runnable entity starts at the system virtual time. */
 static void vtime_clamp(struct sched *s, struct sched_entity *e)
 {
@@ -304,6 +342,8 @@ void sched_entity_remove(struct sched *s, struct sched_entity *e)
 	for (h = 0; h < SCHED_HEAP_NR; h++)
 		if (in_heap(e, h))
 			heap_del(s, h, e);
+	e->flags &= ~(F_ADDED | F_ACTIVE);
+	busy_update(s, e);
 	e->flags = 0;
 	s->nentities--;
 }
@@ -336,6 +376,8 @@ int sched_set_qos(struct sched *s, struct sched_entity *e,
 	r = sched_qos_validate(q);
 	if (r < 0)
 		return r;
+	if (e->flags & F_BUSY)
+		s->busy_weight += (uint64_t)q->weight - old.weight;
 	e->qos = *q;
 	if (!(e->flags & F_ADDED) || s->mode == SCHED_MODE_FIFO)
 		return 0;
@@ -377,6 +419,7 @@ void sched_activate(struct sched *s, struct sched_entity *e, uint64_t now)
 	if ((e->flags & (F_ADDED | F_ACTIVE)) != F_ADDED)
 		return;
 	e->flags |= F_ACTIVE;
+	busy_update(s, e);
 	if (s->mode == SCHED_MODE_FIFO) {
 		e->vtime = ++s->seq;
 		heap_push(s, SCHED_HEAP_WEIGHT, e);
@@ -401,6 +444,32 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now)
 			heap_del(s, SCHED_HEAP_RESV, e);
 	}
 	e->flags &= ~F_ACTIVE;
+	busy_update(s, e);
+}
+
+/*
+ * pick_guaranteed - the cap is reached: the runnable entity that is below
+ * its slot share and first in fair order, if any. Without this, a tenant
+ * whose requests are slow (a hung backend, long flushes) would hold every
+ * slot and stall all the others; with it, its slow requests only slow
+ * itself. O(runnable entities), only while the cap is full.
+ */
+static struct sched_entity *pick_guaranteed(struct sched *s, uint64_t now)
+{
+	const struct sched_heap *hp = &s->heap[SCHED_HEAP_WEIGHT];
+	struct sched_entity *best = NULL;
+
+	for (uint32_t i = 0; i < hp->n; i++) {
+		struct sched_entity *e = hp->v[i];
+
+		if (e->ready_ns > now || stat_get(&e->stats.inflight) >= slot_share(s, e))
+			continue;
+		if (!best || heap_less(SCHED_HEAP_WEIGHT, e, best))
+			best = e;
+	}
+	if (best)
+		best->flags &= ~F_PICK_RESV;
+	return best;
 }
 
 struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wake_ns)
@@ -409,7 +478,7 @@ struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wak
 
 	*ret_wake_ns = UINT64_MAX;
 	if (s->inflight >= s->cap_eff)
-		return NULL;
+		return s->busy_count > 1 ? pick_guaranteed(s, now) : NULL;
 	if (s->mode == SCHED_MODE_FIFO)
 		return heap_top(s, SCHED_HEAP_WEIGHT);
 
@@ -500,6 +569,7 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 	stat_add(&e->stats.cost, cost);
 	if (!(e->flags & F_ADDED))
 		return;
+	busy_update(s, e);
 
 	if (s->mode == SCHED_MODE_FIFO) {
 		e->vtime = ++s->seq;
@@ -551,6 +621,7 @@ void sched_completed(struct sched *s, struct sched_entity *e, uint64_t lat_ns, u
 	if (s->inflight)
 		__atomic_store_n(&s->inflight, s->inflight - 1, __ATOMIC_RELAXED);
 	stat_dec(&e->stats.inflight);
+	busy_update(s, e);
 	if (s->mode != SCHED_MODE_FAIR)
 		return;
 	if (lat_ns && e->qos.latency_target_ns && (e->flags & F_ADDED)) {

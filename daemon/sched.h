@@ -31,7 +31,15 @@
  *               win over reservations.
  *   in-flight   at most inflight_cap requests dispatched and not completed,
  *               all entities together, so the queue builds here (where the
- *               policy is) and not in the device.
+ *               policy is) and not in the device. Each busy entity (active,
+ *               or with requests in flight) is guaranteed its weight's
+ *               share of the cap, rounded down: while the cap is full, an
+ *               entity below its share may still dispatch up to it. So a
+ *               tenant whose requests are slow (a hung backend, long
+ *               flushes) and that took every free slot cannot stall the
+ *               others: they get their shares at once, and the total in
+ *               flight stays below twice the cap. Below the cap, anyone may
+ *               borrow free slots (work-conserving).
  *   latency     an optional latency target per entity (mean time from a
  *               request seen to its completion). Fair shares decide who
  *               goes next, but a light tenant's request still waits in the
@@ -153,6 +161,8 @@ struct sched {
 	uint32_t lat_quiet;	/* consecutive windows without any evaluation */
 	uint32_t nentities;
 	uint32_t max_entities;
+	uint64_t busy_weight;	/* sum of weights of busy entities (slot shares) */
+	uint32_t busy_count;
 	uint64_t vnow;		/* system virtual time */
 	uint64_t seq;		/* FIFO round-robin order */
 	struct sched_heap heap[SCHED_HEAP_NR];
@@ -199,7 +209,8 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now);
 
 /*
  * sched_pick - the entity whose request goes next, or NULL if the in-flight
- * cap is reached or no active entity is allowed to go. *ret_wake_ns is
+ * cap is reached (and every runnable entity has its slot share in flight)
+ * or no active entity is allowed to go. *ret_wake_ns is
  * always written: the earliest time a throttled entity becomes eligible,
  * or UINT64_MAX (nobody is throttled, or the cap is reached: then a
  * completion is what makes progress possible). Picking changes nothing the

@@ -21,8 +21,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "log.h"
 #include "pvfsd.h"
 #include "tenant.h"
@@ -34,6 +32,8 @@
 
 static struct tenant *tenants;
 static unsigned nr_tenants;
+static uint64_t next_tio_id;
+static bool stopping;		/* shutting down: no new plugs */
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -345,6 +345,7 @@ static void tio_free(struct tenant_io *tio)
 			free(ioq->reqs);
 			free(ioq->iovs);
 			free(ioq->seen_ns);
+			free(ioq->recov_tags);
 			if (ioq->kick_fd >= 0)
 				close(ioq->kick_fd);
 			if (ioq->call_fd >= 0)
@@ -418,7 +419,8 @@ static int setup_queues(struct tenant_io *tio, int *fds)
 		ioq->reqs = calloc(tio->depth, sizeof(*ioq->reqs));
 		ioq->iovs = calloc((size_t)tio->depth * tio->max_segs, sizeof(*ioq->iovs));
 		ioq->seen_ns = calloc(tio->depth, sizeof(*ioq->seen_ns));
-		if (!ioq->reqs || !ioq->iovs || !ioq->seen_ns)
+		ioq->recov_tags = calloc(tio->depth, sizeof(*ioq->recov_tags));
+		if (!ioq->reqs || !ioq->iovs || !ioq->seen_ns || !ioq->recov_tags)
 			return -ENOMEM;
 		for (uint32_t t = 0; t < tio->depth; t++) {
 			ioq->reqs[t].tio = tio;
@@ -452,6 +454,11 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	if (!t)
 		return fail(err, errlen, -ENOENT,
 			    "tenant %s is not attached; attach it first (pvfsctl attach)", pp->name);
+	if (stopping)
+		return fail(err, errlen, -ESHUTDOWN,
+			    "pvfsd is shutting down; plug again once it is back");
+	if (t->detaching)
+		return fail(err, errlen, -EBUSY, "tenant %s is being detached", t->name);
 	if (t->state != TENANT_UNPLUGGED)
 		return fail(err, errlen, -EBUSY, "tenant %s is already plugged (state %s)",
 			    t->name, tenant_state_name(t->state));
@@ -483,6 +490,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	tio = calloc(1, sizeof(*tio));
 	if (!tio)
 		return fail(err, errlen, -ENOMEM, "out of memory");
+	tio->id = ++next_tio_id;
 	tio->t = t;
 	tio->vol_fd = t->vol_fd;
 	tio->region_size = rsize;
@@ -516,6 +524,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	tio->capacity = t->capacity;
 	tio->lbs = t->lbs;
 	tio->max_io_bytes = MAX_IO_BYTES;
+	tio->max_discard_bytes = MAX_DISCARD_BYTES;
 	tio->readonly = t->readonly;
 	tio->direct = t->cache == CACHE_NONE;
 	r = setup_queues(tio, fds);
@@ -577,28 +586,49 @@ static void tenant_free(struct tenant *t)
 	free(t);
 }
 
-int tenant_detach(struct tenant *t, bool force, struct ctl_conn *conn, struct json_t *id)
+/*
+ * Ownership of a plugged tenant's data-plane state (struct tenant_io), the
+ * one rule every path below keeps:
+ *
+ *   control thread --poller_add--> poller --(drained)--> control thread
+ *
+ * tenant_plug builds tio and hands it over; from then on only the poller
+ * touches it (the control thread reads its immutable id and poller, and
+ * statistics). Unplug and detach post removes; more than one may be on its
+ * way (a VMM disconnect, then a forced detach), and the poller ignores one
+ * for a tenant it no longer serves (poller.c: owned()). Only
+ * tenant_drained, called when the poller has handed tio back, frees it;
+ * t->tio is non-NULL exactly until then, so a remove is never posted for a
+ * freed tio. t->state says which stage the tenant is in:
+ *   UNPLUGGED (no tio) -> RUNNING (poller owns tio) -> DRAINING (a remove
+ *   posted) -> UNPLUGGED (tio freed), or freed with it if detaching.
+ */
+int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg)
 {
 	if (t->detaching) {
-		json_decref(id);
+		/* Escalate a detach that waits on slow I/O; there is one reply. */
+		if (force && !t->detach_forced && t->tio) {
+			t->detach_forced = true;
+			poller_remove(t->tio, true, true);
+			log_notice("tenant %s: forced detach: cancelling in-flight I/O", t->name);
+		}
 		return -EALREADY;
 	}
 	if (!t->tio) {
-		json_decref(id);
 		log_info("tenant %s detached", t->name);
 		tenant_free(t);
 		return 0;
 	}
 	t->detaching = true;
-	t->pending_detach = conn;
-	t->pending_detach_id = id;
-	if (t->state != TENANT_DRAINING || force) {
-		t->state = TENANT_DRAINING;
-		poller_remove(t->tio, true, force);
-	}
+	t->detach_forced = force;
+	t->detach_cb = cb;
+	t->detach_arg = arg;
+	t->state = TENANT_DRAINING;
+	/* Also when an unplug is draining already: it must now fail new I/O. */
+	poller_remove(t->tio, true, force);
 	if (force)
 		log_notice("tenant %s: forced detach: cancelling in-flight I/O", t->name);
-	return 1;	/* the reply comes when the poller has drained */
+	return 1;	/* cb runs when the poller has drained */
 }
 
 void tenant_drained(struct tenant_io *tio)
@@ -615,23 +645,22 @@ void tenant_drained(struct tenant_io *tio)
 	t->plug_conn = NULL;
 	t->state = TENANT_UNPLUGGED;
 	log_info("tenant %s unplugged", t->name);
-	if (t->pending_detach || t->detaching) {
-		if (t->pending_detach)
-			ctl_detach_done(t->pending_detach, t->pending_detach_id, t->name);
+	if (t->detaching) {
+		if (t->detach_cb)
+			t->detach_cb(t->detach_arg, t->name);
 		log_info("tenant %s detached", t->name);
 		tenant_free(t);
 	}
 }
 
+void tenant_stop_plugging(void)
+{
+	stopping = true;
+}
+
 void tenant_conn_closed(struct ctl_conn *conn)
 {
 	for (struct tenant *t = tenants; t; t = t->next) {
-		if (t->pending_detach == conn) {
-			/* Nobody to answer any more; the detach itself goes on. */
-			t->pending_detach = NULL;
-			json_decref(t->pending_detach_id);
-			t->pending_detach_id = NULL;
-		}
 		if (t->plug_conn == conn) {
 			log_info("tenant %s: VMM connection closed, unplugging", t->name);
 			tenant_unplug(t);

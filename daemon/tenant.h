@@ -43,12 +43,18 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_conn *conn,
 		char *err, size_t errlen);
 void tenant_unplug(struct tenant *t);
-/* tenant_detach - 0 done now, 1 reply later via ctl_detach_done(), <0 error. Takes id. */
-int tenant_detach(struct tenant *t, bool force, struct ctl_conn *conn, struct json_t *id);
+/* Called once a detach that had to wait for a drain is done (t is freed after it). */
+typedef void (*tenant_detach_cb)(void *arg, const char *name);
+/*
+ * tenant_detach - 0: detached now (cb is not called); 1: draining, cb(arg)
+ * runs when done; -EALREADY: a detach is in progress already (with force,
+ * it is escalated to cancel the in-flight I/O; its own cb stays the one
+ * that runs).
+ */
+int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg);
 int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen);
 void tenant_conn_closed(struct ctl_conn *conn);
-
-/* control.c: answer a detach that waited for its drain (takes id). */
-void ctl_detach_done(struct ctl_conn *conn, struct json_t *id, const char *name);
+/* tenant_stop_plugging - shutdown has begun: plug fails with -ESHUTDOWN. */
+void tenant_stop_plugging(void);
 
 #endif

@@ -9,6 +9,7 @@
 #define PVFS_UTIL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -75,6 +76,23 @@ static inline uint64_t stat_get(const uint64_t *c)
 static inline int is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));
+}
+
+/*
+ * shm_copy - copy n bytes (a multiple of 8, both pointers 8-aligned) out of
+ * memory that another, untrusted party may rewrite at any moment (a guest's
+ * ring region). Each 8-byte word is read exactly once through a volatile
+ * relaxed atomic load, so the compiler can neither re-read the source after
+ * the copy (a double fetch that inlining or LTO could make out of a plain
+ * memcpy whose result is checked and then used) nor tear a word.
+ */
+static inline void shm_copy(void *dst, const void *src, size_t n)
+{
+	const volatile uint64_t *s = (const volatile uint64_t *)src;
+	uint64_t *d = (uint64_t *)dst;
+
+	for (size_t i = 0; i < n / 8; i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
 }
 
 /* parse_size - "4k", "128K", "1M", "2g", "512" -> bytes. -EINVAL on junk or overflow. */

@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tio.lbs = lbs[(data[0] >> 2) & 3];
 	tio.max_segs = 1 + data[1] % PVFS_MAX_SEGS;
 	tio.max_io_bytes = 128 * 1024;
+	tio.max_discard_bytes = 256 * 1024;
 	memcpy(&sqe, data + 2, sizeof(sqe));
 	nsegs = (uint32_t)((size - 2 - sizeof(sqe)) / sizeof(segs[0]));
 	if (nsegs > PVFS_MAX_SEGS)
@@ -77,6 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(sqe.offset <= tio.capacity && sqe.len <= tio.capacity - sqe.offset);
 	CHECK(((sqe.offset | sqe.len) & (tio.lbs - 1)) == 0);
 	CHECK(!tio.readonly || sqe.opcode == PVFS_OP_READ || sqe.opcode == PVFS_OP_FLUSH);
+	if (sqe.opcode == PVFS_OP_DISCARD || sqe.opcode == PVFS_OP_WRITE_ZEROES)
+		CHECK(sqe.len <= tio.max_discard_bytes);
 	if (sqe.opcode != PVFS_OP_READ && sqe.opcode != PVFS_OP_WRITE)
 		return 0;
 	/* A transfer only touches guest RAM, and its pieces add up. */

@@ -187,6 +187,7 @@ int main(void)
 	tio.lbs = 512;
 	tio.max_segs = 4;
 	tio.max_io_bytes = 32768;
+	tio.max_discard_bytes = 1 << 20;
 	tio.direct = true;
 
 	/* Good requests and their translation. */
@@ -297,6 +298,16 @@ int main(void)
 	       "offset + length overflowing 2^64");
 	q = rw(PVFS_OP_DISCARD, 1 << 20, 512, 0);
 	EXPECT(q, NULL, -ENOSPC, "discard past capacity");
+
+	/* max_discard_bytes is enforced, not only advertised (issue 8, item 8). */
+	tio.max_discard_bytes = 65536;
+	q = rw(PVFS_OP_DISCARD, 0, 65536, 0);
+	EXPECT(q, NULL, 0, "discard of exactly max_discard_bytes");
+	q = rw(PVFS_OP_DISCARD, 0, 65536 + 512, 0);
+	EXPECT(q, NULL, -EINVAL, "discard above max_discard_bytes");
+	q = rw(PVFS_OP_WRITE_ZEROES, 0, 65536 + 512, 0);
+	EXPECT(q, NULL, -EINVAL, "write-zeroes above max_discard_bytes");
+	tio.max_discard_bytes = 1 << 20;
 
 	/* FLUSH, DISCARD, WRITE_ZEROES shapes. */
 	q = rw(PVFS_OP_FLUSH, 512, 0, 0);
