@@ -652,7 +652,7 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
 	p->tenants = tio;
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
-	sched_entity_add(&p->sched, &tio->se, &tio->t->qos, now);
+	sched_entity_add(&p->sched, &tio->se, &tio->qos, now);
 	if (!tio->broken)
 		recover(tio);
 }

@@ -152,6 +152,7 @@ struct tenant_io {
 	uint32_t lbs;			/* logical block size: alignment of offsets and lengths */
 	uint32_t max_io_bytes;
 	uint32_t max_discard_bytes;	/* DISCARD and WRITE_ZEROES */
+	struct sched_qos qos;		/* at plug; later changes come by MSG_QOS */
 	bool readonly;
 	bool direct;
 	int file_slot;			/* registered file index in the poller's ring */

@@ -525,6 +525,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	tio->lbs = t->lbs;
 	tio->max_io_bytes = MAX_IO_BYTES;
 	tio->max_discard_bytes = MAX_DISCARD_BYTES;
+	tio->qos = t->qos;
 	tio->readonly = t->readonly;
 	tio->direct = t->cache == CACHE_NONE;
 	r = setup_queues(tio, fds);

@@ -27,7 +27,7 @@
 #define RAM (1u << 20)
 
 static int kick_fd;
-static volatile int stop_hammer;
+static int stop_hammer;	/* atomic */
 
 static void on_usr1(int sig)
 {
@@ -44,7 +44,7 @@ static void *hammer(void *arg)
 {
 	uint64_t one = 1, v;
 
-	while (!stop_hammer) {
+	while (!__atomic_load_n(&stop_hammer, __ATOMIC_RELAXED)) {
 		struct pollfd pfd = { .fd = kick_fd, .events = POLLIN };
 
 		if (write(kick_fd, &one, sizeof(one)) < 0)
@@ -114,7 +114,7 @@ int main(void)
 		ok += tl_vm_roundtrip(&good, 4096ull * (i + 1), (uint8_t)(i + 3));
 		worst = MAX(worst, now_ns() - t0);
 	}
-	stop_hammer = 1;
+	__atomic_store_n(&stop_hammer, 1, __ATOMIC_RELAXED);
 	for (int i = 0;; i++) {
 		struct timespec ts;
 
