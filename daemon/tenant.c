@@ -331,6 +331,26 @@ static int fd_is_memory(int fd, uint64_t *ret_size)
 	return 1;
 }
 
+/*
+ * REGION_SEALS - what a region memfd must carry. pvfsd's own CPU reads and
+ * writes the region (indices, SQEs, CQEs, the in-flight table): a region that
+ * shrank under its mapping would kill all of pvfsd with SIGBUS, so it must
+ * not be able to shrink (F_SEAL_SHRINK), and the VMM must not be able to add
+ * seals later (F_SEAL_SEAL: F_SEAL_FUTURE_WRITE would make a re-plug's
+ * writable mapping fail). Growing is harmless: pvfsd maps the size it saw.
+ * Guest RAM needs no seal: only the kernel touches it, through io_uring, and
+ * a request into a part that is gone fails with -EFAULT for its tenant alone.
+ */
+#define REGION_SEALS (F_SEAL_SHRINK | F_SEAL_SEAL)
+
+/* fd_seals - the memfd's seals, or -errno (-EINVAL: not a file that can be sealed). */
+static int fd_seals(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals < 0 ? -errno : seals;
+}
+
 static void tio_free(struct tenant_io *tio)
 {
 	if (!tio)
@@ -465,6 +485,15 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		return fail(err, errlen, -EBADF,
 			    "plug needs %zu fds (region, %u kick, %u call, %u memory), got %zu",
 			    want, pp->queues, pp->queues, pp->nr_mem, nfds);
+	/* Seals before size: once it cannot shrink, the size we read stays mapped. */
+	r = fd_seals(fds[0]);
+	if (r < 0 || (r & REGION_SEALS) != REGION_SEALS)
+		return fail(err, errlen, -EBADF,
+			    "region fd is %s; pvfsd needs a memfd sealed with F_SEAL_SHRINK and "
+			    "F_SEAL_SEAL, or a VMM could crash it by shrinking the region: create "
+			    "it with memfd_create(MFD_ALLOW_SEALING) and add those seals before "
+			    "plugging (pvfs_region_create() does)",
+			    r < 0 ? "not a memfd" : "not sealed that way");
 	if (!fd_is_memory(fds[0], &rsize) || rsize < PVFS_HDR_SIZE)
 		return fail(err, errlen, -EBADF, "region fd is not a memfd of at least %u bytes",
 			    PVFS_HDR_SIZE);
