@@ -34,6 +34,8 @@
 #include "util.h"
 
 #define MAX_CONNS 256
+/* Room in a reply for {"jsonrpc":"2.0","id":,"result":} and "next":"NAME". */
+#define REPLY_ENVELOPE 128
 
 struct ctl_conn {
 	struct ctl_conn *next;
@@ -293,29 +295,98 @@ static void m_detach(struct call *k)
 	}
 }
 
+static size_t json_size(json_t *v)
+{
+	return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static json_t *tenant_stats(const struct tenant *t)
+{
+	json_t *all = stats_json(t);
+	json_t *one = json_incref(json_array_get(json_object_get(all, "tenants"), 0));
+
+	json_decref(all);
+	return one;
+}
+
+/*
+ * fill_page - append to result's "tenants" array, made by fn, the tenants
+ * after the one named after (NULL: from the first), in list order (newest
+ * first), as long as the reply fits one packet of PVFS_CTL_MAX_MSG bytes,
+ * what every client receives: 1000 tenants' stats are over a megabyte, more
+ * than one Unix socket packet takes. When more follow, "next" names the last
+ * tenant of this page, the client's "after" for the next call. A cursor by
+ * name rather than an offset, so that an attach or detach between two pages
+ * neither repeats nor skips a tenant. -1 (reply sent) if after is unknown.
+ */
+static int fill_page(struct call *k, json_t *result, const char *after,
+		     json_t *(*fn)(const struct tenant *t))
+{
+	json_t *arr = json_object_get(result, "tenants");
+	size_t used = REPLY_ENVELOPE + json_size(result) + (k->id ? json_size(k->id) : 4);
+	const struct tenant *t = tenant_first(), *last = NULL;
+
+	if (after) {
+		t = tenant_find(after);
+		if (!t) {
+			reply_error(k->c, k->id, -ENOENT,
+				    "tenant %s, after which this page was to start, is gone "
+				    "(detached meanwhile); list again from the start", after);
+			return -1;
+		}
+		t = t->next;
+	}
+	for (; t; t = t->next) {
+		json_t *e = fn(t);
+		size_t n = json_size(e) + 1;
+
+		if (last && used + n > PVFS_CTL_MAX_MSG) {
+			json_decref(e);
+			json_object_set_new(result, "next", json_string(last->name));
+			break;
+		}
+		json_array_append_new(arr, e);
+		used += n;
+		last = t;
+	}
+	return 0;
+}
+
 static void m_list(struct call *k)
 {
-	json_t *arr;
+	const char *after = NULL;
+	json_t *result;
 
-	if (unpack(k->c, k->id, k->params, "{}"))
+	if (unpack(k->c, k->id, k->params, "{s?s}", "after", &after))
 		return;
-	arr = json_array();
-	for (struct tenant *t = tenant_first(); t; t = t->next)
-		json_array_append_new(arr, stats_tenant_summary(t));
-	reply_result(k->c, k->id, json_pack("{s:o}", "tenants", arr));
+	result = json_pack("{s:[]}", "tenants");
+	if (fill_page(k, result, after, stats_tenant_summary) == 0)
+		return reply_result(k->c, k->id, result);
+	json_decref(result);
 }
 
 static void m_stats(struct call *k)
 {
-	const char *name = NULL;
+	const char *name = NULL, *after = NULL;
 	struct tenant *t = NULL;
+	json_t *result;
 
-	if (unpack(k->c, k->id, k->params, "{s?s}", "name", &name))
+	if (unpack(k->c, k->id, k->params, "{s?s, s?s}", "name", &name, "after", &after))
 		return;
+	if (name && after)
+		return reply_error(k->c, k->id, -EINVAL,
+				   "give name (one tenant) or after (the next page), not both");
 	if (name && !(t = tenant_find(name)))
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
-	reply_result(k->c, k->id, stats_json(t));
+	if (name)
+		return reply_result(k->c, k->id, stats_json(t));
+	/* The pollers' part of stats_json(), with the tenants left to fill_page(). */
+	result = stats_json(tenant_first());
+	json_array_clear(json_object_get(result, "tenants"));
+	if (fill_page(k, result, after, tenant_stats) == 0)
+		return reply_result(k->c, k->id, result);
+	json_decref(result);
 }
 
 static void m_set_qos(struct call *k)
