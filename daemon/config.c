@@ -25,6 +25,7 @@ struct daemon_config cfg = {
 	.poll_min_us = 50,
 	.poll_max_us = 1000,
 	.admin_gid = (gid_t)-1,
+	.max_conns = PVFSD_MAX_CONNS_DEFAULT,
 	.metrics_listen = "127.0.0.1:9477",
 };
 
@@ -97,6 +98,10 @@ int config_set(const char *rawkey, const char *v)
 			return -EINVAL;
 		}
 		cfg.admin_gid = g->gr_gid;
+	} else if (!strcmp(key, "max-connections")) {
+		if (parse_u64(v, &n) < 0 || n < 1 || n > PVFSD_MAX_CONNS_MAX)
+			goto bad;
+		cfg.max_conns = (uint32_t)n;
 	} else if (!strcmp(key, "allow-block-devices")) {
 		if (parse_bool(v, &cfg.allow_bdev) < 0)
 			goto bad;
@@ -205,6 +210,7 @@ void config_reload(void)
 	cfg.nr_volume_dirs = 0;
 	cfg.admin_gid = (gid_t)-1;
 	cfg.allow_bdev = false;
+	cfg.max_conns = PVFSD_MAX_CONNS_DEFAULT;
 	reloading = true;
 	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
 		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
@@ -213,8 +219,8 @@ void config_reload(void)
 	reloading = false;
 	for (int i = 0; i < old_n; i++)
 		free(old_dirs[i]);
-	log_info("config reloaded: %d volume dir(s), block devices %s", cfg.nr_volume_dirs,
-		 cfg.allow_bdev ? "allowed" : "refused");
+	log_info("config reloaded: %d volume dir(s), block devices %s, max_connections %u",
+		 cfg.nr_volume_dirs, cfg.allow_bdev ? "allowed" : "refused", cfg.max_conns);
 }
 
 void config_free(void)

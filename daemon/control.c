@@ -8,10 +8,16 @@
  *
  * Limits on what a peer controls: one message per packet, at most
  * PVFS_CTL_MAX_MSG bytes and PVFS_CTL_MAX_FDS descriptors (more is an error
- * reply, and the descriptors are closed), MAX_CONNS connections.
+ * reply, and the descriptors are closed). Connections: at most
+ * cfg.max_conns that plug no VM (operators, VMMs about to plug); a
+ * connection through which a VM is plugged does not count, because the plug
+ * lasts as long as the connection and tenants are bounded anyway, so that
+ * plugged VMs can never lock the operator out. A refused connection gets
+ * an error reply before it is closed, never a silent close.
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
 #include <limits.h>
@@ -19,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,7 +40,6 @@
 #include "tenant.h"
 #include "util.h"
 
-#define MAX_CONNS 256
 /* Room in a reply for {"jsonrpc":"2.0","id":,"result":} and "next":"NAME". */
 #define REPLY_ENVELOPE 128
 
@@ -44,15 +50,21 @@ struct ctl_conn {
 	uid_t uid;
 	pid_t pid;
 	bool authorized;
+	unsigned plugs;			/* running tenants plugged through it (idle_conns) */
 };
 
 static struct event_base *base;
 static int listen_fd = -1;
 static struct event *listen_ev;
 static struct ctl_conn *conns;
-static unsigned nr_conns;
 static char *msgbuf;
 static bool accepting = true;
+/*
+ * An fd kept in reserve: out of descriptors, accept() fails and leaves the
+ * listening socket readable, so the event loop would spin on it. Closing the
+ * spare lets pvfsd accept that connection, tell the peer why, and close it.
+ */
+static int spare_fd = -1;
 
 /* ---- replies ---- */
 
@@ -447,7 +459,6 @@ static void conn_close(struct ctl_conn *c)
 			break;
 		}
 	}
-	nr_conns--;
 	tenant_conn_closed(c);
 	event_free(c->ev);
 	close(c->fd);
@@ -569,22 +580,98 @@ static bool peer_authorized(int fd, uid_t uid, gid_t gid)
 	return false;
 }
 
+/*
+ * idle_conns - connections through which no VM is plugged now. Counted
+ * afresh at each accept, O(connections + tenants): a plug ends in several
+ * places (unplug, detach, shutdown, the VMM's close) and none has to tell
+ * us. Only running tenants are looked at: their plug_conn is always open.
+ */
+static unsigned idle_conns(void)
+{
+	unsigned n = 0;
+
+	for (struct ctl_conn *c = conns; c; c = c->next)
+		c->plugs = 0;
+	for (struct tenant *t = tenant_first(); t; t = t->next)
+		if (t->state == TENANT_RUNNING && t->plug_conn)
+			t->plug_conn->plugs++;
+	for (struct ctl_conn *c = conns; c; c = c->next)
+		n += !c->plugs;
+	return n;
+}
+
+static void refuse(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * refuse - answer a connection we will not serve with one error reply
+ * ("id": null: no request was read), then close it. Logged at most every
+ * 10 s, with how many were refused, so that a flood cannot flood the log.
+ */
+static void refuse(int fd, int code, const char *fmt, ...)
+{
+	static uint64_t last_log_ns, refused;
+	char msg[512];
+	va_list ap;
+	json_t *reply;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error",
+			  "code", code, "message", msg);
+	rpc_send(fd, reply, NULL, 0);
+	json_decref(reply);
+	close(fd);
+	refused++;
+	if (now_ns() - last_log_ns >= 10000000000ull) {
+		log_warn("control: refused %llu connection(s): %s", (unsigned long long)refused, msg);
+		last_log_ns = now_ns();
+		refused = 0;
+	}
+}
+
+/* accept_spare - out of fds: use the spare to accept one peer and tell it. */
+static void accept_spare(int lfd)
+{
+	struct rlimit rl = { 0 };
+	int fd;
+
+	if (spare_fd < 0)
+		return;
+	close(spare_fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		refuse(fd, -EMFILE,
+		       "pvfsd is out of file descriptors (limit %llu); raise LimitNOFILE in "
+		       "pvfsd.service (or the hard limit, ulimit -Hn), or plug fewer VMs",
+		       (unsigned long long)rl.rlim_cur);
+	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ctl_conn *c;
+	unsigned idle;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	if (!accepting || nr_conns >= MAX_CONNS) {
-		log_warn("control: refusing a connection (%s)",
-			 accepting ? "too many connections" : "shutting down");
-		close(fd);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			accept_spare(lfd);
 		return;
 	}
+	if (!accepting)
+		return refuse(fd, -ESHUTDOWN, "pvfsd is shutting down; try again when it is back");
+	idle = idle_conns();
+	if (idle >= cfg.max_conns)
+		return refuse(fd, -EAGAIN,
+			      "too many control connections: %u are open without a plugged VM "
+			      "(max_connections); close idle ones, or raise max_connections in "
+			      "pvfsd's config (--max-connections)", idle);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
@@ -605,7 +692,6 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 	event_add(c->ev, NULL);
 	c->next = conns;
 	conns = c;
-	nr_conns++;
 }
 
 static char sock_path[4200];	/* empty when socket-activated */
@@ -654,6 +740,9 @@ int ctl_start(struct event_base *b, const char *path, int inherited_fd)
 	msgbuf = malloc(PVFS_CTL_MAX_MSG + 1);
 	if (!msgbuf)
 		return -ENOMEM;
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (spare_fd < 0)
+		return -errno;
 	if (inherited_fd >= 0) {
 		listen_fd = inherited_fd;
 		evutil_make_socket_nonblocking(listen_fd);
@@ -688,6 +777,9 @@ void ctl_shutdown(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	free(msgbuf);
 	msgbuf = NULL;
 }

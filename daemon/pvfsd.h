@@ -34,6 +34,7 @@
 #include "sched.h"
 
 #define PVFSD_VERSION "0.1.0"
+#define PVFSD_MAX_TENANTS 1000		/* below the pollers' registered-file slots */
 
 struct event_base;
 struct json_t;
@@ -192,6 +193,7 @@ struct daemon_config {
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	gid_t admin_gid;		/* (gid_t)-1: root only */
+	uint32_t max_conns;		/* control connections that plug no VM */
 	const char *metrics_listen;
 	const char *config_file;
 	const char *state_file;		/* NULL: no persistence */

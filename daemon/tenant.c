@@ -28,7 +28,6 @@
 #include "tenant.h"
 #include "util.h"
 
-#define MAX_TENANTS		1000	/* below the pollers' registered-file slots */
 #define MAX_IO_BYTES		(1u << 20)
 #define MAX_DISCARD_BYTES	(1u << 30)
 
@@ -258,8 +257,9 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	if (tenant_find(ap->name))
 		return fail(err, errlen, -EEXIST, "tenant %s already exists; detach it first",
 			    ap->name);
-	if (nr_tenants >= MAX_TENANTS)
-		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants", MAX_TENANTS);
+	if (nr_tenants >= PVFSD_MAX_TENANTS)
+		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants",
+			    PVFSD_MAX_TENANTS);
 	r = sched_qos_validate(&ap->qos);
 	if (r < 0)
 		return qos_error(r, err, errlen);
