@@ -185,7 +185,8 @@ uint32_t poller_effective_cap(int i);
 
 struct daemon_config {
 	const char *runtime_dir;
-	char *volume_dirs[16];
+	char *volume_dirs[16];		/* real paths (realpath) */
+	char *volume_dir_aliases[16];	/* as configured when that differs (a symlink), or NULL */
 	int nr_volume_dirs;
 	int io_threads;
 	enum sched_mode sched_mode;
