@@ -149,6 +149,44 @@ int ctl_call(const char *method, json_t *params, int timeout_ms, json_t **ret_re
 	return -1;
 }
 
+int ctl_call_pages(const char *method, json_t *params, int timeout_ms, json_t **ret_result)
+{
+	json_t *all = NULL, *page = NULL;
+	char *after = NULL;
+
+	if (!params)
+		params = json_object();
+	for (;;) {
+		json_t *p = json_copy(params), *next;
+
+		if (after)
+			json_object_set_new(p, "after", json_string(after));
+		free(after);
+		after = NULL;
+		if (ctl_call(method, p, timeout_ms, &page) < 0) {
+			json_decref(all);
+			json_decref(params);
+			return -1;
+		}
+		next = json_object_get(page, "next");
+		if (json_is_string(next))
+			after = strdup(json_string_value(next));
+		json_object_del(page, "next");
+		if (!all) {
+			all = page;
+		} else {
+			json_array_extend(json_object_get(all, "tenants"),
+					  json_object_get(page, "tenants"));
+			json_decref(page);
+		}
+		if (!after)
+			break;
+	}
+	json_decref(params);
+	*ret_result = all;
+	return 0;
+}
+
 void print_json(json_t *v)
 {
 	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);

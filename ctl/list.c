@@ -50,7 +50,7 @@ int list_main(int argc, char **argv)
 
 	if (r >= 0)
 		return r;
-	if (ctl_call("list", NULL, CTL_TIMEOUT_MS, &result) < 0)
+	if (ctl_call_pages("list", NULL, CTL_TIMEOUT_MS, &result) < 0)
 		return 1;
 	if (ctl_json)
 		print_json(result);

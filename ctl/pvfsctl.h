@@ -74,6 +74,12 @@ void print_usage(FILE *f, const struct command *c, bool full);
  * error message ("pvfsctl: <why>") and returns -1.
  */
 int ctl_call(const char *method, json_t *params, int timeout_ms, json_t **ret_result);
+/*
+ * ctl_call_pages - ctl_call for list and stats, whose replies come in pages
+ * (proto/CONTROL.md): call again with "after" set to the last page's "next"
+ * until there is none, and return one result holding every page's tenants.
+ */
+int ctl_call_pages(const char *method, json_t *params, int timeout_ms, json_t **ret_result);
 
 /* print_json - the result, indented, on stdout. */
 void print_json(json_t *v);

@@ -106,7 +106,7 @@ static int show(const char *name)
 {
 	json_t *params = name ? json_pack("{s:s}", "name", name) : NULL, *result = NULL;
 
-	if (ctl_call("stats", params, CTL_TIMEOUT_MS, &result) < 0)
+	if (ctl_call_pages("stats", params, CTL_TIMEOUT_MS, &result) < 0)
 		return -1;
 	if (ctl_json) {
 		print_json(result);

@@ -25,6 +25,7 @@ struct daemon_config cfg = {
 	.poll_min_us = 50,
 	.poll_max_us = 1000,
 	.admin_gid = (gid_t)-1,
+	.max_conns = PVFSD_MAX_CONNS_DEFAULT,
 	.metrics_listen = "127.0.0.1:9477",
 };
 
@@ -53,22 +54,70 @@ static int parse_bool(const char *v, bool *ret)
 	return 0;
 }
 
+/*
+ * dir_alias - v, absolute, in the form open_volume() compares with: no
+ * repeated or trailing '/' ("/" stays "/"). NULL if v is relative or has a
+ * "." or ".." component (only its real path is used then) or is real.
+ */
+static char *dir_alias(const char *v, const char *real)
+{
+	char out[PATH_MAX];
+	size_t n = 0;
+
+	if (v[0] != '/')
+		return NULL;
+	for (const char *p = v; *p; ) {
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (!len)
+			break;
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return NULL;
+		if (n + 1 + len >= sizeof(out))
+			return NULL;
+		out[n++] = '/';
+		memcpy(out + n, p, len);
+		n += len;
+		p += len;
+	}
+	if (!n)
+		out[n++] = '/';
+	out[n] = '\0';
+	return strcmp(out, real) ? strdup(out) : NULL;
+}
+
+/*
+ * add_volume_dir - a volume dir is kept by its real path (no symlink, no
+ * trailing '/'), which is what volumes are opened beneath, and also by the
+ * name it was given if that differs (a symlink to it), so that an absolute
+ * volume path written through that name is recognised as inside it.
+ */
 static int add_volume_dir(const char *v)
 {
 	char real[PATH_MAX];
+	int i;
 
 	if (!realpath(v, real)) {
 		log_err("volume dir %s: %m", v);
 		return -EINVAL;
 	}
-	for (int i = 0; i < cfg.nr_volume_dirs; i++)
+	for (i = 0; i < cfg.nr_volume_dirs; i++)
 		if (!strcmp(cfg.volume_dirs[i], real))
-			return 0;
-	if (cfg.nr_volume_dirs >= (int)ARRAY_SIZE(cfg.volume_dirs)) {
-		log_err("at most %zu volume dirs", ARRAY_SIZE(cfg.volume_dirs));
-		return -EINVAL;
+			break;
+	if (i == cfg.nr_volume_dirs) {
+		if (cfg.nr_volume_dirs >= (int)ARRAY_SIZE(cfg.volume_dirs)) {
+			log_err("at most %zu volume dirs", ARRAY_SIZE(cfg.volume_dirs));
+			return -EINVAL;
+		}
+		cfg.volume_dirs[i] = strdup(real);
+		cfg.volume_dir_aliases[i] = NULL;
+		cfg.nr_volume_dirs++;
 	}
-	cfg.volume_dirs[cfg.nr_volume_dirs++] = strdup(real);
+	if (!cfg.volume_dir_aliases[i])
+		cfg.volume_dir_aliases[i] = dir_alias(v, real);
 	return 0;
 }
 
@@ -97,6 +146,10 @@ int config_set(const char *rawkey, const char *v)
 			return -EINVAL;
 		}
 		cfg.admin_gid = g->gr_gid;
+	} else if (!strcmp(key, "max-connections")) {
+		if (parse_u64(v, &n) < 0 || n < 1 || n > PVFSD_MAX_CONNS_MAX)
+			goto bad;
+		cfg.max_conns = (uint32_t)n;
 	} else if (!strcmp(key, "allow-block-devices")) {
 		if (parse_bool(v, &cfg.allow_bdev) < 0)
 			goto bad;
@@ -198,29 +251,35 @@ int config_set_option(const struct option *opts, int c, const char *value)
 
 void config_reload(void)
 {
-	char *old_dirs[ARRAY_SIZE(cfg.volume_dirs)];
+	char *old_dirs[ARRAY_SIZE(cfg.volume_dirs)], *old_aliases[ARRAY_SIZE(cfg.volume_dirs)];
 	int old_n = cfg.nr_volume_dirs;
 
 	memcpy(old_dirs, cfg.volume_dirs, sizeof(old_dirs));
+	memcpy(old_aliases, cfg.volume_dir_aliases, sizeof(old_aliases));
 	cfg.nr_volume_dirs = 0;
 	cfg.admin_gid = (gid_t)-1;
 	cfg.allow_bdev = false;
+	cfg.max_conns = PVFSD_MAX_CONNS_DEFAULT;
 	reloading = true;
 	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
 		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
 	for (int i = 0; i < nr_cmdline; i++)
 		config_set(cmdline[i].key, cmdline[i].value);
 	reloading = false;
-	for (int i = 0; i < old_n; i++)
+	for (int i = 0; i < old_n; i++) {
 		free(old_dirs[i]);
-	log_info("config reloaded: %d volume dir(s), block devices %s", cfg.nr_volume_dirs,
-		 cfg.allow_bdev ? "allowed" : "refused");
+		free(old_aliases[i]);
+	}
+	log_info("config reloaded: %d volume dir(s), block devices %s, max_connections %u",
+		 cfg.nr_volume_dirs, cfg.allow_bdev ? "allowed" : "refused", cfg.max_conns);
 }
 
 void config_free(void)
 {
-	for (int i = 0; i < cfg.nr_volume_dirs; i++)
+	for (int i = 0; i < cfg.nr_volume_dirs; i++) {
 		free(cfg.volume_dirs[i]);
+		free(cfg.volume_dir_aliases[i]);
+	}
 	cfg.nr_volume_dirs = 0;
 	for (int i = 0; i < nr_cmdline; i++) {
 		free(cmdline[i].key);

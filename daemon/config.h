@@ -17,12 +17,18 @@ int config_set_option(const struct option *opts, int c, const char *value);
 int config_set(const char *key, const char *value);
 /*
  * config_reload - SIGHUP: re-read the file and apply what can change at
- * run time (volume dirs, admin group, block devices); the command line still
- * wins. Other keys need a restart and say so.
+ * run time (volume dirs, admin group, block devices, max connections); the
+ * command line still wins. Other keys need a restart and say so.
  */
 void config_reload(void);
 void config_free(void);
 
 #define PVFSD_DEFAULT_CONFIG "/etc/pvfsd/pvfsd.conf"
+/*
+ * max_connections: control connections that plug no VM (plugged VMs'
+ * connections do not count). Enough for operators and VMMs about to plug.
+ */
+#define PVFSD_MAX_CONNS_DEFAULT	64
+#define PVFSD_MAX_CONNS_MAX	65536
 
 #endif

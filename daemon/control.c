@@ -8,10 +8,16 @@
  *
  * Limits on what a peer controls: one message per packet, at most
  * PVFS_CTL_MAX_MSG bytes and PVFS_CTL_MAX_FDS descriptors (more is an error
- * reply, and the descriptors are closed), MAX_CONNS connections.
+ * reply, and the descriptors are closed). Connections: at most
+ * cfg.max_conns that plug no VM (operators, VMMs about to plug); a
+ * connection through which a VM is plugged does not count, because the plug
+ * lasts as long as the connection and tenants are bounded anyway, so that
+ * plugged VMs can never lock the operator out. A refused connection gets
+ * an error reply before it is closed, never a silent close.
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
 #include <limits.h>
@@ -19,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,7 +40,8 @@
 #include "tenant.h"
 #include "util.h"
 
-#define MAX_CONNS 256
+/* Room in a reply for {"jsonrpc":"2.0","id":,"result":} and "next":"NAME". */
+#define REPLY_ENVELOPE 128
 
 struct ctl_conn {
 	struct ctl_conn *next;
@@ -42,15 +50,21 @@ struct ctl_conn {
 	uid_t uid;
 	pid_t pid;
 	bool authorized;
+	unsigned plugs;			/* running tenants plugged through it (idle_conns) */
 };
 
 static struct event_base *base;
 static int listen_fd = -1;
 static struct event *listen_ev;
 static struct ctl_conn *conns;
-static unsigned nr_conns;
 static char *msgbuf;
 static bool accepting = true;
+/*
+ * An fd kept in reserve: out of descriptors, accept() fails and leaves the
+ * listening socket readable, so the event loop would spin on it. Closing the
+ * spare lets pvfsd accept that connection, tell the peer why, and close it.
+ */
+static int spare_fd = -1;
 
 /* ---- replies ---- */
 
@@ -330,29 +344,98 @@ static void m_detach(struct call *k)
 	pending_detaches = pd;
 }
 
+static size_t json_size(json_t *v)
+{
+	return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static json_t *tenant_stats(const struct tenant *t)
+{
+	json_t *all = stats_json(t);
+	json_t *one = json_incref(json_array_get(json_object_get(all, "tenants"), 0));
+
+	json_decref(all);
+	return one;
+}
+
+/*
+ * fill_page - append to result's "tenants" array, made by fn, the tenants
+ * after the one named after (NULL: from the first), in list order (newest
+ * first), as long as the reply fits one packet of PVFS_CTL_MAX_MSG bytes,
+ * what every client receives: 1000 tenants' stats are over a megabyte, more
+ * than one Unix socket packet takes. When more follow, "next" names the last
+ * tenant of this page, the client's "after" for the next call. A cursor by
+ * name rather than an offset, so that an attach or detach between two pages
+ * neither repeats nor skips a tenant. -1 (reply sent) if after is unknown.
+ */
+static int fill_page(struct call *k, json_t *result, const char *after,
+		     json_t *(*fn)(const struct tenant *t))
+{
+	json_t *arr = json_object_get(result, "tenants");
+	size_t used = REPLY_ENVELOPE + json_size(result) + (k->id ? json_size(k->id) : 4);
+	const struct tenant *t = tenant_first(), *last = NULL;
+
+	if (after) {
+		t = tenant_find(after);
+		if (!t) {
+			reply_error(k->c, k->id, -ENOENT,
+				    "tenant %s, after which this page was to start, is gone "
+				    "(detached meanwhile); list again from the start", after);
+			return -1;
+		}
+		t = t->next;
+	}
+	for (; t; t = t->next) {
+		json_t *e = fn(t);
+		size_t n = json_size(e) + 1;
+
+		if (last && used + n > PVFS_CTL_MAX_MSG) {
+			json_decref(e);
+			json_object_set_new(result, "next", json_string(last->name));
+			break;
+		}
+		json_array_append_new(arr, e);
+		used += n;
+		last = t;
+	}
+	return 0;
+}
+
 static void m_list(struct call *k)
 {
-	json_t *arr;
+	const char *after = NULL;
+	json_t *result;
 
-	if (unpack(k->c, k->id, k->params, "{}"))
+	if (unpack(k->c, k->id, k->params, "{s?s}", "after", &after))
 		return;
-	arr = json_array();
-	for (struct tenant *t = tenant_first(); t; t = t->next)
-		json_array_append_new(arr, stats_tenant_summary(t));
-	reply_result(k->c, k->id, json_pack("{s:o}", "tenants", arr));
+	result = json_pack("{s:[]}", "tenants");
+	if (fill_page(k, result, after, stats_tenant_summary) == 0)
+		return reply_result(k->c, k->id, result);
+	json_decref(result);
 }
 
 static void m_stats(struct call *k)
 {
-	const char *name = NULL;
+	const char *name = NULL, *after = NULL;
 	struct tenant *t = NULL;
+	json_t *result;
 
-	if (unpack(k->c, k->id, k->params, "{s?s}", "name", &name))
+	if (unpack(k->c, k->id, k->params, "{s?s, s?s}", "name", &name, "after", &after))
 		return;
+	if (name && after)
+		return reply_error(k->c, k->id, -EINVAL,
+				   "give name (one tenant) or after (the next page), not both");
 	if (name && !(t = tenant_find(name)))
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
-	reply_result(k->c, k->id, stats_json(t));
+	if (name)
+		return reply_result(k->c, k->id, stats_json(t));
+	/* The pollers' part of stats_json(), with the tenants left to fill_page(). */
+	result = stats_json(tenant_first());
+	json_array_clear(json_object_get(result, "tenants"));
+	if (fill_page(k, result, after, tenant_stats) == 0)
+		return reply_result(k->c, k->id, result);
+	json_decref(result);
 }
 
 static void m_set_qos(struct call *k)
@@ -413,7 +496,6 @@ static void conn_close(struct ctl_conn *c)
 			break;
 		}
 	}
-	nr_conns--;
 	for (struct pending_detach *pd = pending_detaches; pd; pd = pd->next)
 		if (pd->c == c)
 			pd->c = NULL;	/* nobody to answer any more; the detach goes on */
@@ -538,22 +620,98 @@ static bool peer_authorized(int fd, uid_t uid, gid_t gid)
 	return false;
 }
 
+/*
+ * idle_conns - connections through which no VM is plugged now. Counted
+ * afresh at each accept, O(connections + tenants): a plug ends in several
+ * places (unplug, detach, shutdown, the VMM's close) and none has to tell
+ * us. Only running tenants are looked at: their plug_conn is always open.
+ */
+static unsigned idle_conns(void)
+{
+	unsigned n = 0;
+
+	for (struct ctl_conn *c = conns; c; c = c->next)
+		c->plugs = 0;
+	for (struct tenant *t = tenant_first(); t; t = t->next)
+		if (t->state == TENANT_RUNNING && t->plug_conn)
+			t->plug_conn->plugs++;
+	for (struct ctl_conn *c = conns; c; c = c->next)
+		n += !c->plugs;
+	return n;
+}
+
+static void refuse(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * refuse - answer a connection we will not serve with one error reply
+ * ("id": null: no request was read), then close it. Logged at most every
+ * 10 s, with how many were refused, so that a flood cannot flood the log.
+ */
+static void refuse(int fd, int code, const char *fmt, ...)
+{
+	static uint64_t last_log_ns, refused;
+	char msg[512];
+	va_list ap;
+	json_t *reply;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply = json_pack("{s:s, s:n, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", "error",
+			  "code", code, "message", msg);
+	rpc_send(fd, reply, NULL, 0);
+	json_decref(reply);
+	close(fd);
+	refused++;
+	if (now_ns() - last_log_ns >= 10000000000ull) {
+		log_warn("control: refused %llu connection(s): %s", (unsigned long long)refused, msg);
+		last_log_ns = now_ns();
+		refused = 0;
+	}
+}
+
+/* accept_spare - out of fds: use the spare to accept one peer and tell it. */
+static void accept_spare(int lfd)
+{
+	struct rlimit rl = { 0 };
+	int fd;
+
+	if (spare_fd < 0)
+		return;
+	close(spare_fd);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		refuse(fd, -EMFILE,
+		       "pvfsd is out of file descriptors (limit %llu); raise LimitNOFILE in "
+		       "pvfsd.service (or the hard limit, ulimit -Hn), or plug fewer VMs",
+		       (unsigned long long)rl.rlim_cur);
+	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ctl_conn *c;
+	unsigned idle;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
-		return;
-	if (!accepting || nr_conns >= MAX_CONNS) {
-		log_warn("control: refusing a connection (%s)",
-			 accepting ? "too many connections" : "shutting down");
-		close(fd);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			accept_spare(lfd);
 		return;
 	}
+	if (!accepting)
+		return refuse(fd, -ESHUTDOWN, "pvfsd is shutting down; try again when it is back");
+	idle = idle_conns();
+	if (idle >= cfg.max_conns)
+		return refuse(fd, -EAGAIN,
+			      "too many control connections: %u are open without a plugged VM "
+			      "(max_connections); close idle ones, or raise max_connections in "
+			      "pvfsd's config (--max-connections)", idle);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
@@ -574,7 +732,6 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 	event_add(c->ev, NULL);
 	c->next = conns;
 	conns = c;
-	nr_conns++;
 }
 
 static char sock_path[4200];	/* empty when socket-activated */
@@ -623,6 +780,9 @@ int ctl_start(struct event_base *b, const char *path, int inherited_fd)
 	msgbuf = malloc(PVFS_CTL_MAX_MSG + 1);
 	if (!msgbuf)
 		return -ENOMEM;
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (spare_fd < 0)
+		return -errno;
 	if (inherited_fd >= 0) {
 		listen_fd = inherited_fd;
 		evutil_make_socket_nonblocking(listen_fd);
@@ -657,6 +817,9 @@ void ctl_shutdown(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
 	free(msgbuf);
 	msgbuf = NULL;
 }

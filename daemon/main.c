@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,15 +51,18 @@ static void usage(FILE *f)
 "      --poll-us MIN:MAX      adaptive spin window before sleeping (default 50:1000)\n"
 "      --metrics-listen A:P   Prometheus endpoint (default 127.0.0.1:9477; none = off)\n"
 "      --admin-group GROUP    members may use the control socket (default: root only)\n"
+"      --max-connections N    control connections without a plugged VM (default %d)\n"
 "      --allow-block-devices  allow block devices as volumes\n"
 "  -v, --verbose              debug logging\n"
 "  -h, --help                 this help\n"
-"      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT);
+"      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT,
+		PVFSD_MAX_CONNS_DEFAULT);
 }
 
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
-	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION };
+	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
+	       O_MAXCONN };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -71,6 +75,7 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "admin-group", required_argument, NULL, O_ADMIN },
 		{ "allow-block-devices", no_argument, NULL, O_BDEV },
+		{ "max-connections", required_argument, NULL, O_MAXCONN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -220,6 +225,35 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		svc_watchdog_ping();
 }
 
+/*
+ * raise_fd_limit - a plugged VM costs pvfsd its control connection, a
+ * volume fd and two eventfds per queue: a thousand VMs need thousands of
+ * fds, far more than the soft limit of 1024 that a shell gives. pvfsd polls
+ * with epoll and io_uring, never select(), so the soft limit may go up to
+ * the hard one (systemd sets both with LimitNOFILE in pvfsd.service).
+ */
+static void raise_fd_limit(void)
+{
+	/* Idle connections and pvfsd's own fds, then 4 per single-queue VM. */
+	const rlim_t reserve = cfg.max_conns + 64;
+	const rlim_t want = reserve + PVFSD_MAX_TENANTS * 4;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		log_warn("the fd limit (RLIMIT_NOFILE) is %llu: enough for about %llu plugged "
+			 "single-queue VMs, not %d; raise LimitNOFILE in pvfsd.service (or "
+			 "ulimit -Hn) to at least %llu", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)(rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / 4 : 0),
+			 PVFSD_MAX_TENANTS, (unsigned long long)want);
+}
+
 static int lock_runtime_dir(void)
 {
 	char path[4200];
@@ -249,6 +283,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (parse_args(argc, argv, &config_file, &state_dir) < 0)
 		return 2;
+	raise_fd_limit();
 	if (mkdir(cfg.runtime_dir, 0755) < 0 && errno != EEXIST) {
 		log_err("cannot create runtime directory %s: %m", cfg.runtime_dir);
 		return 1;

@@ -34,6 +34,7 @@
 #include "sched.h"
 
 #define PVFSD_VERSION "0.1.0"
+#define PVFSD_MAX_TENANTS 1000		/* below the pollers' registered-file slots */
 
 struct event_base;
 struct ctl_conn;
@@ -207,7 +208,8 @@ uint32_t poller_effective_cap(int i);
 
 struct daemon_config {
 	const char *runtime_dir;
-	char *volume_dirs[16];
+	char *volume_dirs[16];		/* real paths (realpath) */
+	char *volume_dir_aliases[16];	/* as configured when that differs (a symlink), or NULL */
 	int nr_volume_dirs;
 	int io_threads;
 	enum sched_mode sched_mode;
@@ -215,6 +217,7 @@ struct daemon_config {
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	gid_t admin_gid;		/* (gid_t)-1: root only */
+	uint32_t max_conns;		/* control connections that plug no VM */
 	const char *metrics_listen;
 	const char *config_file;
 	const char *state_file;		/* NULL: no persistence */

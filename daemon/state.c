@@ -15,10 +15,27 @@
 #include "tenant.h"
 #include "util.h"
 
+/* write_all - all of buf, or -1 with errno set. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 void state_save(void)
 {
 	char tmp[4200], dir[4200];
 	json_t *arr, *root;
+	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -1;
 	int fd;
 
@@ -34,18 +51,22 @@ void state_save(void)
 				"qos", ctl_qos_json(&t->qos)));
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
+	/*
+	 * Into memory first, then one write: json_dumpfd() makes a write()
+	 * call per token, and with 1000 tenants every attach then cost 50 ms.
+	 */
+	text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", cfg.state_file);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || json_dumpfd(root, fd, JSON_INDENT(2)) < 0 || fsync(fd) < 0) {
-		log_err("cannot write state file %s: %m; attached tenants will not survive a "
-			"restart", tmp);
+	if (fd < 0 || !text || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
+		log_err("cannot write state file %s: %s; attached tenants will not survive a "
+			"restart", tmp, text ? strerror(errno) : "out of memory");
 		if (fd >= 0)
 			close(fd);
-		json_decref(root);
 		return;
 	}
 	close(fd);
-	json_decref(root);
 	if (rename(tmp, cfg.state_file) < 0) {
 		log_err("cannot replace state file %s: %m", cfg.state_file);
 		return;

@@ -26,7 +26,6 @@
 #include "tenant.h"
 #include "util.h"
 
-#define MAX_TENANTS		1000	/* below the pollers' registered-file slots */
 #define MAX_IO_BYTES		(1u << 20)
 #define MAX_DISCARD_BYTES	(1u << 30)
 
@@ -128,9 +127,147 @@ static int open_beneath(int dirfd, const char *rel, int flags)
 }
 
 /*
+ * under_dir - what follows directory dir in absolute path (without leading
+ * slashes), or NULL if path is not inside dir. dir is normalised (config.c):
+ * no trailing '/', except "/" itself.
+ */
+static const char *under_dir(const char *path, const char *dir)
+{
+	size_t dl = strlen(dir);
+
+	if (strncmp(path, dir, dl) || (dl > 1 && path[dl] != '/'))
+		return NULL;
+	path += dl;
+	while (*path == '/')
+		path++;
+	return path;
+}
+
+/* under_volume_dir - under_dir for volume dir i, by its real or its configured name. */
+static const char *under_volume_dir(const char *path, int i)
+{
+	const char *rel = under_dir(path, cfg.volume_dirs[i]);
+
+	if (!rel && cfg.volume_dir_aliases[i])
+		rel = under_dir(path, cfg.volume_dir_aliases[i]);
+	return rel;
+}
+
+static const char *file_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO: return "FIFO";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "character device";
+	default: return "special file";
+	}
+}
+
+/*
+ * bdev_whole - the whole disk of partition dev (from sysfs), or dev itself
+ * when it is not a partition or sysfs cannot tell.
+ */
+static dev_t bdev_whole(dev_t dev)
+{
+	char path[96];
+	unsigned ma, mi;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+	if (access(path, F_OK) < 0)
+		return dev;
+	/* The partition's sysfs directory sits inside its disk's. */
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
+	f = fopen(path, "re");
+	if (!f)
+		return dev;
+	n = fscanf(f, "%u:%u", &ma, &mi);
+	fclose(f);
+	return n == 2 ? makedev(ma, mi) : dev;
+}
+
+/*
+ * bdev_user - the tenant already attached to block device dev, to the disk
+ * it is a partition of, or to a partition of it; NULL if none. Two
+ * partitions of one disk do not overlap. (The kernel enforces the same
+ * through O_EXCL; this is to name the tenant.)
+ */
+static const struct tenant *bdev_user(dev_t dev)
+{
+	dev_t whole = bdev_whole(dev);
+
+	for (const struct tenant *o = tenants; o; o = o->next)
+		if (o->is_bdev && (o->vol_dev == dev || o->vol_dev == whole ||
+				   bdev_whole(o->vol_dev) == dev))
+			return o;
+	return NULL;
+}
+
+/*
+ * open_checked - open what pfd (an O_PATH descriptor of volume path)
+ * names with flags, if it is something pvfsd serves. O_PATH opened nothing:
+ * no FIFO to block on until a writer comes, no device driver's open() with
+ * its side effects. Only a regular file, or an allowed block device, is then
+ * opened, through /proc/self/fd so that it is the very inode checked. Block
+ * devices are opened O_EXCL: the kernel then refuses a disk that is mounted
+ * or in use by md or device-mapper, the same disk through another node, and
+ * a whole disk and its partitions at once.
+ */
+static int open_checked(int pfd, const char *path, int flags, char *err, size_t errlen)
+{
+	const struct tenant *o;
+	char self[64];
+	struct stat st;
+	int fd;
+
+	if (fstat(pfd, &st) < 0)
+		return fail(err, errlen, -errno, "cannot stat volume %s: %m", path);
+	if (S_ISDIR(st.st_mode))
+		return fail(err, errlen, -EISDIR,
+			    "volume %s is a directory; give a file or a block device", path);
+	if (S_ISBLK(st.st_mode)) {
+		if (!cfg.allow_bdev)
+			return fail(err, errlen, -EPERM,
+				    "volume %s is a block device; pvfsd only serves block "
+				    "devices with allow_block_devices=true in its config", path);
+		o = bdev_user(st.st_rdev);
+		if (o)
+			return fail(err, errlen, -EBUSY,
+				    "volume %s (block device %u:%u) overlaps the volume of tenant "
+				    "%s (%s); a disk serves one tenant at a time, whole or by "
+				    "partitions", path, major(st.st_rdev), minor(st.st_rdev),
+				    o->name, o->volume);
+		flags |= O_EXCL;
+	} else if (!S_ISREG(st.st_mode)) {
+		return fail(err, errlen, -EINVAL,
+			    "volume %s is a %s; pvfsd serves regular files and block devices "
+			    "only", path, file_type_name(st.st_mode));
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, flags | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (errno == EINVAL && (flags & O_DIRECT))
+		return fail(err, errlen, -EINVAL,
+			    "volume %s: its file system does not support O_DIRECT; "
+			    "attach with cache=writeback", path);
+	if (errno == EBUSY && S_ISBLK(st.st_mode))
+		return fail(err, errlen, -EBUSY,
+			    "volume %s (block device %u:%u) is in use on the host: mounted, part "
+			    "of an md, LVM or device-mapper device, or opened exclusively by "
+			    "another program; free it first", path, major(st.st_rdev),
+			    minor(st.st_rdev));
+	if (errno == ENOENT)
+		return fail(err, errlen, -ENOENT,
+			    "cannot open volume %s through /proc/self/fd: is /proc mounted?", path);
+	return fail(err, errlen, -errno, "cannot open volume %s: %m", path);
+}
+
+/*
  * open_volume - find path in the configured volume directories and open it.
- * An absolute path must lie inside one of them; a relative one is looked up
- * in each in order.
+ * An absolute path must lie inside one of them (by its real path or by the
+ * name it was configured with); a relative one is looked up in each in order.
  */
 static int open_volume(const char *path, int flags, char *real, size_t reallen,
 		       char *err, size_t errlen)
@@ -141,39 +278,28 @@ static int open_volume(const char *path, int flags, char *real, size_t reallen,
 		return fail(err, errlen, -EINVAL, "volume path is empty");
 	for (int i = 0; i < cfg.nr_volume_dirs; i++) {
 		const char *dir = cfg.volume_dirs[i];
-		size_t dl = strlen(dir);
 		const char *rel = path;
-		_cleanup_close_ int dfd = -1;
-		int fd;
+		_cleanup_close_ int dfd = -1, pfd = -1;
 
-		if (path[0] == '/') {
-			if (strncmp(path, dir, dl) || (path[dl] != '/' && dl > 1))
-				continue;
-			rel = path + dl;
-			while (*rel == '/')
-				rel++;
-		}
+		if (path[0] == '/' && !(rel = under_volume_dir(path, i)))
+			continue;
 		dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			continue;
-		fd = open_beneath(dfd, rel, flags | O_CLOEXEC);
-		if (fd == -EXDEV || fd == -ELOOP)
+		pfd = open_beneath(dfd, rel, O_PATH | O_CLOEXEC);
+		if (pfd == -EXDEV || pfd == -ELOOP)
 			return fail(err, errlen, -EXDEV,
 				    "volume %s resolves outside volume directory %s "
 				    "(\"..\" or a symlink leading out); use a path inside it",
 				    path, dir);
-		if (fd == -EINVAL && (flags & O_DIRECT))
-			return fail(err, errlen, -EINVAL,
-				    "volume %s: its file system does not support O_DIRECT; "
-				    "attach with cache=writeback", path);
-		if (fd < 0) {
-			last = fd;
+		if (pfd < 0) {
+			last = pfd;
 			if (path[0] == '/')
 				break;
 			continue;
 		}
-		snprintf(real, reallen, "%s/%s", dir, rel);
-		return fd;
+		snprintf(real, reallen, "%s/%s", strcmp(dir, "/") ? dir : "", rel);
+		return open_checked(pfd, path, flags, err, errlen);
 	}
 	if (last == -ENOENT) {
 		if (path[0] == '/' && !cfg.nr_volume_dirs)
@@ -182,12 +308,9 @@ static int open_volume(const char *path, int flags, char *real, size_t reallen,
 		if (path[0] == '/') {
 			int inside = 0;
 
-			for (int i = 0; i < cfg.nr_volume_dirs; i++) {
-				size_t dl = strlen(cfg.volume_dirs[i]);
-
-				if (!strncmp(path, cfg.volume_dirs[i], dl) && path[dl] == '/')
+			for (int i = 0; i < cfg.nr_volume_dirs; i++)
+				if (under_volume_dir(path, i))
 					inside = 1;
-			}
 			if (!inside)
 				return fail(err, errlen, -EXDEV,
 					    "volume %s is outside the configured volume directories "
@@ -214,15 +337,12 @@ static int volume_geometry(struct tenant *t, char *err, size_t errlen)
 		uint64_t bytes;
 		int lbs, pbs;
 
-		if (!cfg.allow_bdev)
-			return fail(err, errlen, -EPERM,
-				    "volume %s is a block device; pvfsd only serves block "
-				    "devices with allow_block_devices=true in its config", t->volume);
 		if (ioctl(t->vol_fd, BLKGETSIZE64, &bytes) < 0 ||
 		    ioctl(t->vol_fd, BLKSSZGET, &lbs) < 0 || ioctl(t->vol_fd, BLKPBSZGET, &pbs) < 0)
 			return fail(err, errlen, -errno, "cannot query block device %s: %m",
 				    t->volume);
-		t->vol_dev = stx.stx_rdev_major << 8 | stx.stx_rdev_minor;
+		/* A disk is the same whatever node names it: compare device numbers. */
+		t->vol_dev = makedev(stx.stx_rdev_major, stx.stx_rdev_minor);
 		t->is_bdev = true;
 		t->capacity = bytes;
 		t->lbs = (uint32_t)lbs;
@@ -258,8 +378,9 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	if (tenant_find(ap->name))
 		return fail(err, errlen, -EEXIST, "tenant %s already exists; detach it first",
 			    ap->name);
-	if (nr_tenants >= MAX_TENANTS)
-		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants", MAX_TENANTS);
+	if (nr_tenants >= PVFSD_MAX_TENANTS)
+		return fail(err, errlen, -ENOSPC, "pvfsd serves at most %d tenants",
+			    PVFSD_MAX_TENANTS);
 	r = sched_qos_validate(&ap->qos);
 	if (r < 0)
 		return qos_error(r, err, errlen);
@@ -284,8 +405,9 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	r = volume_geometry(t, err, errlen);
 	if (r < 0)
 		goto fail_close;
-	for (struct tenant *o = tenants; o; o = o->next) {
-		if (o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
+	/* Block devices were checked (bdev_user) and claimed (O_EXCL) when opened. */
+	for (struct tenant *o = tenants; o && !t->is_bdev; o = o->next) {
+		if (!o->is_bdev && o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
 			r = fail(err, errlen, -EBUSY,
 				 "volume %s is already attached to tenant %s; a volume serves one "
 				 "tenant at a time", ap->volume, o->name);
@@ -329,6 +451,26 @@ static int fd_is_memory(int fd, uint64_t *ret_size)
 		return 0;
 	*ret_size = (uint64_t)st.st_size;
 	return 1;
+}
+
+/*
+ * REGION_SEALS - what a region memfd must carry. pvfsd's own CPU reads and
+ * writes the region (indices, SQEs, CQEs, the in-flight table): a region that
+ * shrank under its mapping would kill all of pvfsd with SIGBUS, so it must
+ * not be able to shrink (F_SEAL_SHRINK), and the VMM must not be able to add
+ * seals later (F_SEAL_SEAL: F_SEAL_FUTURE_WRITE would make a re-plug's
+ * writable mapping fail). Growing is harmless: pvfsd maps the size it saw.
+ * Guest RAM needs no seal: only the kernel touches it, through io_uring, and
+ * a request into a part that is gone fails with -EFAULT for its tenant alone.
+ */
+#define REGION_SEALS (F_SEAL_SHRINK | F_SEAL_SEAL)
+
+/* fd_seals - the memfd's seals, or -errno (-EINVAL: not a file that can be sealed). */
+static int fd_seals(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals < 0 ? -errno : seals;
 }
 
 static void tio_free(struct tenant_io *tio)
@@ -472,6 +614,15 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		return fail(err, errlen, -EBADF,
 			    "plug needs %zu fds (region, %u kick, %u call, %u memory), got %zu",
 			    want, pp->queues, pp->queues, pp->nr_mem, nfds);
+	/* Seals before size: once it cannot shrink, the size we read stays mapped. */
+	r = fd_seals(fds[0]);
+	if (r < 0 || (r & REGION_SEALS) != REGION_SEALS)
+		return fail(err, errlen, -EBADF,
+			    "region fd is %s; pvfsd needs a memfd sealed with F_SEAL_SHRINK and "
+			    "F_SEAL_SEAL, or a VMM could crash it by shrinking the region: create "
+			    "it with memfd_create(MFD_ALLOW_SEALING) and add those seals before "
+			    "plugging (pvfs_region_create() does)",
+			    r < 0 ? "not a memfd" : "not sealed that way");
 	if (!fd_is_memory(fds[0], &rsize) || rsize < PVFS_HDR_SIZE)
 		return fail(err, errlen, -EBADF, "region fd is not a memfd of at least %u bytes",
 			    PVFS_HDR_SIZE);
@@ -665,6 +816,8 @@ void tenant_conn_closed(struct ctl_conn *conn)
 		if (t->plug_conn == conn) {
 			log_info("tenant %s: VMM connection closed, unplugging", t->name);
 			tenant_unplug(t);
+			/* Also while a detach drains: the pointer must not outlive conn. */
+			t->plug_conn = NULL;
 		}
 	}
 }

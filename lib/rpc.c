@@ -2,6 +2,7 @@
 /* rpc.c - see rpc.h. */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -151,7 +152,8 @@ int rpc_call(int sock, const char *method, json_t *params, const int *fds, size_
 	_cleanup_free_ char *buf = NULL;
 	json_t *req, *resp = NULL, *v;
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	int r;
+	bool reset_seen = false;
+	int r, send_err;
 
 	req = json_pack("{s:s, s:s, s:I}", "jsonrpc", "2.0", "method", method, "id", id);
 	if (!req) {
@@ -160,10 +162,15 @@ int rpc_call(int sock, const char *method, json_t *params, const int *fds, size_
 	}
 	if (params)
 		json_object_set_new(req, "params", params);
-	r = rpc_send(sock, req, fds, nfds);
+	/*
+	 * A peer that refuses the connection (pvfsd at its connection limit)
+	 * replies at once and closes: our send then fails with EPIPE, but its
+	 * reply is still there to read.
+	 */
+	send_err = rpc_send(sock, req, fds, nfds);
 	json_decref(req);
-	if (r < 0)
-		return r;
+	if (send_err < 0 && send_err != -EPIPE && send_err != -ECONNRESET)
+		return send_err;
 
 	buf = malloc(PVFS_CTL_MAX_MSG + 1);
 	if (!buf)
@@ -187,17 +194,28 @@ int rpc_call(int sock, const char *method, json_t *params, const int *fds, size_
 		n = rpc_recv_raw(sock, buf, PVFS_CTL_MAX_MSG + 1, rfds, PVFS_CTL_MAX_FDS, &n_rfds);
 		if (n == -EAGAIN)
 			continue;
+		/*
+		 * A peer that closed with our request unread makes the first
+		 * receive fail with ECONNRESET; a reply it sent before is next.
+		 */
+		if (n == -ECONNRESET && !reset_seen) {
+			reset_seen = true;
+			continue;
+		}
 		if (n < 0)
 			return (int)n;
 		for (size_t i = 0; i < n_rfds; i++)
 			close(rfds[i]);
 		if (n == 0)
-			return -ECONNRESET;
+			return send_err < 0 ? send_err : -ECONNRESET;
 		resp = json_loads(buf, 0, NULL);
 		if (!resp)
 			return -EBADMSG;
 		v = json_object_get(resp, "id");
 		if (json_is_integer(v) && json_integer_value(v) == id)
+			break;
+		/* An error with a null id is about a request pvfsd could not read: ours. */
+		if (json_is_null(v) && json_object_get(resp, "error"))
 			break;
 		json_decref(resp);	/* a stale reply to an earlier, timed-out call */
 	}

@@ -44,7 +44,9 @@ const char *rpc_socket_path(const char *arg);
  * rpc_call - send a request and wait up to timeout_ms for its response.
  * params is consumed. On a JSON-RPC error response returns -EREMOTEIO and
  * sets *ret_error (the "error" object, new reference); on success sets
- * *ret_result (new reference). Received fds (at most max_fds) are stored in
+ * *ret_result (new reference). An error response with a null id (the peer
+ * could not read the request, or refused the connection and closed it) is
+ * this call's error too. Received fds (at most max_fds) are stored in
  * fds/ret_nfds when those are non-NULL.
  */
 int rpc_call(int sock, const char *method, json_t *params, const int *fds, size_t nfds,

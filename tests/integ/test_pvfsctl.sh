@@ -231,7 +231,7 @@ expect_err "--watch 0" "--watch must be 1-86400" "${P[@]}" stats --watch 0
 
 cat >"$D/rpc.py" <<'PYEOF'
 # Raw JSON-RPC 2.0 checks against pvfsd; prints "ok - ..." / "not ok - ...".
-import json, os, socket, struct, subprocess, sys, time
+import fcntl, json, os, socket, struct, subprocess, sys, time
 
 SOCK, MODE = sys.argv[1], sys.argv[2]
 fails = 0
@@ -290,11 +290,18 @@ def stride(depth, segs):
     end = 256 + depth * 64 + depth * 16 + depth * segs * 16 + depth * 128
     return (end + 4095) & ~4095
 
+def sealed_memfd(name, size):
+    """A memfd that cannot change size, as pvfsd requires of a region."""
+    fd = os.memfd_create(name, os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, size)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    return fd
+
 def make_plug(queues=2, depth=8, segs=4, nonblock=True):
     """A region as libpvfs-shim makes it, its eventfds and 1 MiB of guest memory."""
     size = 4096 + queues * stride(depth, segs)
-    reg = os.memfd_create("region")
-    os.ftruncate(reg, size)
+    reg = sealed_memfd("region", size)
     os.pwrite(reg, struct.pack("<IIQIIIII", 0x53465650, 1, size, queues, depth, segs,
                                stride(depth, segs), 0), 0)
     fl = os.EFD_NONBLOCK if nonblock else 0
@@ -380,6 +387,11 @@ if MODE == "raw":
     rp, wp = os.pipe()
     expect_error("pipe where the region memfd belongs",
                  call("plug", params, fds=[rp] + kicks + calls + [mem]), -9, "region fd")
+    unsealed = os.memfd_create("unsealed")
+    os.ftruncate(unsealed, 65536)
+    expect_error("unsealed memfd as the region",
+                 call("plug", params, fds=[unsealed] + kicks + calls + [mem]), -9,
+                 "F_SEAL_SHRINK")
     expect_error("pipe where a kick eventfd belongs",
                  call("plug", params, fds=[reg, rp] + kicks[1:] + calls + [mem]), -9,
                  "kick fd of queue 0 is not an eventfd")
@@ -389,8 +401,7 @@ if MODE == "raw":
                  "plug needs 6 fds")
     expect_error("plug of an unknown tenant", call("plug", dict(params, name="ghost"),
                  fds=[reg] + kicks + calls + [mem]), -2, "not attached")
-    bad = os.memfd_create("bad")
-    os.ftruncate(bad, 65536)
+    bad = sealed_memfd("bad", 65536)
     expect_error("region without the pvfs magic", call("plug", params,
                  fds=[bad] + kicks + calls + [mem]), -71, "magic")
     still_serving("bad plugs")
