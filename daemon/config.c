@@ -185,9 +185,17 @@ int config_set(const char *rawkey, const char *v)
 		cfg.poll_min_us = lo;
 		cfg.poll_max_us = hi;
 	} else if (!strcmp(key, "metrics-listen")) {
+		static char *listen;
+		char *dup;
+
 		if (restart_only(key))
 			return 0;
-		cfg.metrics_listen = strdup(v);
+		dup = strdup(v);
+		if (!dup)
+			return -ENOMEM;
+		/* Given twice (the file, then the command line): the last one wins. */
+		free(listen);
+		cfg.metrics_listen = listen = dup;
 	} else {
 		return -ENOENT;
 	}

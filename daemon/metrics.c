@@ -1,27 +1,33 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * metrics.c - `GET /metrics` in the Prometheus text format 0.0.4, served by
- * libevent's HTTP server on the main thread. Every metric family is named
- * once, in the table below, with its HELP and TYPE. Data-plane counters are
- * read with relaxed atomic loads: a scrape never takes a lock the pollers
- * could wait on.
+ * metrics.c - `GET /metrics` in the Prometheus text format 0.0.4, served on
+ * the main thread by a minimal HTTP/1.1 server on libevent bufferevents
+ * that bounds everything a client controls (see "The HTTP server" below).
+ * Every metric family is named once, in the table below, with its HELP and
+ * TYPE. Data-plane counters are read with relaxed atomic loads: a scrape
+ * never takes a lock the pollers could wait on.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "pvfsd.h"
 #include "tenant.h"
 #include "util.h"
-
-static struct evhttp *http;
 
 enum fam {
 	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS,
@@ -224,24 +230,432 @@ void metrics_render(struct evbuffer *b)
 			    PVFSD_VERSION, PVFS_ABI_VERSION);
 }
 
-static void handle(struct evhttp_request *req, void *arg)
-{
-	struct evbuffer *b;
+/*
+ * The HTTP server. evhttp, libevent's, bounds head and body sizes, but in
+ * libevent 2.1 (Debian 12) it has no connection limit (that came with
+ * evhttp_set_max_connections in 2.2), no hook that would let us count its
+ * connections, and only an inactivity timeout, which a client sending a
+ * header byte every few seconds never trips. The endpoint serves one
+ * resource, so pvfsd speaks the small part of HTTP/1.1 that needs on
+ * bufferevents of its own, where each limit on what a client controls is
+ * a constant below:
+ *
+ *   MAX_CONNS     connections; one more is accepted, told 503 and closed
+ *                 (as 2.2's evhttp does), the first time logged.
+ *   MAX_HEAD      bytes of request line and headers: 414 or 431 beyond.
+ *   no body       a request announcing one gets 413; the body is not read.
+ *   CONN_TIMEOUT  from accept to the response's last byte, whatever the
+ *                 client's pace: reading the request, rendering, writing.
+ *                 Prometheus' default scrape_timeout is the same 10 s.
+ *   LINGER_MAX    after the response, bytes read and dropped until the
+ *                 client closes, so that it sees the status rather than
+ *                 the reset that closing on unread data would send.
+ *
+ * One request per connection (Connection: close): a scraper connects once
+ * per interval anyway, and a connection only ever reads a head, writes one
+ * response and lingers.
+ */
+#define MAX_CONNS	64
+#define MAX_HEAD	8192
+#define CONN_TIMEOUT	10
+#define LINGER_MAX	(1u << 20)
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, 405, "only GET");
+/*
+ * Responses that overlap share a rendering: a request takes the newest one
+ * while some response still holds it and it is younger than SHARE_NS, so
+ * clients that ask at once and read slowly hold one copy (about 11 MB at
+ * 1000 tenants), not one each, and rendering costs at most one pass per
+ * SHARE_NS however fast they ask. Once MAX_RENDERINGS are held, the newest
+ * is shared whatever its age (stale by about CONN_TIMEOUT at most, and only
+ * under that load), so no more than MAX_RENDERINGS ever exist: a new one is
+ * made only below that count or when the newest was just released, which
+ * lowered it. A scrape that overlaps no other gets a fresh one.
+ */
+#define SHARE_NS	1000000000ull
+#define MAX_RENDERINGS	4
+
+#define CONTENT_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+
+struct rendering {
+	struct evbuffer *buf;
+	uint64_t born_ns;
+	unsigned refs;			/* responses holding it */
+};
+
+enum method { M_NONE, M_GET, M_HEAD, M_OTHER };
+
+struct mconn {
+	struct mconn *next, **pprev;
+	struct bufferevent *bev;
+	struct event *deadline;
+	struct rendering *r;		/* held while the response is written */
+	size_t head;			/* bytes of the request head read so far */
+	size_t dropped;			/* bytes read and dropped after the head */
+	enum { READING, WRITING, LINGERING } state;
+	enum method method;
+	bool bad;			/* malformed request line or header */
+	bool body;			/* the request announces a body */
+	bool is_metrics;		/* the path is /metrics */
+	bool eof;			/* the client has stopped sending */
+};
+
+static struct event_base *base;
+static struct evconnlistener *listener;
+static struct event *resume_ev;		/* re-enables accepting after EMFILE */
+static struct mconn *conns;
+static unsigned nr_conns;
+static bool refusing;			/* at MAX_CONNS; logged once per episode */
+static struct rendering *newest;	/* NULL once no response holds it */
+static unsigned nr_renderings;
+
+static struct rendering *rendering_get(void)
+{
+	static size_t last_size = 4096;
+	uint64_t now = now_ns();
+	struct rendering *r;
+
+	if (newest && (now - newest->born_ns < SHARE_NS || nr_renderings >= MAX_RENDERINGS)) {
+		newest->refs++;
+		return newest;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->buf = evbuffer_new();
+	if (!r->buf) {
+		free(r);
+		return NULL;
+	}
+	/*
+	 * In one chain: evbuffer_add_printf alone would make ~1 KiB chains, and
+	 * a reference costs a chain header of that size for each of them, as
+	 * much as a copy. Room for the last size and an eighth is reserved up
+	 * front; the pullup copies only when the tenants grew past that.
+	 */
+	evbuffer_expand(r->buf, last_size + last_size / 8);
+	metrics_render(r->buf);
+	last_size = evbuffer_get_length(r->buf);
+	if (!evbuffer_pullup(r->buf, -1)) {
+		evbuffer_free(r->buf);
+		free(r);
+		return NULL;
+	}
+	r->born_ns = now;
+	r->refs = 1;
+	nr_renderings++;
+	newest = r;
+	return r;
+}
+
+/*
+ * rendering_put - drop a hold. An output buffer may still reference the
+ * chains (evbuffer_add_buffer_reference): libevent counts that reference,
+ * so freeing here only releases ours.
+ */
+static void rendering_put(struct rendering *r)
+{
+	if (!r || --r->refs)
+		return;
+	if (newest == r)
+		newest = NULL;
+	evbuffer_free(r->buf);
+	free(r);
+	nr_renderings--;
+}
+
+static void conn_free(struct mconn *c)
+{
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	bufferevent_free(c->bev);
+	event_free(c->deadline);
+	rendering_put(c->r);
+	free(c);
+	if (nr_conns-- == MAX_CONNS && refusing) {
+		log_info("metrics: below %d connections again, accepting", MAX_CONNS);
+		refusing = false;
+	}
+}
+
+static void conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	default: return "Service Unavailable";
+	}
+}
+
+/*
+ * respond - queue the one response of this connection. Returns false if
+ * that failed and c is freed.
+ */
+static bool respond(struct mconn *c, int status)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char why[64];
+
+	c->state = WRITING;
+	if (status == 200) {
+		c->r = rendering_get();
+		if (!c->r) {
+			conn_free(c);
+			return false;
+		}
+		evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: " CONTENT_TYPE "\r\n"
+				    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+				    evbuffer_get_length(c->r->buf));
+		if (c->method == M_HEAD) {
+			rendering_put(c->r);
+			c->r = NULL;
+		} else if (evbuffer_add_buffer_reference(out, c->r->buf) < 0) {
+			conn_free(c);
+			return false;
+		}
+	} else {
+		switch (status) {
+		case 400: snprintf(why, sizeof(why), "malformed request"); break;
+		case 404: snprintf(why, sizeof(why), "metrics are at /metrics"); break;
+		case 405: snprintf(why, sizeof(why), "only GET and HEAD"); break;
+		case 413: snprintf(why, sizeof(why), "requests have no body here"); break;
+		default: snprintf(why, sizeof(why), "request %s longer than %d bytes",
+				  status == 414 ? "line" : "head", MAX_HEAD); break;
+		}
+		evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8"
+				    "\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
+				    status, reason(status), strlen(why) + 1,
+				    status == 405 ? "Allow: GET, HEAD\r\n" : "", why);
+	}
+	bufferevent_enable(c->bev, EV_WRITE);
+	return true;
+}
+
+/* parse_request_line - "METHOD SP TARGET SP HTTP/1.x"; sets c->method, c->is_metrics. */
+static void parse_request_line(struct mconn *c, char *line)
+{
+	char *target = strchr(line, ' '), *version = target ? strchr(target + 1, ' ') : NULL;
+	size_t path_len;
+
+	if (!target || !version || strncmp(version + 1, "HTTP/1.", 7) ||
+	    !isdigit((unsigned char)version[8]) || version[9] || target == line ||
+	    target[1] != '/') {
+		c->method = M_OTHER;
+		c->bad = true;
 		return;
 	}
-	b = evbuffer_new();
-	if (!b) {
-		evhttp_send_error(req, 500, "out of memory");
+	*target++ = '\0';
+	*version = '\0';
+	if (!strcmp(line, "GET"))
+		c->method = M_GET;
+	else if (!strcmp(line, "HEAD"))
+		c->method = M_HEAD;
+	else
+		c->method = M_OTHER;
+	/* The query (Prometheus' `params`) does not choose anything here. */
+	path_len = strcspn(target, "?");
+	c->is_metrics = path_len == strlen("/metrics") && !strncmp(target, "/metrics", path_len);
+}
+
+static void parse_header(struct mconn *c, const char *line)
+{
+	static const char cl[] = "content-length:", te[] = "transfer-encoding:";
+
+	if (!strncasecmp(line, cl, strlen(cl))) {
+		const char *v = line + strlen(cl) + strspn(line + strlen(cl), " \t");
+		size_t digits = strspn(v, "0123456789");
+
+		if (!digits || v[digits + strspn(v + digits, " \t")])
+			c->bad = true;
+		else if (strspn(v, "0") < digits)
+			c->body = true;		/* a digit other than 0: a body follows */
+	} else if (!strncasecmp(line, te, strlen(te))) {
+		c->body = true;
+	} else if (!strchr(line, ':')) {
+		c->bad = true;
+	}
+}
+
+static int status_of(const struct mconn *c)
+{
+	if (c->bad)
+		return 400;
+	if (c->method == M_OTHER)
+		return 405;
+	if (c->body)
+		return 413;
+	return c->is_metrics ? 200 : 404;
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct mconn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t before, n;
+	char *line;
+
+	while (c->state == READING) {
+		before = evbuffer_get_length(in);
+		line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
+		if (!line)
+			break;
+		c->head += before - evbuffer_get_length(in);
+		if (c->head > MAX_HEAD) {
+			free(line);
+			if (!respond(c, c->method == M_NONE ? 414 : 431))
+				return;
+			break;
+		}
+		if (c->method == M_NONE) {
+			/* RFC 9112 2.2: an empty line before the request line is ignored. */
+			if (n)
+				parse_request_line(c, line);
+		} else if (!n) {
+			free(line);
+			if (!respond(c, status_of(c)))
+				return;
+			break;
+		} else {
+			parse_header(c, line);
+		}
+		free(line);
+	}
+	/* A partial line already past the limit is not waited for. */
+	if (c->state == READING && c->head + evbuffer_get_length(in) > MAX_HEAD &&
+	    !respond(c, c->method == M_NONE ? 414 : 431))
+		return;
+	if (c->state == READING)
+		return;
+	/*
+	 * The request is answered: what follows (a pipelined request, a body)
+	 * is dropped, up to a limit; draining also keeps the read watermark
+	 * from stopping the reads that will see the client's EOF.
+	 */
+	n = evbuffer_get_length(in);
+	c->dropped += n;
+	evbuffer_drain(in, n);
+	if (c->dropped > LINGER_MAX)
+		conn_free(c);
+}
+
+/* conn_written - the response is all with the kernel: linger until the client closes. */
+static void conn_written(struct bufferevent *bev, void *arg)
+{
+	struct mconn *c = arg;
+
+	if (c->state != WRITING || evbuffer_get_length(bufferevent_get_output(bev)))
+		return;
+	rendering_put(c->r);
+	c->r = NULL;
+	if (c->eof) {
+		conn_free(c);
 		return;
 	}
-	metrics_render(b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
+	c->state = LINGERING;
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct mconn *c = arg;
+
+	/* A client that shuts down its side after the request still gets the response. */
+	if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && c->state == WRITING) {
+		c->eof = true;
+		return;
+	}
+	conn_free(c);
+}
+
+#define BUSY_BODY	"too many connections, retry later\n"
+#define BUSY_LEN	"34"
+_Static_assert(sizeof(BUSY_BODY) - 1 == 34, "BUSY_LEN is the length of BUSY_BODY");
+
+/*
+ * refuse - over MAX_CONNS: a 503 into the new socket's empty buffer, then
+ * close. Best effort: if it does not fit, the client sees the close.
+ */
+static void refuse(evutil_socket_t fd)
+{
+	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Length: " BUSY_LEN "\r\n"
+		"Connection: close\r\n\r\n" BUSY_BODY;
+
+	(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	evutil_closesocket(fd);
+	if (!refusing)
+		log_warn("metrics: %d connections open, refusing more until one closes", MAX_CONNS);
+	refusing = true;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct timeval tv = { CONN_TIMEOUT, 0 };
+	struct mconn *c;
+
+	if (nr_conns >= MAX_CONNS) {
+		refuse(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(base, conn_timeout, c);
+	if (!c->bev || !c->deadline) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c->deadline)
+			event_free(c->deadline);
+		free(c);
+		return;
+	}
+	c->next = conns;
+	if (conns)
+		conns->pprev = &c->next;
+	c->pprev = &conns;
+	conns = c;
+	nr_conns++;
+	evtimer_add(c->deadline, &tv);
+	/* Read no more than a head at a time; evbuffer_readln stays linear. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, MAX_HEAD + 1);
+	bufferevent_setcb(c->bev, conn_read, conn_written, conn_event, c);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(listener);
+}
+
+/*
+ * accept_error - out of descriptors (EMFILE, ENFILE) or memory: the pending
+ * connection stays and the listener would fire again at once, so pause
+ * accepting for a second instead of spinning.
+ */
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("metrics: cannot accept a connection: %s; pausing for a second", strerror(err));
+	evconnlistener_disable(l);
+	evtimer_add(resume_ev, &tv);
 }
 
 /* write_addr - record where we listen (port 0 means the kernel chose). */
@@ -274,45 +688,60 @@ static void write_addr(int fd)
 	fclose(f);
 }
 
-static void not_found(struct evhttp_request *req, void *arg)
+int metrics_start(struct event_base *evbase, const char *listen)
 {
-	evhttp_send_error(req, 404, "metrics are at /metrics");
-}
-
-int metrics_start(struct event_base *base, const char *listen)
-{
-	struct evhttp_bound_socket *bound;
-	char host[256];
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *ai;
+	char host[256], port[8];
 	const char *colon;
-	uint64_t port;
+	uint64_t portnum;
+	int r;
 
 	if (!listen || !strcmp(listen, "none"))
 		return 0;
 	colon = strrchr(listen, ':');
 	if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host) ||
-	    parse_u64(colon + 1, &port) < 0 || port > 65535)
+	    parse_u64(colon + 1, &portnum) < 0 || portnum > 65535)
 		return -EINVAL;
 	memcpy(host, listen, (size_t)(colon - listen));
 	host[colon - listen] = '\0';
-	http = evhttp_new(base);
-	if (!http)
+	snprintf(port, sizeof(port), "%u", (unsigned)portnum);
+	if (getaddrinfo(host, port, &hints, &ai))
+		return -EADDRNOTAVAIL;
+	base = evbase;
+	resume_ev = evtimer_new(base, resume_accepting, NULL);
+	if (!resume_ev) {
+		freeaddrinfo(ai);
 		return -ENOMEM;
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET);
-	evhttp_set_cb(http, "/metrics", handle, NULL);
-	evhttp_set_gencb(http, not_found, NULL);
-	bound = evhttp_bind_socket_with_handle(http, host, (uint16_t)port);
-	if (!bound) {
-		evhttp_free(http);
-		http = NULL;
-		return -EADDRINUSE;
 	}
-	write_addr(evhttp_bound_socket_get_fd(bound));
+	errno = 0;
+	listener = evconnlistener_new_bind(base, accept_cb, NULL,
+					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+					   LEV_OPT_REUSEABLE, -1, ai->ai_addr,
+					   (int)ai->ai_addrlen);
+	r = errno ? -errno : -EADDRINUSE;	/* bind's or listen's, if it failed */
+	freeaddrinfo(ai);
+	if (!listener) {
+		event_free(resume_ev);
+		resume_ev = NULL;
+		return r;
+	}
+	evconnlistener_set_error_cb(listener, accept_error);
+	write_addr(evconnlistener_get_fd(listener));
 	return 0;
 }
 
 void metrics_stop(void)
 {
-	if (http)
-		evhttp_free(http);
-	http = NULL;
+	while (conns)
+		conn_free(conns);
+	if (listener)
+		evconnlistener_free(listener);
+	listener = NULL;
+	if (resume_ev)
+		event_free(resume_ev);
+	resume_ev = NULL;
 }

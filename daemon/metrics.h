@@ -7,7 +7,8 @@ struct event_base;
 struct evbuffer;
 
 /*
- * metrics_start - serve GET /metrics on "ADDR:PORT" ("none" or NULL: off).
+ * metrics_start - serve GET and HEAD /metrics on "ADDR:PORT" ("none" or
+ * NULL: off), within the limits documented in metrics.c and pvfsd(8).
  * Port 0 picks a free port; the address bound is written to
  * RUNTIME_DIR/metrics.addr either way, for scripts and tests.
  */
