@@ -181,7 +181,12 @@ int main(void)
 	printf("# %d rounds (sequences %d/%d/%d/%d/%d/%d)\n", rounds, counts[0], counts[1],
 	       counts[2], counts[3], counts[4], counts[5]);
 	TL_CHECK(rounds >= 100, "at least 100 racing rounds ran (%d)", rounds);
-	TL_CHECK(baseline < 0 || tl_fd_count_settled(d.pid, baseline) == baseline,
+	/*
+	 * The baseline may include a connection pvfsd had not yet closed (it
+	 * closes one when it reads the client's EOF): a leak of one fd per
+	 * round would show as thousands more, so "not above" is the check.
+	 */
+	TL_CHECK(baseline < 0 || tl_fd_count_settled(d.pid, baseline) <= baseline,
 		 "no descriptor left behind (%d, baseline %d)", tl_fd_count(d.pid), baseline);
 
 	/* Shutdown with a plugged VM (writes in flight) and a detach draining. */
