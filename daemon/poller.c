@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "poller_test.h"
 #include "pvfsd.h"
 #include "util.h"
 
@@ -961,6 +962,32 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 	return 1;
 }
 
+/*
+ * poller_pass - steps 1-4 of the loop and the submit (see the top of this
+ * file), never a sleep. Returns 1 if it did work; *ret_wake (if dispatch
+ * ran) is when the scheduler next releases a throttled tenant.
+ */
+static int poller_pass(struct poller *p, uint64_t now, uint64_t *ret_wake)
+{
+	int work = 0;
+
+	stat_add(&p->st.heartbeat, 1);
+	if (__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE))
+		process_mailbox(p, now);
+	if (reap(p, now))
+		work = 1;
+	signal_guests(p);
+	if (scan(p, now))
+		work |= dispatch(p, now, ret_wake) > 0;
+	if (p->pending_sqes) {
+		io_uring_submit(&p->ring);
+		p->pending_sqes = 0;
+	}
+	signal_guests(p);
+	finish_removes(p);
+	return work;
+}
+
 static void *poller_main(void *arg)
 {
 	struct poller *p = arg;
@@ -968,22 +995,7 @@ static void *poller_main(void *arg)
 
 	while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED) || p->tenants) {
 		uint64_t now = now_ns(), wake = UINT64_MAX;
-		int work = 0;
-
-		stat_add(&p->st.heartbeat, 1);
-		if (__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE))
-			process_mailbox(p, now);
-		if (reap(p, now))
-			work = 1;
-		signal_guests(p);
-		if (scan(p, now))
-			work |= dispatch(p, now, &wake) > 0;
-		if (p->pending_sqes) {
-			io_uring_submit(&p->ring);
-			p->pending_sqes = 0;
-		}
-		signal_guests(p);
-		finish_removes(p);
+		int work = poller_pass(p, now, &wake);
 
 		if (work) {
 			if (p->wakeup_set)
@@ -1138,4 +1150,42 @@ struct poller *poller_pick(void)
 		    __atomic_load_n(&best->nr_tenants, __ATOMIC_RELAXED))
 			best = pollers[i];
 	return best;
+}
+
+/* ---- test hooks (poller_test.h): one poller driven by the caller ---- */
+
+int poller_test_start(enum sched_mode mode, uint32_t inflight_cap)
+{
+	int r;
+
+	if (nr_pollers)
+		return -EBUSY;
+	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (done_efd < 0)
+		return -errno;
+	r = poller_create(0, mode, inflight_cap, &pollers[0]);
+	if (r < 0) {
+		close(done_efd);
+		done_efd = -1;
+		return r;
+	}
+	nr_pollers = 1;
+	return 0;
+}
+
+int poller_test_pass(uint64_t max_sleep_ns)
+{
+	struct poller *p = pollers[0];
+	uint64_t now = now_ns(), wake = UINT64_MAX, until;
+
+	if (poller_pass(p, now, &wake))
+		return 1;
+	if (!max_sleep_ns)
+		return 0;
+	/* try_sleep sleeps until the earlier of until and a completion or kick. */
+	until = now + MIN(max_sleep_ns, HEARTBEAT_NS - 1);
+	if (wake > now && wake < until)
+		until = wake;
+	try_sleep(p, now, until);
+	return 0;
 }
