@@ -7,7 +7,7 @@
 #
 #   make            build every userspace binary into build/bin, libraries into build/lib
 #   make check      install test dependencies, build (also with sanitizers), run every test
-#   make demo       the quick-start main job (scripts/demo)
+#   make demo       the quick-start main job (scripts/demo: installs what is missing first)
 #   make deps       install missing Debian packages (scripts/install-deps)
 #   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
 #   make SAN=asan   build with ASan+UBSan into build-asan/;  SAN=tsan into build-tsan/
@@ -46,7 +46,18 @@ $(error SAN must be empty, asan, tsan or fuzz)
 endif
 
 PKGS := libevent jansson liburing libsystemd inih
+# Computed once, when make starts: a target that installs packages must run
+# the build in a new make ($(MAKE) everything after deps, as check does).
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# Without the packages a build would stop at the first #include <jansson.h>;
+# say what to run instead. Goals that install first or compile nothing are exempt.
+NO_BUILD_GOALS := deps demo check clean list-tests deb kmod
+DEPS_HINT := run 'scripts/install-deps --build' as root, or start with 'make demo' or 'make check'
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo ok),ok)
+$(error missing build dependencies (pkg-config does not find all of $(PKGS)): $(DEPS_HINT))
+endif
+endif
 uring_LIBS    = $(shell $(PKG_CONFIG) --libs liburing)
 event_LIBS    = $(shell $(PKG_CONFIG) --libs libevent)
 jansson_LIBS  = $(shell $(PKG_CONFIG) --libs jansson)
@@ -115,8 +126,12 @@ check: deps
 check-fast: everything
 	tests/run-tests
 
-demo: everything
-	scripts/demo
+# No prerequisites: on a fresh machine nothing may compile before the
+# packages are there. scripts/demo installs what is missing, then builds
+# with a new make (whose pkg-config flags see the new packages), then runs.
+# DEMO_SECONDS: how long the simulated VMs run (scripts/demo's default: 6).
+demo:
+	scripts/demo $(DEMO_SECONDS)
 
 deps:
 	scripts/install-deps
