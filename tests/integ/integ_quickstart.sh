@@ -16,8 +16,8 @@
 # before it compiles. What this cannot show: that the real apt-get installs
 # the right packages (scripts/install-deps lists them).
 set -u
-# shellcheck source=tests/integ/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/integ-lib.sh
+. "$(dirname "$0")/integ-lib.sh"
 
 command -v git > /dev/null && git -C "$ROOT" rev-parse --is-inside-work-tree > /dev/null 2>&1 ||
 	{ echo "SKIP: needs a git checkout (the quick start runs in a clone)"; exit 77; }

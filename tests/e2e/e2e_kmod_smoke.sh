@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# kmod-smoke - pvfs_blk refuses what is not a usable pvfs region, and loads
+# e2e_kmod_smoke - pvfs_blk refuses what is not a usable pvfs region, and loads
 # and unloads cleanly; needs no pvfsd. The host prepares one region file per
 # ivshmem-plain device with tests/e2e/mkregion (wrong magic, wrong ABI,
 # inconsistent geometry, a host that never became READY, a READY region on a
@@ -16,8 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 proto=${PVFS_PROTO:-$repo/proto}
 
-skip() { echo "kmod-smoke: SKIP: $*"; exit 77; }
-fail() { echo "kmod-smoke: FAIL: $*"; exit 1; }
+skip() { echo "e2e_kmod_smoke: SKIP: $*"; exit 77; }
+fail() { echo "e2e_kmod_smoke: FAIL: $*"; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing"
 kver=$(ls /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -n 1)
@@ -61,7 +61,7 @@ done
 rc=$?
 grep -a 'PVFS-E2E:\|pvfs_blk' "$work/serial.log"
 case $rc in
-0) echo "kmod-smoke: PASS"; exit 0 ;;
+0) echo "e2e_kmod_smoke: PASS"; exit 0 ;;
 77) exit 77 ;;
-*) echo "kmod-smoke: FAIL (rc $rc); serial log follows"; cat -v "$work/serial.log" | tail -n 100; exit 1 ;;
+*) echo "e2e_kmod_smoke: FAIL (rc $rc); serial log follows"; cat -v "$work/serial.log" | tail -n 100; exit 1 ;;
 esac

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# fs-verify-fakehost - the full guest data test (guest/fs-verify.sh) against
+# e2e_fs_verify_fakehost - the full guest data test (guest/fs-verify.sh) against
 # fakehost.py instead of pvfsd: exercises pvfs_blk's real data path (SQ,
 # segments, doorbell, MSI-X completions, several queues) in QEMU with no
 # daemon. The host then checks the volume file with e2fsck. The same guest
@@ -19,8 +19,8 @@ mib=${PVFS_E2E_MIB:-64}
 tmo=${PVFS_E2E_TIMEOUT:-1200}
 test=${PVFS_E2E_TEST:-fs-verify}
 
-skip() { echo "fs-verify-fakehost: SKIP: $*"; exit 77; }
-fail() { echo "fs-verify-fakehost: FAIL: $*"; exit 1; }
+skip() { echo "e2e_fs_verify_fakehost: SKIP: $*"; exit 77; }
+fail() { echo "e2e_fs_verify_fakehost: FAIL: $*"; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing"
 command -v fio >/dev/null || skip "fio missing"
@@ -69,13 +69,13 @@ grep -a 'PVFS-E2E:\|pvfs' "$work/serial.log"
 
 if [ "$rc" = 0 ] && [ "$test" = fs-verify ]; then
 	e2fsck -fn "$work/volume" >"$work/fsck.log" 2>&1 ||
-		{ cat "$work/fsck.log"; rc=1; echo "fs-verify-fakehost: host e2fsck found errors"; }
+		{ cat "$work/fsck.log"; rc=1; echo "e2e_fs_verify_fakehost: host e2fsck found errors"; }
 fi
 kill "$host_pid" 2>/dev/null && wait "$host_pid"
 host_pid=
 sed 's/^/host: /' "$work/host.log"
 case $rc in
-0) echo "fs-verify-fakehost: PASS"; exit 0 ;;
+0) echo "e2e_fs_verify_fakehost: PASS"; exit 0 ;;
 77) exit 77 ;;
-*) echo "fs-verify-fakehost: FAIL (rc $rc); serial log tail:"; tail -n 60 "$work/serial.log" | cat -v; exit 1 ;;
+*) echo "e2e_fs_verify_fakehost: FAIL (rc $rc); serial log tail:"; tail -n 60 "$work/serial.log" | cat -v; exit 1 ;;
 esac

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 #
-# lib.sh - sourced by the shell integration tests: the repository root, the
+# integ-lib.sh - sourced by the shell integration tests: the repository root, the
 # build directory ($PVFS_BUILD, default build) as an absolute path, and
 # ok/notok lines that remember a failure in $fail.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
