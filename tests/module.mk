@@ -18,3 +18,7 @@ $(foreach t,$(INTEG_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/integ/$(t).o 
 $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
 
 TESTS += $(addprefix $(B)/tests/,$(UNIT_TESTS) $(INTEG_TESTS))
+
+# Helpers the e2e scripts run; built with everything, never run as tests.
+$(B)/tests/mkregion: $(OBJDIR)/tests/e2e/mkregion.o
+TESTS += $(B)/tests/mkregion
