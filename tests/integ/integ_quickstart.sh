@@ -27,14 +27,11 @@ real_dpkgquery=$(command -v dpkg-query) || { echo "SKIP: no dpkg-query (not Debi
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-mkdir -p "$T/bin" "$T/src"
+mkdir -p "$T/bin"
 EV=$T/events
 : > "$EV"
 
-# The fresh clone: what git tracks, as it is in the working tree.
-git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 sh -c \
-	'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
-	(cd "$ROOT" && xargs -0 cp -a --parents -t "$T/src")
+copy_tree "$T/src"
 
 # The sandbox: "installed" appears when apt-get installs.
 stub() {	# name body
