@@ -65,6 +65,7 @@
 #ifndef PVFS_SCHED_H
 #define PVFS_SCHED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum sched_mode {
