@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
 #include "log.h"
 #include "pvfsd.h"
+#include "qos_json.h"
 #include "state.h"
 #include "tenant.h"
 #include "util.h"
@@ -48,7 +48,7 @@ void state_save(void)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
 				"name", t->name, "volume", t->volume, "readonly", t->readonly,
 				"cache", t->cache == CACHE_NONE ? "none" : "writeback",
-				"qos", ctl_qos_json(&t->qos)));
+				"qos", qos_json(&t->qos)));
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
 	/*

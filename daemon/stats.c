@@ -7,8 +7,8 @@
  */
 #include <string.h>
 
-#include "control.h"
 #include "pvfsd.h"
+#include "qos_json.h"
 #include "stats.h"
 #include "tenant.h"
 #include "util.h"
@@ -24,7 +24,7 @@ json_t *stats_tenant_summary(const struct tenant *t)
 			      "capacity", (json_int_t)t->capacity,
 			      "logical_block_size", (int)t->lbs,
 			      "physical_block_size", (int)t->pbs,
-			      "qos", ctl_qos_json(&t->qos),
+			      "qos", qos_json(&t->qos),
 			      "plugs", (json_int_t)t->plugs);
 
 	if (tenant_effective_state(t) == TENANT_BROKEN) {
