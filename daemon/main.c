@@ -23,6 +23,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "state.h"
 #include "stats.h"

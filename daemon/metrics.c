@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "tenant.h"
 #include "util.h"

@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "poller.h"
 #include "pvfsd.h"
+#include "request.h"
 #include "util.h"
 
 #define RING_ENTRIES	1024

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "poller.h"
 #include "pvfsd.h"
 #include "qos_json.h"
 #include "stats.h"

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "tenant.h"
 #include "util.h"

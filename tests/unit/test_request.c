@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pvfsd.h"
+#include "request.h"
 #include "tlib.h"
 #include "util.h"
 
