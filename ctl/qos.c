@@ -2,12 +2,15 @@
 /*
  * qos.c - the QoS options that `attach` and `set-qos` share (--weight,
  * --iops-limit, --bps-limit, --iops-reservation, --latency-target), parsed
- * strictly into the
- * members of the method's params, and their one-line human form.
+ * strictly into the members of the method's params, and their one-line
+ * human form.
  */
+#include <stdint.h>
 #include <stdio.h>
 
+#include "output.h"
 #include "pvfsctl.h"
+#include "qos.h"
 
 int qos_option(const char *cmd, int opt, const char *arg, json_t *params)
 {

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
 #include "util.h"
 

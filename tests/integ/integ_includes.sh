@@ -5,7 +5,8 @@
 # graph of daemon/, ctl/, lib/, vmm-shim/ and proto/ has no cycle and the
 # data plane includes no control-plane header), and it does catch each kind
 # of violation when one is introduced on purpose into a copy of the tree: a
-# module cycle (stats.c including control.h, as before issue #13), a header
+# module cycle (stats.c including control.h, as before issue #13; pvfsctl's
+# client needing its main module, as ctl.c and pvfsctl.c did), a header
 # cycle, and a data-plane file including a control-plane header.
 set -u
 # shellcheck source=tests/integ/integ-lib.sh
@@ -39,6 +40,8 @@ violation() {
 }
 violation "module cycle control <-> stats" daemon/stats.c '#include "control.h"' 'module include cycle'
 violation "header cycle sched.h <-> pvfsd.h" daemon/sched.h '#include "pvfsd.h"' 'file include cycle'
+violation "module cycle client <-> pvfsctl in ctl/" ctl/client.h '#include "pvfsctl.h"' \
+	'module include cycle'
 violation "data plane includes tenant.h" daemon/poller.c '#include "tenant.h"' \
 	'data plane includes control-plane header daemon/tenant.h'
 exit $fail
