@@ -149,43 +149,26 @@ const char *name_operand(int argc, char **argv)
 	}
 	return argv[optind];
 }
-/* A JSON integer is signed 64-bit; larger values would arrive negative. */
-static int check_json_range(const char *cmd, const char *opt, const char *s, uint64_t v)
+int parse_opt_number(const char *cmd, const char *opt, const char *s, enum opt_unit unit,
+		     uint64_t *ret)
 {
+	static const char *const expected[] = {
+		[OPT_COUNT] = "a non-negative decimal number below 2^63",
+		[OPT_SIZE] = "bytes, optionally with a K, M, G or T suffix (e.g. 100M)",
+	};
+	uint64_t v;
+
+	if ((unit == OPT_SIZE ? parse_size(s, &v) : parse_u64(s, &v)) < 0) {
+		fprintf(stderr, "%s: %s: invalid %s value '%s': expected %s\n", PROG_NAME, cmd,
+			opt, s, expected[unit]);
+		return -1;
+	}
+	/* A JSON integer is signed 64-bit; larger values would arrive negative. */
 	if (v > (uint64_t)INT64_MAX) {
 		fprintf(stderr, "%s: %s: invalid %s value '%s': too large\n", PROG_NAME, cmd,
 			opt, s);
 		return -1;
 	}
-	return 0;
-}
-
-int parse_opt_u64(const char *cmd, const char *opt, const char *s, uint64_t *ret)
-{
-	uint64_t v;
-
-	if (parse_u64(s, &v) < 0) {
-		fprintf(stderr, "%s: %s: invalid %s value '%s': expected a non-negative "
-			"decimal number below 2^63\n", PROG_NAME, cmd, opt, s);
-		return -1;
-	}
-	if (check_json_range(cmd, opt, s, v) < 0)
-		return -1;
-	*ret = v;
-	return 0;
-}
-
-int parse_opt_size(const char *cmd, const char *opt, const char *s, uint64_t *ret)
-{
-	uint64_t v;
-
-	if (parse_size(s, &v) < 0) {
-		fprintf(stderr, "%s: %s: invalid %s value '%s': expected bytes, optionally "
-			"with a K, M, G or T suffix (e.g. 100M)\n", PROG_NAME, cmd, opt, s);
-		return -1;
-	}
-	if (check_json_range(cmd, opt, s, v) < 0)
-		return -1;
 	*ret = v;
 	return 0;
 }

@@ -56,12 +56,14 @@ int no_options(int argc, char **argv);
  */
 const char *name_operand(int argc, char **argv);
 
+/* What an option's value is: a count, or a size in bytes with K, M, G, T (powers of 1024). */
+enum opt_unit { OPT_COUNT, OPT_SIZE };
 /*
- * Strict option values: the whole string must be a number (a size with
- * K/M/G/T for parse_opt_size) that fits a JSON integer; otherwise prints
- * "pvfsctl: CMD: invalid --OPT value 'X': ..." and returns -1.
+ * parse_opt_number - the whole string s must be a number of that unit that
+ * fits a JSON integer; otherwise prints "pvfsctl: CMD: invalid OPT value
+ * 'S': ..." and returns -1.
  */
-int parse_opt_u64(const char *cmd, const char *opt, const char *s, uint64_t *ret);
-int parse_opt_size(const char *cmd, const char *opt, const char *s, uint64_t *ret);
+int parse_opt_number(const char *cmd, const char *opt, const char *s, enum opt_unit unit,
+		     uint64_t *ret);
 
 #endif
