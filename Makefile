@@ -14,10 +14,8 @@
 #   make SAN=fuzz fuzz   the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/tests/
 #   make V=1        show the commands
 #   make install PREFIX=/usr DESTDIR=...   (LIBDIR=... for libpvfs-shim.a, default PREFIX/lib)
-#   make deb        Debian packages from the working tree into build/deb/ (packaging/README.md):
-#                   the tracked files, uncommitted edits included, are copied to
-#                   build/deb/pvfs-VERSION/ with packaging/debian as debian/ and built
-#                   there with dpkg-buildpackage -b; the tree itself is not touched
+#   make deb        Debian packages from the working tree into build/deb/ (scripts/make-deb,
+#                   packaging/README.md); the tree itself is not touched
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -165,26 +163,9 @@ install: everything
 	install -m 0644 etc/pvfsd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/pvfsd.conf
 	install -m 0644 etc/pvfsd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/pvfsd.conf
 
-# `make deb`: see the header. The package build gets neither this make's
-# command-line variables nor its CFLAGS/LDFLAGS: it uses dpkg-buildflags
-# (tune with DEB_BUILD_OPTIONS, DEB_CFLAGS_APPEND, ...).
-DEB_DIR := build/deb
-DEB_UNSET := MAKEFLAGS MFLAGS MAKELEVEL CFLAGS CPPFLAGS LDFLAGS OPT SAN CI WERROR V PREFIX DESTDIR LIBDIR
+# `make deb`: see the header and scripts/make-deb.
 deb:
-	@command -v dpkg-buildpackage > /dev/null || \
-		{ echo "make deb: dpkg-buildpackage missing (scripts/install-deps --deb)" >&2; exit 1; }
-	@git rev-parse --is-inside-work-tree > /dev/null 2>&1 || \
-		{ echo "make deb: needs a git checkout (it packages the tracked files)" >&2; exit 1; }
-	@set -e; \
-	v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version | sed 's/-[^-]*$$//'); \
-	src=$(DEB_DIR)/pvfs-$$v; \
-	echo "  DEB     $$src"; \
-	rm -rf $(DEB_DIR); mkdir -p $$src; \
-	git ls-files -z | xargs -0 sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then \
-		printf "%s\0" "$$f"; fi; done' sh | xargs -0 cp -a --parents -t $$src; \
-	rm -rf $$src/debian; cp -a packaging/debian $$src/debian; \
-	cd $$src && env $(addprefix -u ,$(DEB_UNSET)) dpkg-buildpackage -b -us -uc -Jauto
-	@ls -1 $(DEB_DIR)/*.deb
+	$(Q)scripts/make-deb
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
