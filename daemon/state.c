@@ -47,7 +47,7 @@ void state_save(void)
 			continue;
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
 				"name", t->name, "volume", t->volume, "readonly", t->readonly,
-				"cache", t->cache == CACHE_NONE ? "none" : "writeback",
+				"cache", cache_mode_name(t->cache),
 				"qos", qos_json(&t->qos)));
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);

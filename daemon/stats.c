@@ -21,7 +21,7 @@ json_t *stats_tenant_summary(const struct tenant *t)
 			      "state", tenant_state_name(tenant_effective_state(t)),
 			      "volume", t->volume, "volume_path", t->volume_real,
 			      "readonly", t->readonly,
-			      "cache", t->cache == CACHE_NONE ? "none" : "writeback",
+			      "cache", cache_mode_name(t->cache),
 			      "capacity", (json_int_t)t->capacity,
 			      "logical_block_size", (int)t->lbs,
 			      "physical_block_size", (int)t->pbs,

@@ -70,6 +70,11 @@ const char *tenant_state_name(enum tenant_state s)
 	return "unknown";
 }
 
+const char *cache_mode_name(enum cache_mode m)
+{
+	return m == CACHE_WRITEBACK ? "writeback" : "none";
+}
+
 struct tenant *tenant_find(const char *name)
 {
 	for (struct tenant *t = tenants; t; t = t->next)
@@ -420,7 +425,7 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	nr_tenants++;
 	log_info("tenant %s attached: volume %s, %llu bytes, %s, cache=%s", t->name,
 		 t->volume_real, (unsigned long long)t->capacity, t->readonly ? "ro" : "rw",
-		 t->cache == CACHE_NONE ? "none" : "writeback");
+		 cache_mode_name(t->cache));
 	*ret = t;
 	t = NULL;
 	return 0;

@@ -32,6 +32,8 @@ struct plug_params {
 };
 
 const char *tenant_state_name(enum tenant_state s);
+/* cache_mode_name - "none" or "writeback", as in attach's "cache" parameter. */
+const char *cache_mode_name(enum cache_mode m);
 struct tenant *tenant_find(const char *name);
 /* tenant_first - the list of tenants, newest first (then t->next). */
 struct tenant *tenant_first(void);
