@@ -410,14 +410,14 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 		return t->vol_fd;
 	r = volume_geometry(t, err, errlen);
 	if (r < 0)
-		goto fail_close;
+		goto out_close_volume;
 	/* Block devices were checked (bdev_user) and claimed (O_EXCL) when opened. */
 	for (struct tenant *o = tenants; o && !t->is_bdev; o = o->next) {
 		if (!o->is_bdev && o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
 			r = fail(err, errlen, -EBUSY,
 				 "volume %s is already attached to tenant %s; a volume serves one "
 				 "tenant at a time", ap->volume, o->name);
-			goto fail_close;
+			goto out_close_volume;
 		}
 	}
 	t->next = tenants;
@@ -430,7 +430,7 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	t = NULL;
 	return 0;
 
-fail_close:
+out_close_volume:
 	close(t->vol_fd);
 	return r;
 }
@@ -655,7 +655,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	if (tio->region == MAP_FAILED) {
 		tio->region = NULL;
 		r = fail(err, errlen, -errno, "cannot map region: %m");
-		goto fail;
+		goto out_free_tio;
 	}
 	h = tio->region;
 	/* One copy of the creator's geometry; only the copy is checked and used. */
@@ -664,7 +664,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		r = fail(err, errlen, -EPROTO,
 			 "region has magic 0x%x ABI %u; this pvfsd speaks ABI %u",
 			 geo.magic, geo.abi_version, PVFS_ABI_VERSION);
-		goto fail;
+		goto out_free_tio;
 	}
 	if (!pvfs_geometry_valid(geo.nr_queues, geo.queue_depth, geo.max_segs, geo.queue_stride,
 				 MIN(geo.region_size, rsize)) || geo.nr_queues != pp->queues) {
@@ -672,7 +672,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 			 "region geometry invalid or inconsistent (queues %u depth %u segs %u, "
 			 "%llu bytes)", geo.nr_queues, geo.queue_depth, geo.max_segs,
 			 (unsigned long long)rsize);
-		goto fail;
+		goto out_free_tio;
 	}
 	tio->hdr = h;
 	tio->nr_queues = geo.nr_queues;
@@ -688,11 +688,11 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	r = setup_queues(tio, fds);
 	if (r < 0) {
 		fail(err, errlen, r, "out of memory");
-		goto fail;
+		goto out_free_tio;
 	}
 	r = map_memory(tio, pp, fds + 1 + 2 * pp->queues, err, errlen);
 	if (r < 0)
-		goto fail;
+		goto out_free_tio;
 
 	/* Volume facts, then READY last with a release: the guest reads them after it. */
 	h->host_features = PVFS_F_FLUSH | PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES |
@@ -717,7 +717,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		 t->name, tio->nr_queues, tio->depth, tio->nr_mem, t->generation);
 	return 0;
 
-fail:
+out_free_tio:
 	tio_free(tio);
 	return r;
 }
