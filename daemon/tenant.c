@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,7 +660,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	}
 	h = tio->region;
 	/* One copy of the creator's geometry; only the copy is checked and used. */
-	memcpy(&geo, h, 128);
+	memcpy(&geo, h, offsetof(struct pvfs_region_hdr, host_features));
 	if (geo.magic != PVFS_MAGIC || geo.abi_version != PVFS_ABI_VERSION) {
 		r = fail(err, errlen, -EPROTO,
 			 "region has magic 0x%x ABI %u; this pvfsd speaks ABI %u",
