@@ -677,7 +677,7 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 	conns = c;
 }
 
-static char sock_path[4200];	/* empty when socket-activated */
+static char sock_path[PATH_MAX];	/* empty when socket-activated */
 
 void ctl_config_changed(void)
 {

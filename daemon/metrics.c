@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -664,7 +665,7 @@ static void write_addr(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN], path[4200];
+	char addr[INET6_ADDRSTRLEN], path[PATH_MAX];
 	uint16_t port;
 	FILE *f;
 

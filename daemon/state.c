@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,7 +34,7 @@ static int write_all(int fd, const char *buf, size_t len)
 
 void state_save(void)
 {
-	char tmp[4200], dir[4200];
+	char tmp[PATH_MAX], dir[PATH_MAX];
 	json_t *arr, *root;
 	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -1;
