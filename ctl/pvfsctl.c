@@ -42,9 +42,10 @@ const struct command commands[] = {
 	  QOS_OPTIONS },
 	{ "detach", detach_main, "NAME [--force]",
 	  "Remove tenant NAME; returns once its in-flight I/O has drained.",
-	  "      --force                mark the detach as forced in pvfsd's log; a\n"
-	  "                             plugged tenant is detached either way, its\n"
-	  "                             in-flight I/O drained first\n" },
+	  "      --force                also cancel the tenant's in-flight I/O where\n"
+	  "                             the kernel can (a hung backend) instead of only\n"
+	  "                             waiting for it; also escalates a detach of NAME\n"
+	  "                             already in progress\n" },
 	{ "list", list_main, "",
 	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
 	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
