@@ -15,9 +15,9 @@
  * Lifetimes. A struct tenant is created by `attach` and freed by `detach`,
  * both on the control thread. While plugged, its data-plane state
  * (struct tenant_io: mappings, queues, request slots) belongs to its poller
- * from POLLER_ADD until the poller acknowledges POLLER_REMOVE; only then may
- * the control thread unmap guest memory, after every io_uring operation that
- * points into it has completed.
+ * from poller_add() until the poller hands it back after poller_remove()
+ * (poller_reap_done); only then may the control thread unmap guest memory,
+ * after every io_uring operation that points into it has completed.
  *
  * Only the shared structs live here; each module's functions are in its own
  * header (poller.h, request.h, tenant.h, ...), included where they are used.

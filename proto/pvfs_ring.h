@@ -35,11 +35,11 @@
  * never hold more than depth entries and neither can overflow.
  *
  * Recovery. Before the host starts a request it records a copy of the SQE in
- * inflight[tag] (state INFLIGHT). To complete it the host first writes
+ * inflight[tag] (state ACTIVE). To complete it the host first writes
  * state COMPLETING with the CQ index it is about to fill, then the CQE, then
  * publishes cq_tail, then writes state FREE. A new host instance (new
  * host_generation) therefore knows, for every tag, whether the guest has or
- * will never see its completion: INFLIGHT, or COMPLETING with an index not
+ * will never see its completion: ACTIVE, or COMPLETING with an index not
  * yet published, is re-issued (block I/O is idempotent); COMPLETING with a
  * published index is done. This is the vhost-user "inflight I/O tracking"
  * idea reduced to a two-phase per-tag record.
