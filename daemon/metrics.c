@@ -48,7 +48,7 @@ static const struct {
 			"Time from a request seen in the ring to its completion posted." },
 	[F_INFLIGHT] = { "pvfs_tenant_inflight", "gauge", "Requests in io_uring now." },
 	[F_DOORBELLS] = { "pvfs_tenant_doorbells_total", "counter",
-			  "Doorbells (guest kicks, VM exits) received." },
+			  "Doorbells the guest rang (VM exits)." },
 	[F_INTERRUPTS] = { "pvfs_tenant_interrupts_total", "counter",
 			   "Interrupts (call eventfd signals) sent to the guest." },
 	[F_THROTTLED] = { "pvfs_tenant_throttled_total", "counter",

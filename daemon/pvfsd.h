@@ -65,7 +65,7 @@ extern const char *const pvfs_op_names[PVFS_OP_MAX];
 struct tenant_stats {
 	struct op_stats op[PVFS_OP_MAX];
 	uint64_t invalid;		/* requests rejected by validation (also counted in errors) */
-	uint64_t doorbells;		/* kicks received from the guest */
+	uint64_t doorbells;		/* doorbells the guest rang (kick eventfd counts) */
 	uint64_t interrupts;		/* call eventfd signals sent */
 	uint64_t throttled;		/* held back by a limit: sum over earlier plugs */
 	uint64_t throttled_ns;		/* (the current plug's count is in its sched_entity) */
