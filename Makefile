@@ -7,17 +7,15 @@
 #
 #   make            build every userspace binary into build/bin, libraries into build/lib
 #   make check      install test dependencies, build (also with sanitizers), run every test
-#   make demo       the quick-start main job (scripts/demo)
+#   make demo       the quick-start main job (scripts/demo: installs what is missing first)
 #   make deps       install missing Debian packages (scripts/install-deps)
 #   make kmod       build guest-kmod/pvfs_blk.ko against the guest kernel headers
 #   make SAN=asan   build with ASan+UBSan into build-asan/;  SAN=tsan into build-tsan/
 #   make SAN=fuzz fuzz   the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/tests/
 #   make V=1        show the commands
 #   make install PREFIX=/usr DESTDIR=...   (LIBDIR=... for libpvfs-shim.a, default PREFIX/lib)
-#   make deb        Debian packages from the working tree into build/deb/ (packaging/README.md):
-#                   the tracked files, uncommitted edits included, are copied to
-#                   build/deb/pvfs-VERSION/ with packaging/debian as debian/ and built
-#                   there with dpkg-buildpackage -b; the tree itself is not touched
+#   make deb        Debian packages from the working tree into build/deb/ (scripts/make-deb,
+#                   packaging/README.md); the tree itself is not touched
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -46,7 +44,18 @@ $(error SAN must be empty, asan, tsan or fuzz)
 endif
 
 PKGS := libevent jansson liburing libsystemd inih
+# Computed once, when make starts: a target that installs packages must run
+# the build in a new make ($(MAKE) everything after deps, as check does).
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+# Without the packages a build would stop at the first #include <jansson.h>;
+# say what to run instead. Goals that install first or compile nothing are exempt.
+NO_BUILD_GOALS := deps demo check clean list-tests deb kmod
+DEPS_HINT := run 'scripts/install-deps --build' as root, or start with 'make demo' or 'make check'
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo ok),ok)
+$(error missing build dependencies (pkg-config does not find all of $(PKGS)): $(DEPS_HINT))
+endif
+endif
 uring_LIBS    = $(shell $(PKG_CONFIG) --libs liburing)
 event_LIBS    = $(shell $(PKG_CONFIG) --libs libevent)
 jansson_LIBS  = $(shell $(PKG_CONFIG) --libs jansson)
@@ -115,8 +124,12 @@ check: deps
 check-fast: everything
 	tests/run-tests
 
-demo: everything
-	scripts/demo
+# No prerequisites: on a fresh machine nothing may compile before the
+# packages are there. scripts/demo installs what is missing, then builds
+# with a new make (whose pkg-config flags see the new packages), then runs.
+# DEMO_SECONDS: how long the simulated VMs run (scripts/demo's default: 6).
+demo:
+	scripts/demo $(DEMO_SECONDS)
 
 deps:
 	scripts/install-deps
@@ -150,26 +163,9 @@ install: everything
 	install -m 0644 etc/pvfsd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/pvfsd.conf
 	install -m 0644 etc/pvfsd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/pvfsd.conf
 
-# `make deb`: see the header. The package build gets neither this make's
-# command-line variables nor its CFLAGS/LDFLAGS: it uses dpkg-buildflags
-# (tune with DEB_BUILD_OPTIONS, DEB_CFLAGS_APPEND, ...).
-DEB_DIR := build/deb
-DEB_UNSET := MAKEFLAGS MFLAGS MAKELEVEL CFLAGS CPPFLAGS LDFLAGS OPT SAN CI WERROR V PREFIX DESTDIR LIBDIR
+# `make deb`: see the header and scripts/make-deb.
 deb:
-	@command -v dpkg-buildpackage > /dev/null || \
-		{ echo "make deb: dpkg-buildpackage missing (scripts/install-deps --deb)" >&2; exit 1; }
-	@git rev-parse --is-inside-work-tree > /dev/null 2>&1 || \
-		{ echo "make deb: needs a git checkout (it packages the tracked files)" >&2; exit 1; }
-	@set -e; \
-	v=$$(dpkg-parsechangelog -l packaging/debian/changelog -S Version | sed 's/-[^-]*$$//'); \
-	src=$(DEB_DIR)/pvfs-$$v; \
-	echo "  DEB     $$src"; \
-	rm -rf $(DEB_DIR); mkdir -p $$src; \
-	git ls-files -z | xargs -0 sh -c 'for f; do if [ -e "$$f" ] || [ -L "$$f" ]; then \
-		printf "%s\0" "$$f"; fi; done' sh | xargs -0 cp -a --parents -t $$src; \
-	rm -rf $$src/debian; cp -a packaging/debian $$src/debian; \
-	cd $$src && env $(addprefix -u ,$(DEB_UNSET)) dpkg-buildpackage -b -us -uc -Jauto
-	@ls -1 $(DEB_DIR)/*.deb
+	$(Q)scripts/make-deb
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
+#include "qos.h"
 
 static void print_attached(json_t *t)
 {

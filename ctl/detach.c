@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
 
 int detach_main(int argc, char **argv)

@@ -3,7 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
+#include "qos.h"
 
 static void print_tenants(json_t *tenants)
 {

@@ -2,20 +2,22 @@
 /*
  * pvfsctl.c - the operator's command-line client of pvfsd: global options,
  * the command table (the one list of subcommands: dispatch, usage and help
- * all come from it), and `help`. Each subcommand lives in its own file.
+ * all come from it), `help`, usage errors and the strict parsing of option
+ * values the subcommands share. Each subcommand lives in its own file.
  * Names are matched exactly; there is no prefix matching. Exit status: 0 on
  * success, 1 on any error (usage errors included).
  */
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
 #include "rpc.h"
 #include "util.h"
-
-const char *ctl_socket;
-bool ctl_json;
 
 #define QOS_OPTIONS \
 "      --weight N             proportional share, 1-10000 (default 100)\n" \
@@ -40,9 +42,10 @@ const struct command commands[] = {
 	  QOS_OPTIONS },
 	{ "detach", detach_main, "NAME [--force]",
 	  "Remove tenant NAME; returns once its in-flight I/O has drained.",
-	  "      --force                mark the detach as forced in pvfsd's log; a\n"
-	  "                             plugged tenant is detached either way, its\n"
-	  "                             in-flight I/O drained first\n" },
+	  "      --force                also cancel the tenant's in-flight I/O where\n"
+	  "                             the kernel can (a hung backend) instead of only\n"
+	  "                             waiting for it; also escalates a detach of NAME\n"
+	  "                             already in progress\n" },
 	{ "list", list_main, "",
 	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
 	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
@@ -71,6 +74,104 @@ const struct command *command_find(const char *name)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
+}
+
+void print_usage(FILE *f, const struct command *c, bool full)
+{
+	fprintf(f, "Usage: %s [-s SOCKET] [--json] %s%s%s\n", PROG_NAME, c->name,
+		*c->args ? " " : "", c->args);
+	if (!full)
+		return;
+	fprintf(f, "%s\n", c->summary);
+	if (c->details)
+		fprintf(f, "\n%s", c->details);
+}
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	const struct command *c = command_find(cmd);
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", PROG_NAME, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c)
+		print_usage(stderr, c, false);
+	fprintf(stderr, "Try '%s help %s' for more information.\n", PROG_NAME, cmd);
+	return 1;
+}
+
+int option_error(const char *cmd, int opt, char **argv)
+{
+	char name[64];
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	/* glibc: optopt is the short option; for long ones, the word just consumed. */
+	if (!strncmp(arg, "--", 2) || optopt <= 0 || optopt > 0x7f)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (opt == ':')
+		return usage_error(cmd, "option %s needs a value", name);
+	return usage_error(cmd, "unknown option %s", name);
+}
+
+int no_options(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return option_error(argv[0], opt, argv);
+		print_usage(stdout, command_find(argv[0]), true);
+		return 0;
+	}
+	if (optind < argc)
+		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+const char *name_operand(int argc, char **argv)
+{
+	if (optind >= argc) {
+		usage_error(argv[0], "missing tenant NAME");
+		return NULL;
+	}
+	if (optind + 1 < argc) {
+		usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+		return NULL;
+	}
+	return argv[optind];
+}
+int parse_opt_number(const char *cmd, const char *opt, const char *s, enum opt_unit unit,
+		     uint64_t *ret)
+{
+	static const char *const expected[] = {
+		[OPT_COUNT] = "a non-negative decimal number below 2^63",
+		[OPT_SIZE] = "bytes, optionally with a K, M, G or T suffix (e.g. 100M)",
+	};
+	uint64_t v;
+
+	if ((unit == OPT_SIZE ? parse_size(s, &v) : parse_u64(s, &v)) < 0) {
+		fprintf(stderr, "%s: %s: invalid %s value '%s': expected %s\n", PROG_NAME, cmd,
+			opt, s, expected[unit]);
+		return -1;
+	}
+	/* A JSON integer is signed 64-bit; larger values would arrive negative. */
+	if (v > (uint64_t)INT64_MAX) {
+		fprintf(stderr, "%s: %s: invalid %s value '%s': too large\n", PROG_NAME, cmd,
+			opt, s);
+		return -1;
+	}
+	*ret = v;
+	return 0;
 }
 
 static void usage(FILE *f)

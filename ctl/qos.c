@@ -2,32 +2,32 @@
 /*
  * qos.c - the QoS options that `attach` and `set-qos` share (--weight,
  * --iops-limit, --bps-limit, --iops-reservation, --latency-target), parsed
- * strictly into the
- * members of the method's params, and their one-line human form.
+ * strictly into the members of the method's params, and their one-line
+ * human form.
  */
+#include <stdint.h>
 #include <stdio.h>
 
+#include "output.h"
 #include "pvfsctl.h"
+#include "qos.h"
 
 int qos_option(const char *cmd, int opt, const char *arg, json_t *params)
 {
-	static const struct { int opt; const char *flag, *key; bool size; } map[] = {
-		{ QOS_OPT_WEIGHT, "--weight", "weight", false },
-		{ QOS_OPT_IOPS_LIMIT, "--iops-limit", "iops_limit", false },
-		{ QOS_OPT_BPS_LIMIT, "--bps-limit", "bps_limit", true },
-		{ QOS_OPT_IOPS_RESV, "--iops-reservation", "iops_reservation", false },
-		{ QOS_OPT_LAT_TARGET, "--latency-target", "latency_target_us", false },
+	static const struct { int opt; const char *flag, *key; enum opt_unit unit; } map[] = {
+		{ QOS_OPT_WEIGHT, "--weight", "weight", OPT_COUNT },
+		{ QOS_OPT_IOPS_LIMIT, "--iops-limit", "iops_limit", OPT_COUNT },
+		{ QOS_OPT_BPS_LIMIT, "--bps-limit", "bps_limit", OPT_SIZE },
+		{ QOS_OPT_IOPS_RESV, "--iops-reservation", "iops_reservation", OPT_COUNT },
+		{ QOS_OPT_LAT_TARGET, "--latency-target", "latency_target_us", OPT_COUNT },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		uint64_t v;
-		int r;
 
 		if (map[i].opt != opt)
 			continue;
-		r = map[i].size ? parse_opt_size(cmd, map[i].flag, arg, &v)
-				: parse_opt_u64(cmd, map[i].flag, arg, &v);
-		if (r < 0)
+		if (parse_opt_number(cmd, map[i].flag, arg, map[i].unit, &v) < 0)
 			return -1;
 		json_object_set_new(params, map[i].key, json_integer((json_int_t)v));
 		return 1;

@@ -3,7 +3,10 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
+#include "qos.h"
 
 int set_qos_main(int argc, char **argv)
 {

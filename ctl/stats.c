@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h"
+#include "output.h"
 #include "pvfsctl.h"
 #include "util.h"
 
@@ -158,7 +160,7 @@ int stats_main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, ":w:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'w':
-			if (parse_opt_u64(argv[0], "--watch", optarg, &seconds) < 0)
+			if (parse_opt_number(argv[0], "--watch", optarg, OPT_COUNT, &seconds) < 0)
 				return 1;
 			if (seconds < 1 || seconds > WATCH_MAX_SECONDS)
 				return usage_error(argv[0], "--watch must be 1-%d seconds, not %s",

@@ -232,8 +232,8 @@ int config_load(const char *file, int required)
 	cfg.config_file = file;
 	r = ini_parse(file, on_ini_line, NULL);
 	if (r < 0) {
-		log_err("cannot read config %s: %m", file);
-		return required ? -errno : 0;
+		r = log_errno(LOG_ERR, "cannot read config %s: %m", file);
+		return required ? r : 0;
 	}
 	if (r > 0) {
 		log_err("config %s: error on line %d", file, r);

@@ -34,6 +34,7 @@
 #include "control.h"
 #include "log.h"
 #include "pvfsd.h"
+#include "qos_json.h"
 #include "rpc.h"
 #include "state.h"
 #include "stats.h"
@@ -158,62 +159,6 @@ static int unpack(struct ctl_conn *c, json_t *id, json_t *params, const char *fm
 	return 0;
 }
 
-/* An optional integer that was not given (distinct from any value a client can send). */
-#define ABSENT LLONG_MIN
-
-static int get_u64(struct ctl_conn *c, json_t *id, const char *key, json_int_t v, uint64_t *ret)
-{
-	if (v < 0) {
-		reply_error(c, id, PVFS_RPC_INVALID_PARAMS, "invalid params: %s must be >= 0", key);
-		return -1;
-	}
-	*ret = (uint64_t)v;
-	return 0;
-}
-
-/*
- * decode_qos - fill *q from the optional integers; -1 (with a reply sent)
- * on a negative or out-of-range value.
- */
-static int decode_qos(struct ctl_conn *c, json_t *id, json_int_t weight, json_int_t resv,
-		      json_int_t iops, json_int_t bps, json_int_t lat_us, struct sched_qos *q)
-{
-	uint64_t lat;
-
-	if (weight != ABSENT) {
-		if (weight < SCHED_WEIGHT_MIN || weight > SCHED_WEIGHT_MAX) {
-			reply_error(c, id, -EINVAL, "weight must be %d-%d, got %lld",
-				    SCHED_WEIGHT_MIN, SCHED_WEIGHT_MAX, (long long)weight);
-			return -1;
-		}
-		q->weight = (uint32_t)weight;
-	}
-	if ((resv != ABSENT && get_u64(c, id, "iops_reservation", resv, &q->iops_reservation)) ||
-	    (iops != ABSENT && get_u64(c, id, "iops_limit", iops, &q->iops_limit)) ||
-	    (bps != ABSENT && get_u64(c, id, "bps_limit", bps, &q->bps_limit)))
-		return -1;
-	if (lat_us != ABSENT) {
-		if (get_u64(c, id, "latency_target_us", lat_us, &lat))
-			return -1;
-		if (lat > SCHED_LAT_TARGET_MAX / 1000) {
-			reply_error(c, id, -EINVAL, "latency_target_us must be 0-%llu, got %llu",
-				    SCHED_LAT_TARGET_MAX / 1000, (unsigned long long)lat);
-			return -1;
-		}
-		q->latency_target_ns = lat * 1000;
-	}
-	return 0;
-}
-
-static json_t *qos_json(const struct sched_qos *q)
-{
-	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "weight", (int)q->weight,
-			 "iops_reservation", (json_int_t)q->iops_reservation,
-			 "iops_limit", (json_int_t)q->iops_limit,
-			 "bps_limit", (json_int_t)q->bps_limit,
-			 "latency_target_us", (json_int_t)(q->latency_target_ns / 1000));
-}
-
 /* ---- methods ---- */
 
 struct call {
@@ -237,7 +182,7 @@ static void m_attach(struct call *k)
 {
 	const char *name, *volume, *cache = "none";
 	int readonly = 0;
-	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT, lat = ABSENT;
+	struct qos_params qp = QOS_PARAMS_ABSENT;
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	struct tenant *t;
 	char err[512];
@@ -245,9 +190,9 @@ static void m_attach(struct call *k)
 
 	if (unpack(k->c, k->id, k->params,
 		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
-		   "volume", &volume, "readonly", &readonly, "cache", &cache, "weight", &weight,
-		   "iops_reservation", &resv, "iops_limit", &iops, "bps_limit", &bps,
-		   "latency_target_us", &lat))
+		   "volume", &volume, "readonly", &readonly, "cache", &cache, "weight", &qp.weight,
+		   "iops_reservation", &qp.iops_reservation, "iops_limit", &qp.iops_limit,
+		   "bps_limit", &qp.bps_limit, "latency_target_us", &qp.latency_target_us))
 		return;
 	if (!strcmp(cache, "none"))
 		ap.cache = CACHE_NONE;
@@ -256,8 +201,9 @@ static void m_attach(struct call *k)
 	else
 		return reply_error(k->c, k->id, -EINVAL,
 				   "cache must be \"none\" or \"writeback\", got \"%s\"", cache);
-	if (decode_qos(k->c, k->id, weight, resv, iops, bps, lat, &ap.qos))
-		return;
+	r = qos_decode(&qp, &ap.qos, err, sizeof(err));
+	if (r)
+		return reply_error(k->c, k->id, r, "%s", err);
 	ap.name = name;
 	ap.volume = volume;
 	ap.readonly = readonly;
@@ -441,23 +387,25 @@ static void m_stats(struct call *k)
 static void m_set_qos(struct call *k)
 {
 	const char *name;
-	json_int_t weight = ABSENT, resv = ABSENT, iops = ABSENT, bps = ABSENT, lat = ABSENT;
+	struct qos_params qp = QOS_PARAMS_ABSENT;
 	struct tenant *t;
 	struct sched_qos q;
 	char err[256];
 	int r;
 
 	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
-		   "weight", &weight, "iops_reservation", &resv, "iops_limit", &iops,
-		   "bps_limit", &bps, "latency_target_us", &lat))
+		   "weight", &qp.weight, "iops_reservation", &qp.iops_reservation,
+		   "iops_limit", &qp.iops_limit, "bps_limit", &qp.bps_limit,
+		   "latency_target_us", &qp.latency_target_us))
 		return;
 	t = tenant_find(name);
 	if (!t)
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
 	q = t->qos;
-	if (decode_qos(k->c, k->id, weight, resv, iops, bps, lat, &q))
-		return;
+	r = qos_decode(&qp, &q, err, sizeof(err));
+	if (r)
+		return reply_error(k->c, k->id, r, "%s", err);
 	r = tenant_set_qos(t, &q, err, sizeof(err));
 	if (r < 0)
 		return reply_error(k->c, k->id, r, "%s", err);
@@ -480,11 +428,6 @@ static const struct method methods[] = {
 	{ "stats", m_stats, false },
 	{ "version", m_version, false },
 };
-
-json_t *ctl_qos_json(const struct sched_qos *q)
-{
-	return qos_json(q);
-}
 
 /* ---- connections ---- */
 
@@ -734,7 +677,7 @@ static void listen_accept(evutil_socket_t lfd, short what, void *arg)
 	conns = c;
 }
 
-static char sock_path[4200];	/* empty when socket-activated */
+static char sock_path[PATH_MAX];	/* empty when socket-activated */
 
 void ctl_config_changed(void)
 {

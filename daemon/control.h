@@ -3,10 +3,7 @@
 #ifndef PVFSD_CONTROL_H
 #define PVFSD_CONTROL_H
 
-#include <jansson.h>
-
 struct event_base;
-struct sched_qos;
 
 /* ctl_start - listen on path, or on inherited_fd (socket activation) if >= 0. */
 int ctl_start(struct event_base *base, const char *path, int inherited_fd);
@@ -16,6 +13,5 @@ void ctl_config_changed(void);
 void ctl_stop_accepting(void);
 /* ctl_shutdown - close every connection and the socket. */
 void ctl_shutdown(void);
-json_t *ctl_qos_json(const struct sched_qos *q);
 
 #endif

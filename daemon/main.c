@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "state.h"
 #include "stats.h"
@@ -33,7 +35,10 @@
 static struct event_base *base;
 static bool shutting_down;
 static uint64_t last_heartbeat[64];
-static char socket_path[4200];
+/* Longest name (and its '/') pvfsd makes in the runtime or state directory. */
+#define DIR_NAME_MAX 32
+
+static char socket_path[PATH_MAX];
 
 static void usage(FILE *f)
 {
@@ -256,7 +261,7 @@ static void raise_fd_limit(void)
 
 static int lock_runtime_dir(void)
 {
-	char path[4200];
+	char path[PATH_MAX];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/pvfsd.lock", cfg.runtime_dir);
@@ -273,7 +278,7 @@ static int lock_runtime_dir(void)
 int main(int argc, char **argv)
 {
 	const char *config_file = NULL, *state_dir = NULL;
-	char state_file[4200];
+	char state_file[PATH_MAX];
 	struct event *ev_done, *ev_sig[4], *ev_tick, *ev_wd = NULL;
 	struct timeval one_sec = { 1, 0 };
 	uint64_t wd_us;
@@ -284,6 +289,16 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &config_file, &state_dir) < 0)
 		return 2;
 	raise_fd_limit();
+	/*
+	 * Every file pvfsd makes is DIR/NAME with NAME below DIR_NAME_MAX bytes
+	 * (state.json.tmp, control.sock, ...): then PATH_MAX buffers hold them all.
+	 */
+	if (strlen(cfg.runtime_dir) > PATH_MAX - DIR_NAME_MAX ||
+	    strlen(state_dir) > PATH_MAX - DIR_NAME_MAX) {
+		log_err("runtime or state directory path longer than %d bytes",
+			PATH_MAX - DIR_NAME_MAX);
+		return 2;
+	}
 	if (mkdir(cfg.runtime_dir, 0755) < 0 && errno != EEXIST) {
 		log_err("cannot create runtime directory %s: %m", cfg.runtime_dir);
 		return 1;

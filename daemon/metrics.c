@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "tenant.h"
 #include "util.h"
@@ -46,7 +48,7 @@ static const struct {
 			"Time from a request seen in the ring to its completion posted." },
 	[F_INFLIGHT] = { "pvfs_tenant_inflight", "gauge", "Requests in io_uring now." },
 	[F_DOORBELLS] = { "pvfs_tenant_doorbells_total", "counter",
-			  "Doorbells (guest kicks, VM exits) received." },
+			  "Doorbells the guest rang (VM exits)." },
 	[F_INTERRUPTS] = { "pvfs_tenant_interrupts_total", "counter",
 			   "Interrupts (call eventfd signals) sent to the guest." },
 	[F_THROTTLED] = { "pvfs_tenant_throttled_total", "counter",
@@ -663,7 +665,7 @@ static void write_addr(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN], path[4200];
+	char addr[INET6_ADDRSTRLEN], path[PATH_MAX];
 	uint16_t port;
 	FILE *f;
 

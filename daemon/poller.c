@@ -30,8 +30,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "poller.h"
 #include "poller_test.h"
 #include "pvfsd.h"
+#include "request.h"
 #include "util.h"
 
 #define RING_ENTRIES	1024
@@ -359,13 +361,16 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	return 1;
 }
 
-/*
- * dispatch_one - take the next SQE of tio (round-robin over its queues).
- * Returns 0 if tio has no work left, 1 if an SQE went to io_uring, 2 if one
- * was completed at once.
- */
-static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
-			uint32_t *ret_bytes)
+/* What dispatch_one did with a tenant's next request. */
+enum dispatch_result {
+	DISPATCH_NONE,		/* the tenant has no work left */
+	DISPATCH_SUBMITTED,	/* an SQE went to io_uring */
+	DISPATCH_COMPLETED,	/* completed at once (invalid, -ENODEV, corrupt): not in flight */
+};
+
+/* dispatch_one - take the next SQE of tio (round-robin over its queues). */
+static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
+					 uint32_t *ret_bytes)
 {
 	/* Requests of a previous pvfsd first, in the order recover() found them. */
 	while (unlikely(tio->has_recov)) {
@@ -383,10 +388,10 @@ static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
 			shm_copy(&sqe, &inf->sqe, sizeof(sqe));
 			if (sqe.tag != tag) {
 				mark_broken(tio, "in-flight table corrupt");
-				return 2;
+				return DISPATCH_COMPLETED;
 			}
 			return start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
-					 ret_bytes) ? 1 : 2;
+					 ret_bytes) ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 		}
 		tio->has_recov = false;
 	}
@@ -406,9 +411,9 @@ static int dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
 		r = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
 			      ret_bytes);
 		pvfs_sq_consume(&ioq->q, ioq->sq_head);
-		return r ? 1 : 2;
+		return r ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 	}
-	return 0;
+	return DISPATCH_NONE;
 }
 
 /*
@@ -465,15 +470,16 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	while ((se = sched_pick(&p->sched, now, ret_wake))) {
 		struct tenant_io *tio = container_of(se, struct tenant_io, se);
 		uint32_t bytes = 0;
-		int r = tio->broken ? 0 : dispatch_one(p, tio, now, &bytes);
+		enum dispatch_result r = tio->broken ? DISPATCH_NONE :
+					 dispatch_one(p, tio, now, &bytes);
 
-		if (!r) {
+		if (r == DISPATCH_NONE) {
 			sched_deactivate(&p->sched, se, now);
 			continue;
 		}
 		sched_dispatched(&p->sched, se, bytes, now);
 		/* Completed at once (invalid, -ENODEV): nothing stays in flight. */
-		if (r == 2)
+		if (r == DISPATCH_COMPLETED)
 			sched_completed(&p->sched, se, 0, now);
 		n++;
 	}
@@ -882,9 +888,15 @@ static void clear_wakeup(struct poller *p)
 			pvfs_host_clear_wakeup(&tio->queues[i].q);
 }
 
+/* How try_sleep ended. */
+enum sleep_result {
+	SLEEP_ABORTED,		/* new work showed up while preparing: keep polling */
+	SLEEP_WOKEN,		/* slept until a kick, a completion, the mailbox or a timer */
+	SLEEP_HEARTBEAT,	/* slept until the heartbeat, and nothing else happened */
+};
+
 /*
- * try_sleep - returns 0 if new work showed up while preparing (keep
- * polling), 1 after a sleep, 2 after a sleep that only the heartbeat ended.
+ * try_sleep - go to sleep unless work shows up while preparing.
  * The NEED_WAKEUP/barrier/re-check sequence pairs with the guest's
  * pvfs_sq_needs_kick(): no kick can be lost.
  *
@@ -894,7 +906,7 @@ static void clear_wakeup(struct poller *p)
  * served, but the idle host would have asked it not to ring). The flags are
  * cleared as soon as the poller finds work.
  */
-static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
+static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_cqe *cqe;
@@ -909,7 +921,7 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 
 			if (!pvfs_host_prepare_sleep(&ioq->q, ioq->seen_tail)) {
 				clear_wakeup(p);
-				return 0;
+				return SLEEP_ABORTED;
 			}
 		}
 	}
@@ -932,7 +944,7 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 	if (__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE) ||
 	    __atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
 		clear_wakeup(p);
-		return 0;
+		return SLEEP_ABORTED;
 	}
 	if (wake_ns != UINT64_MAX && wake_ns > now && wake_ns - now < timeout)
 		timeout = wake_ns - now;
@@ -947,7 +959,7 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 	if (r == -ETIME && timeout == HEARTBEAT_NS &&
 	    !__atomic_load_n(&p->mbox_flag, __ATOMIC_ACQUIRE)) {
 		p->wakeup_set = true;
-		return 2;
+		return SLEEP_HEARTBEAT;
 	}
 	clear_wakeup(p);
 	/*
@@ -959,7 +971,7 @@ static int try_sleep(struct poller *p, uint64_t now, uint64_t wake_ns)
 		p->spin_ns = MIN(p->spin_ns * 2, (uint64_t)cfg.poll_max_us * 1000);
 	else
 		p->spin_ns = MAX(p->spin_ns / 2, (uint64_t)cfg.poll_min_us * 1000);
-	return 1;
+	return SLEEP_WOKEN;
 }
 
 /*
@@ -1005,7 +1017,7 @@ static void *poller_main(void *arg)
 		} else if (now - last_work >= p->spin_ns) {
 			stat_add(&p->st.busy_ns, now - prev);
 			/* after a heartbeat, one look round and back to sleep */
-			if (try_sleep(p, now, wake) == 2)
+			if (try_sleep(p, now, wake) == SLEEP_HEARTBEAT)
 				last_work = 0;
 			else
 				last_work = now_ns();

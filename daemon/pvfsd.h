@@ -15,9 +15,12 @@
  * Lifetimes. A struct tenant is created by `attach` and freed by `detach`,
  * both on the control thread. While plugged, its data-plane state
  * (struct tenant_io: mappings, queues, request slots) belongs to its poller
- * from POLLER_ADD until the poller acknowledges POLLER_REMOVE; only then may
- * the control thread unmap guest memory, after every io_uring operation that
- * points into it has completed.
+ * from poller_add() until the poller hands it back after poller_remove()
+ * (poller_reap_done); only then may the control thread unmap guest memory,
+ * after every io_uring operation that points into it has completed.
+ *
+ * Only the shared structs live here; each module's functions are in its own
+ * header (poller.h, request.h, tenant.h, ...), included where they are used.
  */
 #ifndef PVFSD_H
 #define PVFSD_H
@@ -48,8 +51,6 @@ enum tenant_state {
 	TENANT_DRAINING,	/* unplug or detach in progress */
 };
 
-const char *tenant_state_name(enum tenant_state s);
-
 enum cache_mode { CACHE_NONE, CACHE_WRITEBACK };
 
 struct op_stats {
@@ -64,7 +65,7 @@ extern const char *const pvfs_op_names[PVFS_OP_MAX];
 struct tenant_stats {
 	struct op_stats op[PVFS_OP_MAX];
 	uint64_t invalid;		/* requests rejected by validation (also counted in errors) */
-	uint64_t doorbells;		/* kicks received from the guest */
+	uint64_t doorbells;		/* doorbells the guest rang (kick eventfd counts) */
 	uint64_t interrupts;		/* call eventfd signals sent */
 	uint64_t throttled;		/* held back by a limit: sum over earlier plugs */
 	uint64_t throttled_ns;		/* (the current plug's count is in its sched_entity) */
@@ -203,9 +204,6 @@ struct poller_stats {
 	uint64_t inflight;
 };
 
-/* poller_effective_cap - the in-flight cap in force (latency targets lower it). */
-uint32_t poller_effective_cap(int i);
-
 struct daemon_config {
 	const char *runtime_dir;
 	char *volume_dirs[16];		/* real paths (realpath) */
@@ -224,46 +222,5 @@ struct daemon_config {
 };
 
 extern struct daemon_config cfg;
-
-/* ---- poller.c ---- */
-int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap);
-void poller_stop_all(void);
-int poller_count(void);
-const struct poller_stats *poller_stats(int i);
-struct poller *poller_pick(void);
-/* poller_add - hand a plugged tenant to its poller (control thread). */
-void poller_add(struct poller *p, struct tenant_io *tio);
-/*
- * poller_remove - ask the poller to stop serving tio; fail_new makes new
- * requests complete with -ENODEV (detach) instead of staying queued (unplug);
- * force also cancels what io_uring can cancel (a hung backend). The control
- * thread learns of the drain through tenant_drained().
- */
-void poller_remove(struct tenant_io *tio, bool fail_new, bool force);
-/* poller_set_qos - apply new QoS to a running tenant. */
-void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
-/* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */
-int poller_done_fd(void);
-void poller_reap_done(void (*cb)(struct tenant_io *tio));
-
-/* ---- request.c: validation and translation (pure, unit-tested) ---- */
-/*
- * request_prepare - validate a copied SQE and its copied segments against
- * tio, translating segments into iov. Returns 0 or the -errno to complete
- * the request with.
- */
-int request_prepare(const struct tenant_io *tio, const struct pvfs_sqe *sqe,
-		    const struct pvfs_seg *segs, struct iovec *iov, uint32_t *ret_nr_iov);
-/*
- * request_advance_iov - after a short transfer of n more bytes, skip what is
- * done: iov[*pos..nr_iov) then covers exactly the rest (the first entry
- * trimmed in place), for the resubmission of a short read or write.
- */
-void request_advance_iov(struct iovec *iov, uint32_t nr_iov, uint32_t *pos, uint32_t n);
-
-/* ---- tenant.c ---- */
-struct tenant *tenant_find(const char *name);
-struct tenant *tenant_first(void);
-void tenant_drained(struct tenant_io *tio);
 
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "pvfsd.h"
+#include "request.h"
 
 /* translate - guest-physical [gpa, gpa+len) to pvfsd's address, or NULL. */
 static void *translate(const struct tenant_io *tio, uint64_t gpa, uint32_t len)

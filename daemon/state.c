@@ -4,13 +4,14 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
 #include "log.h"
 #include "pvfsd.h"
+#include "qos_json.h"
 #include "state.h"
 #include "tenant.h"
 #include "util.h"
@@ -33,7 +34,7 @@ static int write_all(int fd, const char *buf, size_t len)
 
 void state_save(void)
 {
-	char tmp[4200], dir[4200];
+	char tmp[PATH_MAX], dir[PATH_MAX];
 	json_t *arr, *root;
 	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -47,8 +48,8 @@ void state_save(void)
 			continue;
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
 				"name", t->name, "volume", t->volume, "readonly", t->readonly,
-				"cache", t->cache == CACHE_NONE ? "none" : "writeback",
-				"qos", ctl_qos_json(&t->qos)));
+				"cache", cache_mode_name(t->cache),
+				"qos", qos_json(&t->qos)));
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
 	/*

@@ -7,8 +7,9 @@
  */
 #include <string.h>
 
-#include "control.h"
+#include "poller.h"
 #include "pvfsd.h"
+#include "qos_json.h"
 #include "stats.h"
 #include "tenant.h"
 #include "util.h"
@@ -20,11 +21,11 @@ json_t *stats_tenant_summary(const struct tenant *t)
 			      "state", tenant_state_name(tenant_effective_state(t)),
 			      "volume", t->volume, "volume_path", t->volume_real,
 			      "readonly", t->readonly,
-			      "cache", t->cache == CACHE_NONE ? "none" : "writeback",
+			      "cache", cache_mode_name(t->cache),
 			      "capacity", (json_int_t)t->capacity,
 			      "logical_block_size", (int)t->lbs,
 			      "physical_block_size", (int)t->pbs,
-			      "qos", ctl_qos_json(&t->qos),
+			      "qos", qos_json(&t->qos),
 			      "plugs", (json_int_t)t->plugs);
 
 	if (tenant_effective_state(t) == TENANT_BROKEN) {

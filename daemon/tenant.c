@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "tenant.h"
 #include "util.h"
@@ -67,6 +69,11 @@ const char *tenant_state_name(enum tenant_state s)
 	case TENANT_DRAINING: return "draining";
 	}
 	return "unknown";
+}
+
+const char *cache_mode_name(enum cache_mode m)
+{
+	return m == CACHE_WRITEBACK ? "writeback" : "none";
 }
 
 struct tenant *tenant_find(const char *name)
@@ -404,14 +411,14 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 		return t->vol_fd;
 	r = volume_geometry(t, err, errlen);
 	if (r < 0)
-		goto fail_close;
+		goto out_close_volume;
 	/* Block devices were checked (bdev_user) and claimed (O_EXCL) when opened. */
 	for (struct tenant *o = tenants; o && !t->is_bdev; o = o->next) {
 		if (!o->is_bdev && o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
 			r = fail(err, errlen, -EBUSY,
 				 "volume %s is already attached to tenant %s; a volume serves one "
 				 "tenant at a time", ap->volume, o->name);
-			goto fail_close;
+			goto out_close_volume;
 		}
 	}
 	t->next = tenants;
@@ -419,12 +426,12 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	nr_tenants++;
 	log_info("tenant %s attached: volume %s, %llu bytes, %s, cache=%s", t->name,
 		 t->volume_real, (unsigned long long)t->capacity, t->readonly ? "ro" : "rw",
-		 t->cache == CACHE_NONE ? "none" : "writeback");
+		 cache_mode_name(t->cache));
 	*ret = t;
 	t = NULL;
 	return 0;
 
-fail_close:
+out_close_volume:
 	close(t->vol_fd);
 	return r;
 }
@@ -649,16 +656,16 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	if (tio->region == MAP_FAILED) {
 		tio->region = NULL;
 		r = fail(err, errlen, -errno, "cannot map region: %m");
-		goto fail;
+		goto out_free_tio;
 	}
 	h = tio->region;
 	/* One copy of the creator's geometry; only the copy is checked and used. */
-	memcpy(&geo, h, 128);
+	memcpy(&geo, h, offsetof(struct pvfs_region_hdr, host_features));
 	if (geo.magic != PVFS_MAGIC || geo.abi_version != PVFS_ABI_VERSION) {
 		r = fail(err, errlen, -EPROTO,
 			 "region has magic 0x%x ABI %u; this pvfsd speaks ABI %u",
 			 geo.magic, geo.abi_version, PVFS_ABI_VERSION);
-		goto fail;
+		goto out_free_tio;
 	}
 	if (!pvfs_geometry_valid(geo.nr_queues, geo.queue_depth, geo.max_segs, geo.queue_stride,
 				 MIN(geo.region_size, rsize)) || geo.nr_queues != pp->queues) {
@@ -666,7 +673,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 			 "region geometry invalid or inconsistent (queues %u depth %u segs %u, "
 			 "%llu bytes)", geo.nr_queues, geo.queue_depth, geo.max_segs,
 			 (unsigned long long)rsize);
-		goto fail;
+		goto out_free_tio;
 	}
 	tio->hdr = h;
 	tio->nr_queues = geo.nr_queues;
@@ -682,11 +689,11 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	r = setup_queues(tio, fds);
 	if (r < 0) {
 		fail(err, errlen, r, "out of memory");
-		goto fail;
+		goto out_free_tio;
 	}
 	r = map_memory(tio, pp, fds + 1 + 2 * pp->queues, err, errlen);
 	if (r < 0)
-		goto fail;
+		goto out_free_tio;
 
 	/* Volume facts, then READY last with a release: the guest reads them after it. */
 	h->host_features = PVFS_F_FLUSH | PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES |
@@ -711,7 +718,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		 t->name, tio->nr_queues, tio->depth, tio->nr_mem, t->generation);
 	return 0;
 
-fail:
+out_free_tio:
 	tio_free(tio);
 	return r;
 }

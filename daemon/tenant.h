@@ -31,6 +31,12 @@ struct plug_params {
 	uint32_t nr_mem;
 };
 
+const char *tenant_state_name(enum tenant_state s);
+/* cache_mode_name - "none" or "writeback", as in attach's "cache" parameter. */
+const char *cache_mode_name(enum cache_mode m);
+struct tenant *tenant_find(const char *name);
+/* tenant_first - the list of tenants, newest first (then t->next). */
+struct tenant *tenant_first(void);
 int tenant_name_valid(const char *name);
 unsigned tenant_count(void);
 enum tenant_state tenant_effective_state(const struct tenant *t);
@@ -54,6 +60,11 @@ typedef void (*tenant_detach_cb)(void *arg, const char *name);
 int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg);
 int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen);
 void tenant_conn_closed(struct ctl_conn *conn);
+/*
+ * tenant_drained - the poller has let go of tio (main.c passes it to
+ * poller_reap_done): unmap, finish an unplug or a detach.
+ */
+void tenant_drained(struct tenant_io *tio);
 /* tenant_stop_plugging - shutdown has begun: plug fails with -ESHUTDOWN. */
 void tenant_stop_plugging(void);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* log.c - see log.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,21 +21,42 @@ void log_init(const char *ident, int max_level)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-void log_msg(int level, const char *fmt, ...)
+static void log_vmsg(int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_vmsg(int level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {
 		"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 	};
 	char buf[1024];
-	va_list ap;
 
 	if (level > log_max)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else
 		fprintf(stderr, "%s: %s: %s\n", log_ident, names[level & 7], buf);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+int log_errno(int level, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+	errno = saved;
+	return saved > 0 ? -saved : -EIO;
 }

@@ -34,12 +34,26 @@
  * A tag is reused only after its CQE was consumed, so the SQ and the CQ can
  * never hold more than depth entries and neither can overflow.
  *
+ * Notifications: two, one word each, in this header, pvfsd, pvfsctl and
+ * the metrics alike.
+ *   doorbell   guest -> host, "new SQEs": needed only while the host sleeps
+ *              (PVFS_SQ_NEED_WAKEUP). The guest writes the ivshmem doorbell
+ *              register (a VM exit); QEMU turns that into a write of the
+ *              queue's "kick" eventfd, which pvfsd polls. Counted as doorbells.
+ *   interrupt  host -> guest, "new CQEs": at most one per reap batch, none
+ *              while PVFS_CQ_NO_INTERRUPT is set. pvfsd writes the queue's
+ *              "call" eventfd; QEMU raises the queue's MSI-X vector. Counted
+ *              as interrupts.
+ * "kick" and "call" are vhost-user's names for those two eventfds and name
+ * only them (kick_fd, call_fd, and code that handles them, such as
+ * pvfs_sq_needs_kick), never the notification itself.
+ *
  * Recovery. Before the host starts a request it records a copy of the SQE in
- * inflight[tag] (state INFLIGHT). To complete it the host first writes
+ * inflight[tag] (state ACTIVE). To complete it the host first writes
  * state COMPLETING with the CQ index it is about to fill, then the CQE, then
  * publishes cq_tail, then writes state FREE. A new host instance (new
  * host_generation) therefore knows, for every tag, whether the guest has or
- * will never see its completion: INFLIGHT, or COMPLETING with an index not
+ * will never see its completion: ACTIVE, or COMPLETING with an index not
  * yet published, is re-issued (block I/O is idempotent); COMPLETING with a
  * published index is done. This is the vhost-user "inflight I/O tracking"
  * idea reduced to a two-phase per-tag record.
@@ -101,7 +115,7 @@ struct pvfs_region_hdr {
 	__u32 queue_depth;		/* creator: power of two, 2 .. PVFS_MAX_DEPTH */
 	__u32 max_segs;			/* creator: segments per tag, 1 .. PVFS_MAX_SEGS */
 	__u32 queue_stride;		/* creator: pvfs_queue_stride(depth, max_segs) */
-	__u32 doorbell_peer;		/* creator: ivshmem peer id whose vector q kicks queue q */
+	__u32 doorbell_peer;		/* creator: ivshmem peer id whose vector q is queue q's doorbell */
 	__u8  rsvd0[28];		/* zero */
 
 	/* Cache line 1: written by the host at plug time. */

@@ -1,20 +1,38 @@
 # tests/: one executable per C test (unit and integration), linked with the
 # shared helper tests/lib/tlib.c; shell tests in tests/integ and tests/e2e
-# need no build. tests/run-tests runs them all.
+# need no build. tests/run-tests runs what `make list-tests` names (below).
 $(OBJDIR)/tests/%.o: override CFLAGS += -Itests/lib -iquote daemon
 
 tlib_OBJS := $(OBJDIR)/tests/lib/tlib.o
 TEST_LIBS = $(tlib_OBJS) $(LIBSHIM) $(LIBPVFS)
 TEST_LDLIBS = $(jansson_LIBS) -lm
 
-UNIT_TESTS := test_ring test_request test_sched test_verify
-INTEG_TESTS := $(patsubst tests/integ/%.c,%,$(wildcard tests/integ/integ_*.c))
+# A test exists when its source does: tests/unit/test_*.c, tests/integ/integ_*.c,
+# tests/integ/integ_*.sh, tests/e2e/e2e_*.sh (fuzzers: FUZZERS in tests/fuzz).
+UNIT_TESTS := $(sort $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c)))
+INTEG_TESTS := $(sort $(patsubst tests/integ/%.c,%,$(wildcard tests/integ/integ_*.c)))
+INTEG_SCRIPTS := $(sort $(wildcard tests/integ/integ_*.sh))
+E2E_SCRIPTS := $(sort $(wildcard tests/e2e/e2e_*.sh))
 
-$(B)/tests/test_ring: $(OBJDIR)/tests/unit/test_ring.o $(TEST_LIBS)
-$(B)/tests/test_request: $(OBJDIR)/tests/unit/test_request.o $(OBJDIR)/daemon/request.o $(TEST_LIBS)
-$(B)/tests/test_sched: $(OBJDIR)/tests/unit/test_sched.o $(OBJDIR)/daemon/sched.o $(TEST_LIBS)
-$(B)/tests/test_verify: $(OBJDIR)/tests/unit/test_verify.o $(TEST_LIBS)
+# What a unit test links besides its own object and TEST_LIBS.
+$(B)/tests/test_request: $(OBJDIR)/daemon/request.o
+$(B)/tests/test_sched: $(OBJDIR)/daemon/sched.o
+$(foreach t,$(UNIT_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/unit/$(t).o $$(TEST_LIBS)))
 $(foreach t,$(INTEG_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/integ/$(t).o $$(TEST_LIBS)))
 $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
 
 TESTS += $(addprefix $(B)/tests/,$(UNIT_TESTS) $(INTEG_TESTS))
+
+# Helpers the e2e scripts run; built with everything, never run as tests.
+$(B)/tests/mkregion: $(OBJDIR)/tests/e2e/mkregion.o
+TESTS += $(B)/tests/mkregion
+
+# list-tests - the one list tests/run-tests runs, a "KIND NAME" line per
+# test: NAME is a binary in the build's tests/ or a script's path. A test
+# whose source is gone is gone from the list, whatever binary stayed behind.
+list-tests:
+	@$(foreach t,$(UNIT_TESTS),echo unit $(t);)
+	@$(foreach t,$(INTEG_TESTS) $(INTEG_SCRIPTS),echo integ $(t);)
+	@$(foreach t,$(E2E_SCRIPTS),echo e2e $(t);)
+	@$(foreach t,$(FUZZERS),echo fuzz $(t);)
+.PHONY: list-tests

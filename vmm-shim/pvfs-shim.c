@@ -133,14 +133,14 @@ static int open_guest_ram(void)
 
 	fd = open(o.mem_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return log_err("guest RAM file %s: %m", o.mem_path), -errno;
+		return log_errno(LOG_ERR, "guest RAM file %s: %m", o.mem_path);
 	if (fstat(fd, &st) < 0)
-		return log_err("guest RAM file %s: %m", o.mem_path), -errno;
+		return log_errno(LOG_ERR, "guest RAM file %s: %m", o.mem_path);
 	if (!S_ISREG(st.st_mode))
 		return log_err("guest RAM file %s is not a regular file "
 			       "(mem-path must name a file, not a directory)", o.mem_path), -EINVAL;
 	if (st.st_size == 0 && ftruncate(fd, (off_t)o.mem_size) < 0)
-		return log_err("guest RAM file %s: cannot size it: %m", o.mem_path), -errno;
+		return log_errno(LOG_ERR, "guest RAM file %s: cannot size it: %m", o.mem_path);
 	if (st.st_size != 0 && (uint64_t)st.st_size != o.mem_size)
 		return log_err("guest RAM file %s has %lld bytes, --mem-size is %" PRIu64
 			       " (remove the file or fix --mem-size)", o.mem_path,

@@ -5,17 +5,17 @@
 # mounted and is writing to. The guest must see I/O errors within a bounded
 # time (not hang), unmount, unload the module, and on reload refuse the
 # removed device; pvfsd must answer throughout, release the volume, and
-# accept a new attach of it. Same setup as e2e_guest.sh, whose functions
-# this script sources; the guest side is written below and appended to the
-# initramfs as /tests/detach.sh.
+# accept a new attach of it. Same setup as e2e_guest.sh (host-lib.sh); the
+# guest side is written below and appended to the initramfs as
+# /tests/detach.sh.
 #
 # Exit status: 0 pass, 1 fail, 77 skip. Environment: PVFS_BUILD (build),
 # PVFS_E2E_DETACH_LIMIT (30 s the guest allows for the first error),
 # PVFS_E2E_KEEP=1.
 
 E2E_NAME=e2e-detach
-# shellcheck source=tests/e2e/e2e_guest.sh
-. "$(dirname "$0")/e2e_guest.sh"
+# shellcheck source=tests/e2e/host-lib.sh
+. "$(dirname "$0")/host-lib.sh"
 
 limit=${PVFS_E2E_DETACH_LIMIT:-30}
 

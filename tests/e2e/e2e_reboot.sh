@@ -13,8 +13,8 @@
 # PVFS_E2E_KEEP=1.
 
 E2E_NAME=e2e-reboot
-# shellcheck source=tests/e2e/e2e_guest.sh
-. "$(dirname "$0")/e2e_guest.sh"
+# shellcheck source=tests/e2e/host-lib.sh
+. "$(dirname "$0")/host-lib.sh"
 
 write_guest_script() {
 	cat >"$1" <<'EOF'

@@ -8,14 +8,14 @@
 # in-flight table; the guest must see a stall, not an error: every write
 # and fsync succeeds, every checksum verifies after a remount and a cache
 # drop, the kernel log has no I/O error, and the host's e2fsck is clean.
-# Same setup as e2e_guest.sh, whose functions this script sources.
+# Same setup as e2e_guest.sh (host-lib.sh).
 #
 # Exit status: 0 pass, 1 fail, 77 skip. Environment: PVFS_BUILD (build),
 # PVFS_E2E_KEEP=1.
 
 E2E_NAME=e2e-restart
-# shellcheck source=tests/e2e/e2e_guest.sh
-. "$(dirname "$0")/e2e_guest.sh"
+# shellcheck source=tests/e2e/host-lib.sh
+. "$(dirname "$0")/host-lib.sh"
 
 write_guest_script() {
 	cat >"$1" <<'EOF'

@@ -40,6 +40,7 @@
 #include "config.h"
 #include "control.h"
 #include "log.h"
+#include "poller.h"
 #include "pvfs_shim.h"
 #include "pvfsd.h"
 #include "rpc.h"

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pvfsd.h"
+#include "request.h"
 
 struct daemon_config cfg;
 

@@ -50,6 +50,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "poller.h"
 #include "poller_test.h"
 #include "pvfs_shim.h"
 #include "pvfsd.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pvfsd.h"
+#include "request.h"
 #include "tlib.h"
 #include "util.h"
 
@@ -30,10 +31,148 @@ static int prep(const struct pvfs_sqe *sqe, const struct pvfs_seg *segs)
 	return request_prepare(&tio, sqe, segs, iov, &n);
 }
 
-#define EXPECT(sqe, segs, err, what) do { \
-	int r_ = prep(&(sqe), (segs)); \
-	TL_CHECK(r_ == (err), "%s: %d (want %d)", what, r_, err); \
-} while (0)
+#define SQE(op, off, length, nsegs, ...) \
+	{ .opcode = (op), .offset = (off), .len = (length), .nr_segs = (nsegs), __VA_ARGS__ }
+#define SEG(a, l, ...) { .addr = (a), .len = (l), __VA_ARGS__ }
+#define ONE { SEG(4096, 4096) }
+#define LO_END sizeof(ram_lo)
+#define HI (1ull << 32)
+
+/*
+ * One request, the answer validation must give, and the tenant it is
+ * checked against: by default 1 MiB, 512-byte blocks, O_DIRECT, writable,
+ * max_segs 4, max_io_bytes 32 KiB, max_discard_bytes 1 MiB, RAM at gpa 0
+ * and 4 GiB (64 KiB each).
+ */
+struct req_case {
+	const char *what;
+	struct pvfs_sqe sqe;
+	struct pvfs_seg segs[4];
+	int want;
+	bool writeback;			/* cache=writeback: no O_DIRECT alignment */
+	bool readonly;
+	uint32_t max_discard;		/* if not 0, instead of 1 MiB */
+};
+
+static const struct req_case cases[] = {
+	/* Good requests. */
+	{ .what = "read of the last block", .sqe = SQE(PVFS_OP_READ, (1 << 20) - 4096, 4096, 1),
+	  .segs = ONE, .want = 0 },
+	{ .what = "flush", .sqe = SQE(PVFS_OP_FLUSH, 0, 0, 0), .want = 0 },
+	{ .what = "discard", .sqe = SQE(PVFS_OP_DISCARD, 4096, 8192, 0), .want = 0 },
+	{ .what = "write-zeroes of the whole volume",
+	  .sqe = SQE(PVFS_OP_WRITE_ZEROES, 0, 1 << 20, 0), .want = 0 },
+
+	/* Malformed header fields. */
+	{ .what = "unknown opcode", .sqe = SQE(PVFS_OP_MAX, 0, 4096, 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "opcode 255", .sqe = SQE(0xff, 0, 4096, 1), .segs = ONE, .want = -EINVAL },
+	{ .what = "unknown flag", .sqe = SQE(PVFS_OP_WRITE, 0, 4096, 1, .flags = 0x80),
+	  .segs = ONE, .want = -EINVAL },
+	{ .what = "FUA on a read", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .flags = PVFS_SQE_FUA),
+	  .segs = ONE, .want = -EINVAL },
+	{ .what = "rsvd0 set", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd0 = 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd1 set", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd1 = 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd2[0] set",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd2 = { [0] = 1ull << 63 }), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd2[1] set",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd2 = { [1] = 1ull << 63 }), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd2[2] set",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd2 = { [2] = 1ull << 63 }), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd2[3] set",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd2 = { [3] = 1ull << 63 }), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "rsvd2[4] set",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1, .rsvd2 = { [4] = 1ull << 63 }), .segs = ONE,
+	  .want = -EINVAL },
+
+	/* Segment count and length. */
+	{ .what = "read with no segments", .sqe = SQE(PVFS_OP_READ, 0, 4096, 0), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "more segments than max_segs", .sqe = SQE(PVFS_OP_READ, 0, 4096, 5), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "zero length", .sqe = SQE(PVFS_OP_READ, 0, 0, 1), .segs = ONE, .want = -EINVAL },
+	{ .what = "longer than max_io_bytes", .sqe = SQE(PVFS_OP_READ, 0, 65536, 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "length differs from the segments' sum", .sqe = SQE(PVFS_OP_READ, 0, 8192, 1),
+	  .segs = ONE, .want = -EINVAL },
+	{ .what = "zero-length segment", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1),
+	  .segs = { SEG(0, 0) }, .want = -EINVAL },
+	{ .what = "segment rsvd set", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1),
+	  .segs = { SEG(0, 4096, .rsvd = 1) }, .want = -EINVAL },
+
+	/* Alignment (O_DIRECT). */
+	{ .what = "misaligned offset", .sqe = SQE(PVFS_OP_READ, 100, 4096, 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "misaligned length", .sqe = SQE(PVFS_OP_READ, 0, 1000, 1),
+	  .segs = { SEG(4096, 1000) }, .want = -EINVAL },
+	{ .what = "misaligned segment address", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1),
+	  .segs = { SEG(4097, 4096) }, .want = -EINVAL },
+	{ .what = "misaligned buffer is fine with cache=writeback",
+	  .sqe = SQE(PVFS_OP_READ, 0, 4096, 1), .segs = { SEG(4097, 4096) }, .want = 0,
+	  .writeback = true },
+
+	/* Guest memory bounds. */
+	{ .what = "segment just past low RAM", .sqe = SQE(PVFS_OP_READ, 0, 512, 1),
+	  .segs = { SEG(LO_END, 512) }, .want = -EINVAL },
+	{ .what = "segment straddling the end of RAM", .sqe = SQE(PVFS_OP_READ, 0, 1024, 1),
+	  .segs = { SEG(LO_END - 512, 1024) }, .want = -EINVAL },
+	{ .what = "segment straddling the hole", .sqe = SQE(PVFS_OP_READ, 0, 1024, 1),
+	  .segs = { SEG(HI - 512, 1024) }, .want = -EINVAL },
+	{ .what = "segment wrapping 2^64", .sqe = SQE(PVFS_OP_READ, 0, 1024, 1),
+	  .segs = { SEG(UINT64_MAX - 511, 1024) }, .want = -EINVAL },
+	{ .what = "segment in unmapped space", .sqe = SQE(PVFS_OP_READ, 0, 512, 1),
+	  .segs = { SEG(1ull << 40, 512) }, .want = -EINVAL },
+	{ .what = "second segment out of RAM", .sqe = SQE(PVFS_OP_WRITE, 0, 4608, 2),
+	  .segs = { SEG(0, 4096), SEG(1ull << 40, 512) }, .want = -EINVAL },
+
+	/* Volume bounds. */
+	{ .what = "read at capacity", .sqe = SQE(PVFS_OP_READ, 1 << 20, 4096, 1), .segs = ONE,
+	  .want = -ENOSPC },
+	{ .what = "read crossing capacity", .sqe = SQE(PVFS_OP_READ, (1 << 20) - 512, 4096, 1),
+	  .segs = ONE, .want = -ENOSPC },
+	{ .what = "offset + length overflowing 2^64",
+	  .sqe = SQE(PVFS_OP_READ, UINT64_MAX - 511, 4096, 1), .segs = ONE, .want = -ENOSPC },
+	{ .what = "discard past capacity", .sqe = SQE(PVFS_OP_DISCARD, 1 << 20, 512, 0),
+	  .want = -ENOSPC },
+
+	/* max_discard_bytes is enforced, not only advertised (issue 8, item 8). */
+	{ .what = "discard of exactly max_discard_bytes", .sqe = SQE(PVFS_OP_DISCARD, 0, 65536, 0),
+	  .want = 0, .max_discard = 65536 },
+	{ .what = "discard above max_discard_bytes",
+	  .sqe = SQE(PVFS_OP_DISCARD, 0, 65536 + 512, 0), .want = -EINVAL, .max_discard = 65536 },
+	{ .what = "write-zeroes above max_discard_bytes",
+	  .sqe = SQE(PVFS_OP_WRITE_ZEROES, 0, 65536 + 512, 0), .want = -EINVAL,
+	  .max_discard = 65536 },
+
+	/* FLUSH, DISCARD, WRITE_ZEROES shapes. */
+	{ .what = "flush with an offset", .sqe = SQE(PVFS_OP_FLUSH, 512, 0, 0), .want = -EINVAL },
+	{ .what = "flush with a length", .sqe = SQE(PVFS_OP_FLUSH, 0, 512, 0), .want = -EINVAL },
+	{ .what = "flush with a segment", .sqe = SQE(PVFS_OP_FLUSH, 0, 0, 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "discard with a segment", .sqe = SQE(PVFS_OP_DISCARD, 0, 4096, 1), .segs = ONE,
+	  .want = -EINVAL },
+	{ .what = "discard of nothing", .sqe = SQE(PVFS_OP_DISCARD, 0, 0, 0), .want = -EINVAL },
+	{ .what = "misaligned write-zeroes", .sqe = SQE(PVFS_OP_WRITE_ZEROES, 100, 512, 0),
+	  .want = -EINVAL },
+
+	/* Read-only volumes. */
+	{ .what = "read on a read-only volume", .sqe = SQE(PVFS_OP_READ, 0, 4096, 1), .segs = ONE,
+	  .want = 0, .readonly = true },
+	{ .what = "write on a read-only volume", .sqe = SQE(PVFS_OP_WRITE, 0, 4096, 1),
+	  .segs = ONE, .want = -EROFS, .readonly = true },
+	{ .what = "discard on a read-only volume", .sqe = SQE(PVFS_OP_DISCARD, 0, 4096, 0),
+	  .want = -EROFS, .readonly = true },
+	{ .what = "write-zeroes on a read-only volume",
+	  .sqe = SQE(PVFS_OP_WRITE_ZEROES, 0, 4096, 0), .want = -EROFS, .readonly = true },
+	{ .what = "flush on a read-only volume", .sqe = SQE(PVFS_OP_FLUSH, 0, 0, 0), .want = 0,
+	  .readonly = true },
+};
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -175,7 +314,6 @@ int main(void)
 {
 	struct pvfs_seg one[1] = { { .addr = 4096, .len = 4096 } };
 	struct pvfs_seg two[2] = { { .addr = 0, .len = 4096 }, { .addr = (1ull << 32) + 512, .len = 1024 } };
-	struct pvfs_seg s[2];
 	struct pvfs_sqe q;
 	struct iovec iov[8];
 	uint32_t n;
@@ -201,143 +339,19 @@ int main(void)
 	TL_CHECK(request_prepare(&tio, &q, two, iov, &n) == 0 && n == 2 &&
 		 iov[1].iov_base == ram_hi + 512 && iov[1].iov_len == 1024,
 		 "FUA write of two segments, second above 4 GiB");
-	q = rw(PVFS_OP_READ, (1 << 20) - 4096, 4096, 1);
-	EXPECT(q, one, 0, "read of the last block");
-	q = rw(PVFS_OP_FLUSH, 0, 0, 0);
-	EXPECT(q, NULL, 0, "flush");
-	q = rw(PVFS_OP_DISCARD, 4096, 8192, 0);
-	EXPECT(q, NULL, 0, "discard");
-	q = rw(PVFS_OP_WRITE_ZEROES, 0, 1 << 20, 0);
-	EXPECT(q, NULL, 0, "write-zeroes of the whole volume");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct req_case *c = &cases[i];
+		int r;
 
-	/* Malformed header fields. */
-	q = rw(PVFS_OP_MAX, 0, 4096, 1);
-	EXPECT(q, one, -EINVAL, "unknown opcode");
-	q = rw(0xff, 0, 4096, 1);
-	EXPECT(q, one, -EINVAL, "opcode 255");
-	q = rw(PVFS_OP_WRITE, 0, 4096, 1);
-	q.flags = 0x80;
-	EXPECT(q, one, -EINVAL, "unknown flag");
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	q.flags = PVFS_SQE_FUA;
-	EXPECT(q, one, -EINVAL, "FUA on a read");
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	q.rsvd0 = 1;
-	EXPECT(q, one, -EINVAL, "rsvd0 set");
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	q.rsvd1 = 1;
-	EXPECT(q, one, -EINVAL, "rsvd1 set");
-	for (int i = 0; i < 5; i++) {
-		char what[32];
-
-		q = rw(PVFS_OP_READ, 0, 4096, 1);
-		q.rsvd2[i] = 1ull << 63;
-		snprintf(what, sizeof(what), "rsvd2[%d] set", i);
-		EXPECT(q, one, -EINVAL, what);
+		tio.direct = !c->writeback;
+		tio.readonly = c->readonly;
+		tio.max_discard_bytes = c->max_discard ? c->max_discard : 1 << 20;
+		r = prep(&c->sqe, c->segs);
+		TL_CHECK(r == c->want, "%s: %d (want %d)", c->what, r, c->want);
 	}
-
-	/* Segment count and length. */
-	q = rw(PVFS_OP_READ, 0, 4096, 0);
-	EXPECT(q, one, -EINVAL, "read with no segments");
-	q = rw(PVFS_OP_READ, 0, 4096, 5);
-	EXPECT(q, one, -EINVAL, "more segments than max_segs");
-	q = rw(PVFS_OP_READ, 0, 0, 1);
-	EXPECT(q, one, -EINVAL, "zero length");
-	q = rw(PVFS_OP_READ, 0, 65536, 1);
-	EXPECT(q, one, -EINVAL, "longer than max_io_bytes");
-	q = rw(PVFS_OP_READ, 0, 8192, 1);
-	EXPECT(q, one, -EINVAL, "length differs from the segments' sum");
-	s[0] = (struct pvfs_seg){ .addr = 0, .len = 0 };
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	EXPECT(q, s, -EINVAL, "zero-length segment");
-	s[0] = (struct pvfs_seg){ .addr = 0, .len = 4096, .rsvd = 1 };
-	EXPECT(q, s, -EINVAL, "segment rsvd set");
-
-	/* Alignment (O_DIRECT). */
-	q = rw(PVFS_OP_READ, 100, 4096, 1);
-	EXPECT(q, one, -EINVAL, "misaligned offset");
-	s[0] = (struct pvfs_seg){ .addr = 4096, .len = 1000 };
-	q = rw(PVFS_OP_READ, 0, 1000, 1);
-	EXPECT(q, s, -EINVAL, "misaligned length");
-	s[0] = (struct pvfs_seg){ .addr = 4097, .len = 4096 };
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	EXPECT(q, s, -EINVAL, "misaligned segment address");
-	tio.direct = false;
-	EXPECT(q, s, 0, "misaligned buffer is fine with cache=writeback");
 	tio.direct = true;
-
-	/* Guest memory bounds. */
-	s[0] = (struct pvfs_seg){ .addr = sizeof(ram_lo), .len = 512 };
-	q = rw(PVFS_OP_READ, 0, 512, 1);
-	EXPECT(q, s, -EINVAL, "segment just past low RAM");
-	s[0] = (struct pvfs_seg){ .addr = sizeof(ram_lo) - 512, .len = 1024 };
-	q = rw(PVFS_OP_READ, 0, 1024, 1);
-	EXPECT(q, s, -EINVAL, "segment straddling the end of RAM");
-	s[0] = (struct pvfs_seg){ .addr = (1ull << 32) - 512, .len = 1024 };
-	q = rw(PVFS_OP_READ, 0, 1024, 1);
-	EXPECT(q, s, -EINVAL, "segment straddling the hole");
-	s[0] = (struct pvfs_seg){ .addr = UINT64_MAX - 511, .len = 1024 };
-	q = rw(PVFS_OP_READ, 0, 1024, 1);
-	EXPECT(q, s, -EINVAL, "segment wrapping 2^64");
-	s[0] = (struct pvfs_seg){ .addr = 1ull << 40, .len = 512 };
-	q = rw(PVFS_OP_READ, 0, 512, 1);
-	EXPECT(q, s, -EINVAL, "segment in unmapped space");
-	s[0] = (struct pvfs_seg){ .addr = 0, .len = 4096 };
-	s[1] = (struct pvfs_seg){ .addr = 1ull << 40, .len = 512 };
-	q = rw(PVFS_OP_WRITE, 0, 4608, 2);
-	EXPECT(q, s, -EINVAL, "second segment out of RAM");
-
-	/* Volume bounds. */
-	q = rw(PVFS_OP_READ, 1 << 20, 4096, 1);
-	EXPECT(q, one, -ENOSPC, "read at capacity");
-	q = rw(PVFS_OP_READ, (1 << 20) - 512, 4096, 1);
-	EXPECT(q, one, -ENOSPC,
-	       "read crossing capacity");
-	q = rw(PVFS_OP_READ, UINT64_MAX - 511, 4096, 1);
-	EXPECT(q, one, -ENOSPC,
-	       "offset + length overflowing 2^64");
-	q = rw(PVFS_OP_DISCARD, 1 << 20, 512, 0);
-	EXPECT(q, NULL, -ENOSPC, "discard past capacity");
-
-	/* max_discard_bytes is enforced, not only advertised (issue 8, item 8). */
-	tio.max_discard_bytes = 65536;
-	q = rw(PVFS_OP_DISCARD, 0, 65536, 0);
-	EXPECT(q, NULL, 0, "discard of exactly max_discard_bytes");
-	q = rw(PVFS_OP_DISCARD, 0, 65536 + 512, 0);
-	EXPECT(q, NULL, -EINVAL, "discard above max_discard_bytes");
-	q = rw(PVFS_OP_WRITE_ZEROES, 0, 65536 + 512, 0);
-	EXPECT(q, NULL, -EINVAL, "write-zeroes above max_discard_bytes");
-	tio.max_discard_bytes = 1 << 20;
-
-	/* FLUSH, DISCARD, WRITE_ZEROES shapes. */
-	q = rw(PVFS_OP_FLUSH, 512, 0, 0);
-	EXPECT(q, NULL, -EINVAL, "flush with an offset");
-	q = rw(PVFS_OP_FLUSH, 0, 512, 0);
-	EXPECT(q, NULL, -EINVAL, "flush with a length");
-	q = rw(PVFS_OP_FLUSH, 0, 0, 1);
-	EXPECT(q, one, -EINVAL, "flush with a segment");
-	q = rw(PVFS_OP_DISCARD, 0, 4096, 1);
-	EXPECT(q, one, -EINVAL, "discard with a segment");
-	q = rw(PVFS_OP_DISCARD, 0, 0, 0);
-	EXPECT(q, NULL, -EINVAL, "discard of nothing");
-	q = rw(PVFS_OP_WRITE_ZEROES, 100, 512, 0);
-	EXPECT(q, NULL, -EINVAL,
-	       "misaligned write-zeroes");
-
-	/* Read-only volumes. */
-	tio.readonly = true;
-	q = rw(PVFS_OP_READ, 0, 4096, 1);
-	EXPECT(q, one, 0, "read on a read-only volume");
-	q = rw(PVFS_OP_WRITE, 0, 4096, 1);
-	EXPECT(q, one, -EROFS, "write on a read-only volume");
-	q = rw(PVFS_OP_DISCARD, 0, 4096, 0);
-	EXPECT(q, NULL, -EROFS, "discard on a read-only volume");
-	q = rw(PVFS_OP_WRITE_ZEROES, 0, 4096, 0);
-	EXPECT(q, NULL, -EROFS,
-	       "write-zeroes on a read-only volume");
-	q = rw(PVFS_OP_FLUSH, 0, 0, 0);
-	EXPECT(q, NULL, 0, "flush on a read-only volume");
 	tio.readonly = false;
+	tio.max_discard_bytes = 1 << 20;
 	random_requests();
 	short_transfers();
 	return tl_done();

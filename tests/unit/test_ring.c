@@ -6,7 +6,7 @@
  * PVFS_RING_STRESS overrides) and a host thread consumes and completes them,
  * sleeping on an eventfd with the NEED_WAKEUP protocol whenever it runs dry.
  * A lost wakeup shows as a timeout; reordering as a sequence error. Run
- * under TSan by `make check-san`.
+ * under TSan by `make check` (tsan:test_ring).
  */
 #include <errno.h>
 #include <poll.h>

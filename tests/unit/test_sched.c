@@ -6,7 +6,7 @@
  * takes 82 us), with no limit on the backend's own concurrency, so the
  * scheduler's in-flight cap sets the device queue depth. Tenants either
  * always have work inside their active window or none. Deterministic: no
- * real time, no threads. Prints one line per check, exits 0 or 1.
+ * real time, no threads. One line per check (tlib), exit 0 or 1.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "sched.h"
+#include "tlib.h"
 #include "util.h"
 
 #define MS 1000000ull
@@ -22,18 +23,6 @@
 #define MAX_TENANTS 8
 #define MAX_INFLIGHT 256
 #define NS_PER_COST_BYTE 10
-
-static int failures;
-
-#define CHECK(cond, ...)                                        \
-	do {                                                    \
-		bool ok_ = (cond);                              \
-		printf("%s ", ok_ ? "ok  " : "FAIL");           \
-		printf(__VA_ARGS__);                            \
-		printf("\n");                                   \
-		if (!ok_)                                       \
-			failures++;                             \
-	} while (0)
 
 struct tenant {
 	struct sched_entity se;		/* first: the entity is the tenant */
@@ -74,10 +63,8 @@ static void sim_init(struct sim *m, enum sched_mode mode, uint32_t cap)
 	memset(m, 0, sizeof(*m));
 	m->cap = cap;
 	r = sched_init(&m->s, mode, cap, MAX_TENANTS);
-	if (r < 0) {
-		printf("FAIL sched_init: %d\n", r);
-		failures++;
-	}
+	if (r < 0)
+		TL_CHECK(0, "sched_init: %d", r);
 }
 
 static struct tenant *sim_add(struct sim *m, const char *name, uint32_t bytes,
@@ -90,10 +77,8 @@ static struct tenant *sim_add(struct sim *m, const char *name, uint32_t bytes,
 	t->bytes = bytes;
 	t->off_ns = UINT64_MAX;
 	r = sched_entity_add(&m->s, &t->se, q, m->now);
-	if (r < 0) {
-		printf("FAIL sched_entity_add %s: %d\n", name, r);
-		failures++;
-	}
+	if (r < 0)
+		TL_CHECK(0, "sched_entity_add %s: %d", name, r);
 	return t;
 }
 
@@ -180,10 +165,10 @@ static void sim_run(struct sim *m, uint64_t until)
 
 static void sim_check_invariants(struct sim *m, const char *test)
 {
-	CHECK(!m->bad_pick, "%s: never picked an inactive or removed tenant", test);
-	CHECK(!m->cap_exceeded && m->max_nq < 2 * m->cap,
+	TL_CHECK(!m->bad_pick, "%s: never picked an inactive or removed tenant", test);
+	TL_CHECK(!m->cap_exceeded && m->max_nq < 2 * m->cap,
 	      "%s: in flight always below twice the cap %u (max %u)", test, m->cap, m->max_nq);
-	CHECK(sched_inflight(&m->s) == m->nq, "%s: scheduler in-flight %u == backend %u",
+	TL_CHECK(sched_inflight(&m->s) == m->nq, "%s: scheduler in-flight %u == backend %u",
 	      test, sched_inflight(&m->s), m->nq);
 }
 
@@ -208,27 +193,27 @@ static void test_validate(void)
 	struct sched s;
 	struct sched_entity e[3];
 
-	CHECK(sched_qos_validate(&q) == 0, "validate: default QoS is valid");
+	TL_CHECK(sched_qos_validate(&q) == 0, "validate: default QoS is valid");
 	q.weight = 0;
-	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 0 rejected");
+	TL_CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 0 rejected");
 	q.weight = SCHED_WEIGHT_MAX + 1;
-	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 10001 rejected");
+	TL_CHECK(sched_qos_validate(&q) == -EINVAL, "validate: weight 10001 rejected");
 	q = SCHED_QOS_DEFAULT;
 	q.iops_limit = 100;
 	q.iops_reservation = 200;
-	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: reservation above limit rejected");
+	TL_CHECK(sched_qos_validate(&q) == -EINVAL, "validate: reservation above limit rejected");
 	q = SCHED_QOS_DEFAULT;
 	q.bps_limit = SCHED_BPS_MAX + 1;
-	CHECK(sched_qos_validate(&q) == -EINVAL, "validate: bps limit out of range rejected");
+	TL_CHECK(sched_qos_validate(&q) == -EINVAL, "validate: bps limit out of range rejected");
 
-	CHECK(sched_init(&s, SCHED_MODE_FAIR, 0, 4) == -EINVAL, "init: in-flight cap 0 rejected");
-	CHECK(sched_init(&s, SCHED_MODE_FAIR, 4, 2) == 0, "init: ok");
+	TL_CHECK(sched_init(&s, SCHED_MODE_FAIR, 0, 4) == -EINVAL, "init: in-flight cap 0 rejected");
+	TL_CHECK(sched_init(&s, SCHED_MODE_FAIR, 4, 2) == 0, "init: ok");
 	q = SCHED_QOS_DEFAULT;
 	sched_entity_add(&s, &e[0], &q, 0);
 	sched_entity_add(&s, &e[1], &q, 0);
-	CHECK(sched_entity_add(&s, &e[2], &q, 0) == -ENOSPC, "add: -ENOSPC past max_entities");
+	TL_CHECK(sched_entity_add(&s, &e[2], &q, 0) == -ENOSPC, "add: -ENOSPC past max_entities");
 	sched_entity_remove(&s, &e[1]);
-	CHECK(sched_entity_add(&s, &e[2], &q, 0) == 0, "add: room again after remove");
+	TL_CHECK(sched_entity_add(&s, &e[2], &q, 0) == 0, "add: room again after remove");
 	sched_destroy(&s);
 	sched_destroy(&s);
 }
@@ -247,27 +232,27 @@ static void test_wake(void)
 	sched_entity_add(&s, &e, &q, now);
 	sched_activate(&s, &e, now);
 	p = sched_pick(&s, now, &wake);
-	CHECK(p == &e && wake == UINT64_MAX, "wake: first request of a 10 IOPS tenant goes");
+	TL_CHECK(p == &e && wake == UINT64_MAX, "wake: first request of a 10 IOPS tenant goes");
 	sched_dispatched(&s, &e, 4096, now);
 	p = sched_pick(&s, now, &wake);
-	CHECK(p == &e, "wake: second request goes (burst)");
+	TL_CHECK(p == &e, "wake: second request goes (burst)");
 	sched_dispatched(&s, &e, 4096, now);
 	p = sched_pick(&s, now, &wake);
-	CHECK(p == NULL && wake == now + 100 * MS,
+	TL_CHECK(p == NULL && wake == now + 100 * MS,
 	      "wake: third is held, wake at +100 ms (got +%lld ns)",
 	      (long long)(wake - now));
 	p = sched_pick(&s, now + 100 * MS - 1, &wake);
-	CHECK(p == NULL, "wake: still held 1 ns before");
+	TL_CHECK(p == NULL, "wake: still held 1 ns before");
 	p = sched_pick(&s, now + 100 * MS, &wake);
-	CHECK(p == &e, "wake: eligible at the wake time");
+	TL_CHECK(p == &e, "wake: eligible at the wake time");
 	sched_entity_stats(&e, &st);
-	CHECK(st.throttled == 1 && st.throttled_ns == 100 * MS && st.inflight == 2,
+	TL_CHECK(st.throttled == 1 && st.throttled_ns == 100 * MS && st.inflight == 2,
 	      "wake: stats throttled=%llu throttled_ns=%llu inflight=%llu",
 	      (unsigned long long)st.throttled, (unsigned long long)st.throttled_ns,
 	      (unsigned long long)st.inflight);
 	sched_completed(&s, &e, 0, 0);
 	sched_completed(&s, &e, 0, 0);
-	CHECK(sched_inflight(&s) == 0, "wake: completions return the in-flight count to 0");
+	TL_CHECK(sched_inflight(&s) == 0, "wake: completions return the in-flight count to 0");
 	sched_destroy(&s);
 }
 
@@ -299,7 +284,7 @@ static void test_equal_weights(void)
 	sim_run(&m, 11 * SEC);
 	for (i = 0; i < 4; i++)
 		x[i] = (double)m.t[i].cost;
-	CHECK(jain(x, 4) >= 0.99, "equal weights, 4 tenants (4K/16K/64K/4K): Jain index %.5f >= 0.99",
+	TL_CHECK(jain(x, 4) >= 0.99, "equal weights, 4 tenants (4K/16K/64K/4K): Jain index %.5f >= 0.99",
 	      jain(x, 4));
 	sim_check_invariants(&m, "equal weights");
 	sched_destroy(&m.s);
@@ -326,7 +311,7 @@ static void test_weights(void)
 	for (i = 0; i < 3; i++) {
 		double share = (double)m.t[i].cost / total, want = w[i] / 7.0;
 
-		CHECK(rel_err(share, want) <= 0.02, "weights 1:2:4: tenant %d share %.4f, want %.4f +-2%%",
+		TL_CHECK(rel_err(share, want) <= 0.02, "weights 1:2:4: tenant %d share %.4f, want %.4f +-2%%",
 		      i, share, want);
 	}
 	sim_check_invariants(&m, "weights");
@@ -348,16 +333,16 @@ static void test_limits(void)
 	tf = sim_add(&m, "free", 4096, &qf);
 	/* From t=0, so the initial burst is inside the 10 s measured. */
 	sim_run(&m, 10 * SEC);
-	CHECK(rel_err((double)ti->ops, 50000) <= 0.02,
+	TL_CHECK(rel_err((double)ti->ops, 50000) <= 0.02,
 	      "limits: IOPS limit 5000 over 10 s: %llu ops (want 50000 +-2%%)",
 	      (unsigned long long)ti->ops);
-	CHECK(rel_err((double)tb->bytes_done, 500e6) <= 0.02,
+	TL_CHECK(rel_err((double)tb->bytes_done, 500e6) <= 0.02,
 	      "limits: bytes/s limit 50 MB/s over 10 s: %llu bytes (want 5e8 +-2%%)",
 	      (unsigned long long)tb->bytes_done);
-	CHECK(tf->ops > 10 * ti->ops, "limits: the unlimited tenant takes the rest (%llu ops)",
+	TL_CHECK(tf->ops > 10 * ti->ops, "limits: the unlimited tenant takes the rest (%llu ops)",
 	      (unsigned long long)tf->ops);
 	sched_entity_stats(&ti->se, &st);
-	CHECK(st.throttled > 0 && st.throttled_ns > 5 * SEC,
+	TL_CHECK(st.throttled > 0 && st.throttled_ns > 5 * SEC,
 	      "limits: throttled stats count (%llu times, %.2f s)",
 	      (unsigned long long)st.throttled, st.throttled_ns / 1e9);
 	sim_check_invariants(&m, "limits");
@@ -381,10 +366,10 @@ static void test_reservation(void)
 	sim_run(&m, 1 * SEC);
 	sim_reset_counters(&m);
 	sim_run(&m, 11 * SEC);
-	CHECK(rel_err((double)tr->ops, 600000) <= 0.02,
+	TL_CHECK(rel_err((double)tr->ops, 600000) <= 0.02,
 	      "reservation: weight-1 tenant reserving 60k of ~%llu IOPS gets %llu ops in 10 s (want 600000 +-2%%)",
 	      (unsigned long long)cap_ops, (unsigned long long)tr->ops);
-	CHECK(rel_err((double)t1->ops, (double)t2->ops) <= 0.02,
+	TL_CHECK(rel_err((double)t1->ops, (double)t2->ops) <= 0.02,
 	      "reservation: the two weight-100 neighbours split the rest (%llu / %llu)",
 	      (unsigned long long)t1->ops, (unsigned long long)t2->ops);
 	sim_check_invariants(&m, "reservation");
@@ -403,7 +388,7 @@ static void test_reservation(void)
 	sim_run(&m, 1 * SEC);
 	sim_reset_counters(&m);
 	sim_run(&m, 11 * SEC);
-	CHECK(rel_err((double)tr->ops, (double)t1->ops) <= 0.02 &&
+	TL_CHECK(rel_err((double)tr->ops, (double)t1->ops) <= 0.02 &&
 	      rel_err((double)tr->ops, (double)t2->ops) <= 0.02,
 	      "reservation: 20k reserved below a ~65k weighted share changes nothing (%llu / %llu / %llu)",
 	      (unsigned long long)tr->ops, (unsigned long long)t1->ops,
@@ -436,7 +421,7 @@ static void test_idle_credit(void)
 	for (i = 0; i < 4; i++)
 		total += m.t[i].cost;
 	share = (double)late->cost / total;
-	CHECK(share >= 0.23 && share <= 0.27,
+	TL_CHECK(share >= 0.23 && share <= 0.27,
 	      "idle: tenant idle for 5 s gets %.4f of the first 50 ms after waking (fair 0.25, no banked credit)",
 	      share);
 	sim_check_invariants(&m, "idle");
@@ -455,7 +440,7 @@ static void test_idle_credit(void)
 	sim_reset_counters(&m);
 	sim_run(&m, 6 * SEC + 50 * MS);
 	/* burst 1 + 1000 x 100 ms, then 1000/s for 50 ms */
-	CHECK(lim->ops >= 140 && lim->ops <= 152,
+	TL_CHECK(lim->ops >= 140 && lim->ops <= 152,
 	      "idle: 1000 IOPS tenant back after 5 s idle does %llu ops in 50 ms (burst 101 + 50)",
 	      (unsigned long long)lim->ops);
 	sim_check_invariants(&m, "idle limited");
@@ -474,7 +459,7 @@ static void test_mixed_sizes(void)
 	sim_run(&m, 1 * SEC);
 	sim_reset_counters(&m);
 	sim_run(&m, 11 * SEC);
-	CHECK(rel_err((double)small->cost / (small->cost + big->cost), 0.5) <= 0.02,
+	TL_CHECK(rel_err((double)small->cost / (small->cost + big->cost), 0.5) <= 0.02,
 	      "mixed sizes: 4 KiB tenant cost share %.4f (1 MiB tenant %.4f), want 0.5 +-2%%",
 	      (double)small->cost / (small->cost + big->cost),
 	      (double)big->cost / (small->cost + big->cost));
@@ -493,12 +478,12 @@ static void test_fifo(void)
 	a = sim_add(&m, "w1-limited", 4096, &q1);
 	b = sim_add(&m, "w1000", 4096, &q2);
 	sim_run(&m, 2 * SEC);
-	CHECK(rel_err((double)a->ops, (double)b->ops) <= 0.02,
+	TL_CHECK(rel_err((double)a->ops, (double)b->ops) <= 0.02,
 	      "fifo: weights 1 vs 1000 ignored: %llu vs %llu ops",
 	      (unsigned long long)a->ops, (unsigned long long)b->ops);
-	CHECK(a->ops > 100 * 2 * 10, "fifo: the 100 IOPS limit is ignored (%llu ops in 2 s)",
+	TL_CHECK(a->ops > 100 * 2 * 10, "fifo: the 100 IOPS limit is ignored (%llu ops in 2 s)",
 	      (unsigned long long)a->ops);
-	CHECK(m.max_nq == 8, "fifo: in-flight reaches the cap of 8 (max %u)", m.max_nq);
+	TL_CHECK(m.max_nq == 8, "fifo: in-flight reaches the cap of 8 (max %u)", m.max_nq);
 	sim_check_invariants(&m, "fifo");
 	sched_destroy(&m.s);
 }
@@ -513,7 +498,7 @@ static void test_inflight_cap(void)
 	for (i = 0; i < 6; i++)
 		sim_add(&m, "t", i % 2 ? 4096 : 131072, &q);
 	sim_run(&m, 1 * SEC);
-	CHECK(m.max_nq == 5, "cap: 6 saturating tenants keep exactly 5 in flight (max %u)", m.max_nq);
+	TL_CHECK(m.max_nq == 5, "cap: 6 saturating tenants keep exactly 5 in flight (max %u)", m.max_nq);
 	sim_check_invariants(&m, "cap");
 	sched_destroy(&m.s);
 }
@@ -543,7 +528,7 @@ static void slow_share_case(enum sched_mode mode, uint32_t wa, uint32_t wb, uint
 		sched_dispatched(&s, p, 4096, now);
 		na++;
 	}
-	CHECK(na == 8, "slow %s: a tenant alone borrows every slot (%u of 8)", mname, na);
+	TL_CHECK(na == 8, "slow %s: a tenant alone borrows every slot (%u of 8)", mname, na);
 	sched_activate(&s, &b, now);
 	while ((p = sched_pick(&s, now, &wake)) && nb + extra < 100) {
 		sched_dispatched(&s, p, 4096, now);
@@ -552,7 +537,7 @@ static void slow_share_case(enum sched_mode mode, uint32_t wa, uint32_t wb, uint
 		else
 			extra++;
 	}
-	CHECK(nb == want_b && extra == 0,
+	TL_CHECK(nb == want_b && extra == 0,
 	      "slow %s %u:%u: with the cap full of a's hung requests b still gets its share "
 	      "%u at once (got %u, a got %u more)", mname, wa, wb, want_b, nb, extra);
 	/* b's requests complete and are replaced; a's stay hung. */
@@ -564,15 +549,15 @@ static void slow_share_case(enum sched_mode mode, uint32_t wa, uint32_t wb, uint
 		sched_dispatched(&s, p, 4096, now);
 		nb++;
 	}
-	CHECK(nb == want_b + 50, "slow %s: b keeps doing I/O at its share while a is hung (%u)",
+	TL_CHECK(nb == want_b + 50, "slow %s: b keeps doing I/O at its share while a is hung (%u)",
 	      mname, nb - want_b);
-	CHECK(sched_inflight(&s) == 8 + want_b, "slow %s: in flight %u = cap 8 + b's share %u",
+	TL_CHECK(sched_inflight(&s) == 8 + want_b, "slow %s: in flight %u = cap 8 + b's share %u",
 	      mname, sched_inflight(&s), want_b);
 	/* a's requests finally complete: back under the cap, a can go again. */
 	for (uint32_t i = 0; i < na; i++)
 		sched_completed(&s, &a, 1000, ++now);
 	p = sched_pick(&s, now, &wake);
-	CHECK(p != NULL, "slow %s: once a's requests complete, dispatch goes on", mname);
+	TL_CHECK(p != NULL, "slow %s: once a's requests complete, dispatch goes on", mname);
 	sched_destroy(&s);
 }
 
@@ -597,15 +582,15 @@ static void test_set_qos(void)
 	b = sim_add(&m, "b", 4096, &q);
 	sim_run(&m, 3 * SEC);
 	share = (double)b->cost / (a->cost + b->cost);
-	CHECK(rel_err(share, 0.5) <= 0.02, "set_qos: before, equal weights share %.4f", share);
+	TL_CHECK(rel_err(share, 0.5) <= 0.02, "set_qos: before, equal weights share %.4f", share);
 
 	q.weight = 300;
-	CHECK(sched_set_qos(&m.s, &b->se, &q, m.now) == 0, "set_qos: weight 100 -> 300 accepted");
+	TL_CHECK(sched_set_qos(&m.s, &b->se, &q, m.now) == 0, "set_qos: weight 100 -> 300 accepted");
 	sim_run(&m, 3 * SEC + 100 * MS);
 	sim_reset_counters(&m);
 	sim_run(&m, 6 * SEC);
 	share = (double)b->cost / (a->cost + b->cost);
-	CHECK(rel_err(share, 0.75) <= 0.02, "set_qos: after, weights 1:3 share %.4f (want 0.75)", share);
+	TL_CHECK(rel_err(share, 0.75) <= 0.02, "set_qos: after, weights 1:3 share %.4f (want 0.75)", share);
 
 	/* Add a limit to a running tenant, then lift it. */
 	q = SCHED_QOS_DEFAULT;
@@ -614,7 +599,7 @@ static void test_set_qos(void)
 	sim_run(&m, 6 * SEC + 200 * MS);
 	sim_reset_counters(&m);
 	sim_run(&m, 9 * SEC + 200 * MS);
-	CHECK(rel_err((double)a->ops, 6000) <= 0.02,
+	TL_CHECK(rel_err((double)a->ops, 6000) <= 0.02,
 	      "set_qos: a limit of 2000 IOPS set at run time holds (%llu ops in 3 s)",
 	      (unsigned long long)a->ops);
 	q.iops_limit = 0;
@@ -623,12 +608,12 @@ static void test_set_qos(void)
 	sim_reset_counters(&m);
 	sim_run(&m, 12 * SEC + 300 * MS);
 	share = (double)b->cost / (a->cost + b->cost);
-	CHECK(rel_err(share, 0.75) <= 0.02,
+	TL_CHECK(rel_err(share, 0.75) <= 0.02,
 	      "set_qos: limit lifted, a is back to its weighted share (b %.4f)", share);
 	q.weight = 0;
-	CHECK(sched_set_qos(&m.s, &a->se, &q, m.now) == -EINVAL, "set_qos: invalid QoS rejected");
+	TL_CHECK(sched_set_qos(&m.s, &a->se, &q, m.now) == -EINVAL, "set_qos: invalid QoS rejected");
 	sched_entity_stats(&a->se, &st);
-	CHECK(st.throttled > 0, "set_qos: throttling while limited was counted (%llu)",
+	TL_CHECK(st.throttled > 0, "set_qos: throttling while limited was counted (%llu)",
 	      (unsigned long long)st.throttled);
 	sim_check_invariants(&m, "set_qos");
 	sched_destroy(&m.s);
@@ -651,10 +636,10 @@ static void test_remove(void)
 	d = sim_add(&m, "d", 4096, &ql);
 	sim_run(&m, 2 * SEC);
 	sched_entity_stats(&b->se, &st);
-	CHECK(st.inflight > 0, "remove: b has %llu requests in flight when removed",
+	TL_CHECK(st.inflight > 0, "remove: b has %llu requests in flight when removed",
 	      (unsigned long long)st.inflight);
 	sched_entity_stats(&d->se, &st);
-	CHECK(st.throttled > 0, "remove: d is throttled when removed (%llu times)",
+	TL_CHECK(st.throttled > 0, "remove: d is throttled when removed (%llu times)",
 	      (unsigned long long)st.throttled);
 	sched_entity_remove(&m.s, &b->se);
 	sched_entity_remove(&m.s, &d->se);
@@ -662,10 +647,10 @@ static void test_remove(void)
 	sim_run(&m, 2 * SEC + 10 * MS);
 	sim_reset_counters(&m);
 	sim_run(&m, 4 * SEC);
-	CHECK(b->ops == 0 && d->ops == 0, "remove: removed tenants are never picked again");
+	TL_CHECK(b->ops == 0 && d->ops == 0, "remove: removed tenants are never picked again");
 	sched_entity_stats(&b->se, &st);
-	CHECK(st.inflight == 0, "remove: b's in-flight requests completed after removal");
-	CHECK(rel_err((double)a->cost, (double)c->cost) <= 0.02,
+	TL_CHECK(st.inflight == 0, "remove: b's in-flight requests completed after removal");
+	TL_CHECK(rel_err((double)a->cost, (double)c->cost) <= 0.02,
 	      "remove: the remaining two share equally (%llu / %llu)",
 	      (unsigned long long)a->cost, (unsigned long long)c->cost);
 	sim_check_invariants(&m, "remove");
@@ -673,8 +658,8 @@ static void test_remove(void)
 	/* Drain: everyone idle, all completions in, nothing left to pick. */
 	a->off_ns = c->off_ns = m.now;
 	sim_run(&m, 5 * SEC);
-	CHECK(sched_inflight(&m.s) == 0 && m.nq == 0, "remove: drained to 0 in flight");
-	CHECK(sched_pick(&m.s, m.now, &wake) == NULL && wake == UINT64_MAX,
+	TL_CHECK(sched_inflight(&m.s) == 0 && m.nq == 0, "remove: drained to 0 in flight");
+	TL_CHECK(sched_pick(&m.s, m.now, &wake) == NULL && wake == UINT64_MAX,
 	      "remove: nothing to pick, no wake-up");
 	sched_destroy(&m.s);
 }
@@ -788,11 +773,11 @@ static void test_stress(void)
 			sched_dispatched(&s, p, (uint32_t)(rnd(&x) % (1 << 20)), now);
 		}
 	}
-	CHECK(!bad && !overcap, "stress: 400k random operations on %d entities: %u bad picks, "
+	TL_CHECK(!bad && !overcap, "stress: 400k random operations on %d entities: %u bad picks, "
 	      "%u at twice the cap",
 	      N, bad, overcap);
-	CHECK(!broken && heaps_valid(&s), "stress: heaps valid at every check (%u broken)", broken);
-	CHECK(sched_inflight(&s) == npending, "stress: in-flight %u == outstanding %u",
+	TL_CHECK(!broken && heaps_valid(&s), "stress: heaps valid at every check (%u broken)", broken);
+	TL_CHECK(sched_inflight(&s) == npending, "stress: in-flight %u == outstanding %u",
 	      sched_inflight(&s), npending);
 	sched_destroy(&s);
 }
@@ -896,29 +881,29 @@ static void test_latency_target(void)
 	double fair, fifo, tgt;
 
 	fair = run_victim(SCHED_MODE_FAIR, 0, &p99_fair, &vops, &nops, &min_cap, &final_cap);
-	CHECK(min_cap == 64, "latency: without a target the cap stays at 64 (min %u)", min_cap);
+	TL_CHECK(min_cap == 64, "latency: without a target the cap stays at 64 (min %u)", min_cap);
 	fifo = run_victim(SCHED_MODE_FIFO, 2 * DEV_SVC_NS, &p99_fifo, &vops, &nops, &min_cap,
 			  &final_cap);
-	CHECK(min_cap == 64, "latency: fifo ignores targets (cap min %u)", min_cap);
+	TL_CHECK(min_cap == 64, "latency: fifo ignores targets (cap min %u)", min_cap);
 	tgt = run_victim(SCHED_MODE_FAIR, 2 * DEV_SVC_NS, &p99_tgt, &vops, &nops_tgt, &min_cap,
 			 &final_cap);
 	printf("     victim at QD1 behind a flood, device 20 us per request: mean/p99 us "
 	       "fair %.0f/%.0f, fifo %.0f/%.0f, fair + 40 us target %.0f/%.0f (cap >= %u)\n",
 	       fair / 1e3, (double)p99_fair / 1e3, fifo / 1e3, (double)p99_fifo / 1e3,
 	       tgt / 1e3, (double)p99_tgt / 1e3, min_cap);
-	CHECK(fair > 20 * DEV_SVC_NS, "latency: without a target the victim waits behind the "
+	TL_CHECK(fair > 20 * DEV_SVC_NS, "latency: without a target the victim waits behind the "
 	      "device queue (mean %.0f us)", fair / 1e3);
 	/* AIMD hovers around the target: within 25% of it, against 64x without. */
-	CHECK(tgt <= 2.0 * DEV_SVC_NS * 1.25, "latency: a 40 us target holds the victim's mean at "
+	TL_CHECK(tgt <= 2.0 * DEV_SVC_NS * 1.25, "latency: a 40 us target holds the victim's mean at "
 	      "%.1f us (alone: 20 us)", tgt / 1e3);
-	CHECK(p99_tgt <= 3 * DEV_SVC_NS, "latency: victim p99 %.0f us is within 3x of alone",
+	TL_CHECK(p99_tgt <= 3 * DEV_SVC_NS, "latency: victim p99 %.0f us is within 3x of alone",
 	      (double)p99_tgt / 1e3);
 	/* One server: a shallower queue costs no throughput, the victim just gets its turn. */
-	CHECK((nops_tgt + vops) * 100 >= (2 * SEC / DEV_SVC_NS) * 98,
+	TL_CHECK((nops_tgt + vops) * 100 >= (2 * SEC / DEV_SVC_NS) * 98,
 	      "latency: the device stays busy (%llu + %llu ops of %llu possible)",
 	      (unsigned long long)nops_tgt, (unsigned long long)vops,
 	      (unsigned long long)(2 * SEC / DEV_SVC_NS));
-	CHECK(final_cap == 64, "latency: once the victim is idle the cap is back to 64 (%u)",
+	TL_CHECK(final_cap == 64, "latency: once the victim is idle the cap is back to 64 (%u)",
 	      final_cap);
 }
 
@@ -939,6 +924,5 @@ int main(void)
 	test_remove();
 	test_stress();
 	test_latency_target();
-	printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
-	return failures ? 1 : 0;
+	return tl_done();
 }

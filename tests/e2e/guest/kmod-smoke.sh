@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # kmod-smoke (guest side): pvfs_blk must refuse every ivshmem device the
-# host prepared (tests/e2e/kmod-smoke.sh) for the reason the host names in
+# host prepared (tests/e2e/e2e_kmod_smoke.sh) for the reason the host names in
 # pvfs.expect=REASON,... and must load and unload cleanly around that. No
 # pvfsd is involved, so no device may ever become /dev/pvfsN.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# test_packaging - `make deb` builds the Debian packages from the working
+# integ_packaging - `make deb` builds the Debian packages from the working
 # tree (packaging/debian) and they hold what an operator needs: every
 # expected .deb; the key files (pvfsd, pvfsctl, units, conffile, man pages of
 # every program, libpvfs-shim's pkg-config file, the DKMS source tree);
@@ -13,8 +13,8 @@
 # lintian without errors and without manual page warnings (other warnings
 # are printed). The tree itself must not be touched. About 40 s on 2 cores.
 set -u
-# shellcheck source=tests/integ/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/integ-lib.sh
+. "$(dirname "$0")/integ-lib.sh"
 
 command -v dpkg-buildpackage > /dev/null ||
 	{ echo "SKIP: dpkg-buildpackage missing (scripts/install-deps --deb)"; exit 77; }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# test_units - the shipped systemd units and config: `systemd-analyze
+# integ_units - the shipped systemd units and config: `systemd-analyze
 # verify` passes on pvfsd.service and pvfsd.socket (ExecStart pointed at
 # this build), the example config parses (pvfsd starts with it, with its
 # paths redirected to a temporary directory), and the tmpfiles/sysusers
 # snippets have the syntax their tools expect.
 set -u
-# shellcheck source=tests/integ/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/integ-lib.sh
+. "$(dirname "$0")/integ-lib.sh"
 
 command -v systemd-analyze > /dev/null || { echo "SKIP: systemd-analyze missing (package systemd)"; exit 77; }
 T=$(mktemp -d)

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * table.c - the aligned text tables of pvfsctl's human output, and the
- * number formats shown in them. Cells are formatted as they are added and
- * the table is printed once all rows are known, so every column is exactly
- * as wide as its widest cell. Widths count UTF-8 characters, not bytes.
+ * output.c - everything pvfsctl prints: JSON results (--json), the aligned
+ * text tables of the human output and the number formats shown in them,
+ * and lenient JSON accessors for building them. Cells are formatted as they
+ * are added and the table is printed once all rows are known, so every
+ * column is exactly as wide as its widest cell. Widths count UTF-8
+ * characters, not bytes.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pvfsctl.h"
+#include "output.h"
 #include "util.h"
+
+bool ctl_json;
 
 #define MAX_COLS 24
 
@@ -155,4 +159,61 @@ void fmt_size_exact(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%llu%c", (unsigned long long)bytes, suffix[u - 1]);
 	else
 		snprintf(buf, len, "%llu", (unsigned long long)bytes);
+}
+
+void print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(jstr(*(json_t *const *)a, "name"), jstr(*(json_t *const *)b, "name"));
+}
+
+void sort_by_name(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+	_cleanup_free_ json_t **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return;		/* unsorted is still correct */
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(arr, i));
+	qsort(v, n, sizeof(*v), cmp_name);
+	json_array_clear(arr);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, v[i]);
+}
+
+void print_broken(json_t *tenants, FILE *f)
+{
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t)
+		if (json_object_get(t, "broken_reason"))
+			fprintf(f, "\n%s is broken: %s. Its I/O has stopped; restart the VM "
+				"(its VMM re-plugs) or detach it.\n", jstr(t, "name"),
+				jstr(t, "broken_reason"));
+}
+
+json_int_t jint(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : (json_int_t)json_number_value(v);
+}
+
+double jreal(json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "-";
 }

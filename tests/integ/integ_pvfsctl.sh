@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# test_pvfsctl.sh - pvfsctl and pvfsd's control protocol end to end: starts
+# integ_pvfsctl.sh - pvfsctl and pvfsd's control protocol end to end: starts
 # its own pvfsd on a temporary runtime directory, runs every pvfsctl command
 # (tables, --json, exit status, error messages), then speaks raw JSON-RPC to
 # the socket from Python for what pvfsctl never sends: malformed and oversize
@@ -22,7 +22,7 @@ skip() { echo "skip - $*"; exit 77; }
 [ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] || skip "$PVFSD or $PVFSCTL not built (run make)"
 PYTHON=$(command -v python3) || skip "python3 not found"
 
-D=$(mktemp -d /tmp/test_pvfsctl.XXXXXX) || exit 1
+D=$(mktemp -d /tmp/integ_pvfsctl.XXXXXX) || exit 1
 PID=
 stop_daemon() {
 	[ -n "$PID" ] || return 0

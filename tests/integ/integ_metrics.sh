@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# test_metrics - GET /metrics on a live pvfsd: `promtool check metrics`
+# integ_metrics - GET /metrics on a live pvfsd: `promtool check metrics`
 # passes on a scrape taken while two tenants do I/O; every required family
 # is there with HELP and TYPE; after the VMs finish, pvfsd's counters agree
 # exactly with what pvfs-bench itself counted; other paths and methods get
 # proper HTTP errors.
 set -u
-# shellcheck source=tests/integ/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integ/integ-lib.sh
+. "$(dirname "$0")/integ-lib.sh"
 command -v promtool > /dev/null || { echo "SKIP: promtool missing (package prometheus)"; exit 77; }
 command -v python3 > /dev/null || { echo "SKIP: python3 missing"; exit 77; }
 

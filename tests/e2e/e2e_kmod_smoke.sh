@@ -1,37 +1,40 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# kmod-smoke - pvfs_blk refuses what is not a usable pvfs region, and loads
+# e2e_kmod_smoke - pvfs_blk refuses what is not a usable pvfs region, and loads
 # and unloads cleanly; needs no pvfsd. The host prepares one region file per
-# ivshmem-plain device with tests/e2e/mkregion (wrong magic, wrong ABI,
+# ivshmem-plain device with mkregion (tests/e2e/mkregion.c; wrong magic, wrong ABI,
 # inconsistent geometry, a host that never became READY, a READY region on a
 # device without MSI-X), boots the guest, and the guest side
 # (guest/kmod-smoke.sh) checks each refusal message, that nothing bound,
 # insmod/rmmod twice, and a clean kernel log.
-# Exit status: 0 pass, 1 fail, 77 skip. PVFS_PROTO=dir overrides ../proto.
+# Exit status: 0 pass, 1 fail, 77 skip. PVFS_PROTO=dir overrides ../proto for
+# the module; mkregion is make's ($PVFS_BUILD/tests/mkregion, built from proto/).
 
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 proto=${PVFS_PROTO:-$repo/proto}
+build=${PVFS_BUILD:-build}
+case $build in /*) ;; *) build=$repo/$build ;; esac
+mkregion=$build/tests/mkregion
 
-skip() { echo "kmod-smoke: SKIP: $*"; exit 77; }
-fail() { echo "kmod-smoke: FAIL: $*"; exit 1; }
+skip() { echo "e2e_kmod_smoke: SKIP: $*"; exit 77; }
+fail() { echo "e2e_kmod_smoke: FAIL: $*"; exit 1; }
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing"
 kver=$(ls /lib/modules 2>/dev/null | grep -- '-amd64$' | sort -V | tail -n 1)
 [ -n "$kver" ] && [ -r "/boot/vmlinuz-$kver" ] || skip "no Debian amd64 guest kernel in /boot"
 [ -d "/lib/modules/$kver/build" ] || skip "no headers for $kver (linux-headers-amd64)"
-command -v cc >/dev/null || skip "no C compiler"
+
+[ -x "$mkregion" ] || fail "$mkregion missing (make builds it)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/pvfs-kmod-smoke.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 make -s -C "$repo/guest-kmod" KVER="$kver" PVFS_PROTO="$proto" >"$work/build.log" 2>&1 ||
 	{ cat "$work/build.log"; fail "module build"; }
-cc -std=gnu11 -Wall -Wextra -Werror -I"$proto" -o "$work/mkregion" "$here/mkregion.c" ||
-	fail "mkregion build"
 "$here/mkinitramfs" -k "$kver" --no-fio "$work" >/dev/null || fail "mkinitramfs"
 
 # name:mkregion-args; the name doubles as the reason the guest must report.
@@ -49,7 +52,7 @@ i=0
 for c in "${cases[@]}"; do
 	name=${c%%:*}
 	# shellcheck disable=SC2086 # the arguments are meant to split
-	"$work/mkregion" "$work/region-$name" ${c#*:} || fail "mkregion $name"
+	"$mkregion" "$work/region-$name" ${c#*:} || fail "mkregion $name"
 	qemu_args+=(-object "memory-backend-file,id=hm$i,size=1M,mem-path=$work/region-$name,share=on"
 		    -device "ivshmem-plain,memdev=hm$i")
 	expect=${expect:+$expect,}$name
@@ -61,7 +64,7 @@ done
 rc=$?
 grep -a 'PVFS-E2E:\|pvfs_blk' "$work/serial.log"
 case $rc in
-0) echo "kmod-smoke: PASS"; exit 0 ;;
+0) echo "e2e_kmod_smoke: PASS"; exit 0 ;;
 77) exit 77 ;;
-*) echo "kmod-smoke: FAIL (rc $rc); serial log follows"; cat -v "$work/serial.log" | tail -n 100; exit 1 ;;
+*) echo "e2e_kmod_smoke: FAIL (rc $rc); serial log follows"; cat -v "$work/serial.log" | tail -n 100; exit 1 ;;
 esac

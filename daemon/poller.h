@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * poller.h - the data plane's pollers (poller.c), as the control thread
+ * sees them: start and stop them, pick one for a tenant, hand tenants in
+ * and ask for them back, read their counters. The handover rules are
+ * pvfsd.h's; results come back by callback (poller_reap_done), never by a
+ * call into the control plane.
+ */
+#ifndef PVFSD_POLLER_H
+#define PVFSD_POLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sched.h"
+
+struct poller;
+struct poller_stats;
+struct tenant_io;
+
+int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap);
+void poller_stop_all(void);
+int poller_count(void);
+const struct poller_stats *poller_stats(int i);
+/* poller_effective_cap - the in-flight cap in force (latency targets lower it). */
+uint32_t poller_effective_cap(int i);
+struct poller *poller_pick(void);
+/* poller_add - hand a plugged tenant to its poller (control thread). */
+void poller_add(struct poller *p, struct tenant_io *tio);
+/*
+ * poller_remove - ask the poller to stop serving tio; fail_new makes new
+ * requests complete with -ENODEV (detach) instead of staying queued (unplug);
+ * force also cancels what io_uring can cancel (a hung backend). The control
+ * thread learns of the drain from poller_reap_done().
+ */
+void poller_remove(struct tenant_io *tio, bool fail_new, bool force);
+/* poller_set_qos - apply new QoS to a running tenant. */
+void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
+/* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */
+int poller_done_fd(void);
+/* poller_reap_done - cb(tio) for each tenant whose remove has finished (control thread). */
+void poller_reap_done(void (*cb)(struct tenant_io *tio));
+
+#endif

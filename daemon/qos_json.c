@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* qos_json.c - see qos_json.h. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "pvfs_ctl.h"
+#include "qos_json.h"
+#include "sched.h"
+
+json_t *qos_json(const struct sched_qos *q)
+{
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "weight", (int)q->weight,
+			 "iops_reservation", (json_int_t)q->iops_reservation,
+			 "iops_limit", (json_int_t)q->iops_limit,
+			 "bps_limit", (json_int_t)q->bps_limit,
+			 "latency_target_us", (json_int_t)(q->latency_target_ns / 1000));
+}
+
+/* get_u64 - a given, non-negative member into *ret. */
+static int get_u64(const char *key, json_int_t v, uint64_t *ret, char *err, size_t errlen)
+{
+	if (v < 0) {
+		snprintf(err, errlen, "invalid params: %s must be >= 0", key);
+		return PVFS_RPC_INVALID_PARAMS;
+	}
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+int qos_decode(const struct qos_params *p, struct sched_qos *q, char *err, size_t errlen)
+{
+	uint64_t lat;
+	int r;
+
+	if (p->weight != QOS_ABSENT) {
+		if (p->weight < SCHED_WEIGHT_MIN || p->weight > SCHED_WEIGHT_MAX) {
+			snprintf(err, errlen, "weight must be %d-%d, got %lld", SCHED_WEIGHT_MIN,
+				 SCHED_WEIGHT_MAX, (long long)p->weight);
+			return -EINVAL;
+		}
+		q->weight = (uint32_t)p->weight;
+	}
+	if ((p->iops_reservation != QOS_ABSENT &&
+	     (r = get_u64("iops_reservation", p->iops_reservation, &q->iops_reservation,
+			  err, errlen))) ||
+	    (p->iops_limit != QOS_ABSENT &&
+	     (r = get_u64("iops_limit", p->iops_limit, &q->iops_limit, err, errlen))) ||
+	    (p->bps_limit != QOS_ABSENT &&
+	     (r = get_u64("bps_limit", p->bps_limit, &q->bps_limit, err, errlen))))
+		return r;
+	if (p->latency_target_us != QOS_ABSENT) {
+		r = get_u64("latency_target_us", p->latency_target_us, &lat, err, errlen);
+		if (r)
+			return r;
+		if (lat > SCHED_LAT_TARGET_MAX / 1000) {
+			snprintf(err, errlen, "latency_target_us must be 0-%llu, got %llu",
+				 SCHED_LAT_TARGET_MAX / 1000, (unsigned long long)lat);
+			return -EINVAL;
+		}
+		q->latency_target_ns = lat * 1000;
+	}
+	return 0;
+}

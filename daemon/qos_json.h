@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qos_json.h - a tenant's QoS settings as JSON, both ways, in one place:
+ * the encoder behind the "qos" object of attach, list, stats and set_qos
+ * replies and of the state file, and the decoder of the QoS integers the
+ * attach and set_qos methods unpack. Member names are proto/CONTROL.md's.
+ * Pure: no I/O, no logging; the control plane's (control.c, stats.c,
+ * state.c), never the data plane's.
+ */
+#ifndef PVFSD_QOS_JSON_H
+#define PVFSD_QOS_JSON_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stddef.h>
+
+struct sched_qos;
+
+/* A QoS member that was not given (distinct from any value a client can send). */
+#define QOS_ABSENT LLONG_MIN
+
+/* The QoS members of a method's parameters as unpacked, QOS_ABSENT where not given. */
+struct qos_params {
+	json_int_t weight, iops_reservation, iops_limit, bps_limit, latency_target_us;
+};
+
+#define QOS_PARAMS_ABSENT { QOS_ABSENT, QOS_ABSENT, QOS_ABSENT, QOS_ABSENT, QOS_ABSENT }
+
+/* qos_json - {weight, iops_reservation, iops_limit, bps_limit, latency_target_us}. */
+json_t *qos_json(const struct sched_qos *q);
+/*
+ * qos_decode - apply the members of p that were given to *q. Returns 0, or
+ * the JSON-RPC error code to reply with (PVFS_RPC_INVALID_PARAMS for a
+ * negative value, -EINVAL for one out of range) and the message in err;
+ * *q may then be partly changed.
+ */
+int qos_decode(const struct qos_params *p, struct sched_qos *q, char *err, size_t errlen);
+
+#endif

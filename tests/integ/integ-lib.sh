@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: MIT
+#
+# integ-lib.sh - sourced by the shell integration tests: the repository
+# root, the build directory ($PVFS_BUILD, default build) as an absolute
+# path, ok/notok lines that remember a failure in $fail, and copy_tree.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${PVFS_BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+fail=0
+ok() { echo "ok - $*"; }
+notok() { echo "not ok - $*"; fail=1; }
+# copy_tree DEST - the tracked files as they are in the working tree
+# (uncommitted edits included, no build output): a fresh clone of this tree.
+copy_tree() {
+	mkdir -p "$1"
+	git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 sh -c \
+		'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
+		(cd "$ROOT" && xargs -0 cp -a --parents -t "$1")
+}
