@@ -25,12 +25,11 @@ kernel=
 
 # start_shim EXTRA...: pvfs-shim --mem-from-peer --once for the tenant.
 start_shim() {
-	local i
 	: >"$e2e_work/shim.log"
 	"$e2e_bin/pvfs-shim" --tenant "$e2e_tenant" -s "$e2e_sock" --chardev "$e2e_work/ivshmem.sock" \
 		--mem-from-peer --queues "$e2e_queues" --once "$@" >>"$e2e_work/shim.log" 2>&1 &
 	e2e_shim_pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$e2e_work/ivshmem.sock" ] && return 0
 		kill -0 "$e2e_shim_pid" 2>/dev/null || e2e_fail "pvfs-shim exited at start"
 		sleep 0.1
@@ -72,8 +71,8 @@ kernel=/boot/vmlinuz-$e2e_kver
 e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 512M
 
-ram=(-object "memory-backend-memfd,id=ram,size=$mem,share=on" -machine memory-backend=ram)
-extra=(-object memory-backend-memfd,id=extra,size=64M,share=on)
+ram=(-object "memory-backend-memfd,id=ram,size=$mem,share=on" -machine "memory-backend=ram")
+extra=(-object "memory-backend-memfd,id=extra,size=64M,share=on")
 refused private "server sent version -22" "private, so pvfsd would not see" -- \
 	-object "memory-backend-memfd,id=ram,size=$mem,share=off" -machine memory-backend=ram
 refused anonymous "server sent version -2," "no shared memory backend" --
