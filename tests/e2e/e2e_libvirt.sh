@@ -25,9 +25,9 @@
 #               /var/lib/libvirt/qemu/ram): the same, but boot 1 starts
 #               while pvfsd is down; the guest's driver must stall, not
 #               fail, until pvfsd comes back.
-# Also: `virsh start` of a domain with private RAM or with MSI vectors that
-# are not the shim's queues fails with the hook's message and starts no
-# shim; the host's e2fsck of both volumes at the end. About 3 minutes.
+# Also: `virsh start` of a domain with private RAM, with MSI vectors that
+# are not the shim's queues, or with the device of a shim that serves
+# another running domain fails with the hook's message and disturbs nothing; the host's e2fsck of both volumes at the end. About 3 minutes.
 #
 # Exit status: 0 pass, 1 fail, 77 skip (not root, no libvirt, no unshare,
 # or what e2e_guest.sh needs). Environment: PVFS_BUILD (build),
@@ -159,12 +159,13 @@ lv_start_daemons() {
 	lv_fail "libvirtd did not answer within 30 s"
 }
 
-# lv_define NAME SOURCE [ACCESS [VECTORS]]: define domain NAME with guest
-# RAM <source type=SOURCE> <access mode=ACCESS> (shared) and the pvfs
-# device of pvfs-shim NAME (--print-libvirt-xml) with VECTORS (its queues).
+# lv_define NAME SOURCE [ACCESS [VECTORS [VIA]]]: define domain NAME with
+# guest RAM <source type=SOURCE> <access mode=ACCESS> (shared) and the pvfs
+# device of pvfs-shim VIA (NAME; --print-libvirt-xml) with VECTORS (its
+# queues).
 lv_define() {
-	local name=$1 source=$2 access=${3:-shared} vectors=${4:-$e2e_queues} shmem
-	shmem=$("$e2e_bin/pvfs-shim" --tenant "$name" --queues "$e2e_queues" --print-libvirt-xml |
+	local name=$1 source=$2 access=${3:-shared} vectors=${4:-$e2e_queues} via=${5:-$1} shmem
+	shmem=$("$e2e_bin/pvfs-shim" --tenant "$via" --queues "$e2e_queues" --print-libvirt-xml |
 		sed -n '/<shmem/,/<\/shmem>/p' | sed "s/vectors='[0-9]*'/vectors='$vectors'/")
 	[ -n "$shmem" ] || e2e_fail "pvfs-shim --print-libvirt-xml printed no <shmem>"
 	: >"$e2e_work/serial-$name.log"
@@ -397,6 +398,16 @@ grep -q "guest RAM of QEMU pid .*memory-backend-memfd.*, $lv_mem_mib MiB, found 
 e2e_log "pvfs-memfd: $(grep -o 'guest RAM of QEMU.*' /run/pvfs-shim/pvfs-memfd.log)"
 lv_destroy_mid_io pvfs-memfd
 lv_start pvfs-memfd
+# A second domain with the same device is refused, and leaves the first alone.
+lv_define pvfs-dup memfd shared "$e2e_queues" pvfs-memfd
+timeout 60 "${lv_virsh[@]}" start pvfs-dup >"$e2e_work/start.log" 2>&1 &&
+	lv_fail "a second domain on pvfs-memfd's shim started"
+grep -q "pvfs-shim pvfs-memfd already serves domain pvfs-memfd" "$e2e_work/start.log" ||
+	{ cat "$e2e_work/start.log"; lv_fail "no hook message for a second domain on one shim"; }
+kill -0 "$(cat /run/pvfs-shim/pvfs-memfd.pid)" 2>/dev/null ||
+	lv_fail "the refused second domain stopped pvfs-memfd's shim"
+"${lv_virsh[@]}" undefine pvfs-dup >/dev/null
+e2e_log "second domain on one shim refused: $(grep -o 'pvfs hook:.*' "$e2e_work/start.log")"
 lv_wait_off pvfs-memfd 300
 lv_check_boot pvfs-memfd libvirt
 lv_serial pvfs-memfd | grep -aq 'NOTE libvirt-boot2' || lv_fail "pvfs-memfd: boot 2 did not verify"
