@@ -94,6 +94,7 @@ lv_cleanup() {
 	[ -n "${e2e_work:-}" ] && [ -s "$e2e_work/ns/var/upper/log/libvirt/libvirtd.log" ] &&
 		cp "$e2e_work/ns/var/upper/log/libvirt/libvirtd.log" "$e2e_work/libvirtd.log"
 	umount -l /run /var /etc 2>/dev/null
+	[ -n "${e2e_work:-}" ] && umount -l "$e2e_work/ns" 2>/dev/null
 	e2e_cleanup
 }
 
@@ -110,6 +111,9 @@ lv_fail() {
 # the hook; the shims' config.
 lv_setup() {
 	local d kvm=()
+	# The overlays' upper layers on a tmpfs: /tmp may be an overlay itself.
+	mkdir -p "$e2e_work/ns"
+	mount -t tmpfs -o mode=0755 pvfs-e2e-ns "$e2e_work/ns" || e2e_fail "cannot mount a tmpfs"
 	for d in etc var; do
 		mkdir -p "$e2e_work/ns/$d/upper" "$e2e_work/ns/$d/work"
 		mount -t overlay "pvfs-e2e-$d" \
@@ -368,6 +372,8 @@ EOF
 
 e2e_init
 trap lv_cleanup EXIT
+# run-tests' timeout sends SIGTERM: clean up on it too.
+trap 'exit 143' TERM INT HUP
 e2e_guest_test libvirt
 lv_setup
 e2e_start_pvfsd
