@@ -305,11 +305,15 @@ int peer_ram_find(pid_t pid, uint64_t start_time, uint64_t want_size, struct pee
 			   "the memory backend; libvirt: <memoryBacking><access mode='shared'/>)",
 			   priv->name, sz);
 	}
+	if (settled > 0 && want_size) {
+		human(want_size, sz, sizeof(sz));
+		return say(why, whylen, -ENOENT, "QEMU has no shared memory backend of %s "
+			   "(--mem-size)", sz);
+	}
 	if (settled > 0)
-		return say(why, whylen, -ENOENT, "QEMU has no shared memory backend%s (guest RAM "
-			   "is anonymous memory pvfsd cannot map): give it one (QEMU: "
+		return say(why, whylen, -ENOENT, "QEMU has no shared memory backend (guest RAM is "
+			   "anonymous memory pvfsd cannot map): give it one (QEMU: "
 			   "-object memory-backend-memfd,share=on and -machine memory-backend=ID; "
-			   "libvirt: <memoryBacking><source type='memfd'/><access mode='shared'/>)",
-			   want_size ? " of the --mem-size given" : "");
+			   "libvirt: <memoryBacking><source type='memfd'/><access mode='shared'/>)");
 	return say(why, whylen, -EAGAIN, "no shared memory backend in QEMU yet");
 }
