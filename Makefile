@@ -146,7 +146,8 @@ install: everything
 		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include/pvfs \
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(SYSCONFDIR)/pvfsd \
-		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+		$(DESTDIR)$(SYSCONFDIR)/pvfs-shim $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d
 	install -m 0755 $(B)/bin/pvfsd $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0755 $(filter-out $(B)/bin/pvfsd,$(BIN)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(filter-out $(LIBPVFS),$(LIBS)) $(DESTDIR)$(LIBDIR)/
@@ -160,6 +161,8 @@ install: everything
 		install -m 0644 etc/pvfsd.conf $(DESTDIR)$(SYSCONFDIR)/pvfsd/pvfsd.conf
 	sed 's|/usr/sbin/pvfsd|$(PREFIX)/sbin/pvfsd|' etc/pvfsd.service > $(DESTDIR)$(UNITDIR)/pvfsd.service
 	install -m 0644 etc/pvfsd.socket $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/bin/pvfs-shim|$(PREFIX)/bin/pvfs-shim|' etc/pvfs-shim@.service > $(DESTDIR)$(UNITDIR)/pvfs-shim@.service
+	install -m 0755 etc/pvfs-shim.libvirt-hook $(DESTDIR)$(SYSCONFDIR)/libvirt/hooks/qemu.d/pvfs
 	install -m 0644 etc/pvfsd.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/pvfsd.conf
 	install -m 0644 etc/pvfsd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/pvfsd.conf
 

@@ -18,6 +18,7 @@ E2E_SCRIPTS := $(sort $(wildcard tests/e2e/e2e_*.sh))
 $(B)/tests/test_request: $(OBJDIR)/daemon/request.o
 $(B)/tests/test_sched: $(OBJDIR)/daemon/sched.o
 $(foreach t,$(UNIT_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/unit/$(t).o $$(TEST_LIBS)))
+$(B)/tests/test_peer_ram: $(OBJDIR)/vmm-shim/peer_ram.o
 $(foreach t,$(INTEG_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/integ/$(t).o $$(TEST_LIBS)))
 $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
 

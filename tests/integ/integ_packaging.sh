@@ -6,7 +6,9 @@
 # expected .deb; the key files (pvfsd, pvfsctl, units, conffile, man pages of
 # every program, libpvfs-shim's pkg-config file, the DKMS source tree);
 # Depends from ${shlibs:Depends}; the conffile; the maintainer scripts
-# (sysusers, tmpfiles, enable + start of the socket and the service);
+# (sysusers, tmpfiles, enable + start of the socket and the service); the
+# libvirt hook (an executable conffile that ignores other domains and refuses
+# a pvfs domain without shared RAM) and pvfs-shim@.service (not enabled);
 # hardened binaries that run; a program that builds against libpvfs-shim-dev
 # with `pkg-config --cflags --libs libpvfs-shim`; the DKMS tree building
 # pvfs_blk.ko the way dkms runs it (when kernel headers are installed);
@@ -57,7 +59,9 @@ has_files pvfsd /usr/sbin/pvfsd /usr/bin/pvfsctl /etc/pvfsd/pvfsd.conf \
 	/usr/share/man/man8/pvfsd.8.gz /usr/share/man/man8/pvfsctl.8.gz \
 	/usr/share/bash-completion/completions/pvfsctl /usr/share/doc/pvfsd/copyright
 has_files pvfs-shim /usr/bin/pvfs-shim /usr/bin/pvfs-bench \
-	/usr/share/man/man1/pvfs-shim.1.gz /usr/share/man/man1/pvfs-bench.1.gz
+	/usr/share/man/man1/pvfs-shim.1.gz /usr/share/man/man1/pvfs-bench.1.gz \
+	/lib/systemd/system/pvfs-shim@.service /etc/libvirt/hooks/qemu.d/pvfs /etc/pvfs-shim/ \
+	/usr/share/doc/pvfs-shim/libvirt.md.gz
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 has_files libpvfs-shim-dev /usr/include/pvfs/pvfs_shim.h /usr/include/pvfs/pvfs_ring.h \
 	/usr/include/pvfs/pvfs_ctl.h "/usr/lib/$MA/libpvfs-shim.a" "/usr/lib/$MA/pkgconfig/libpvfs-shim.pc"
@@ -105,6 +109,19 @@ u=$(grep -n deb-systemd-invoke "$T/ctrl/postinst" | head -1 | cut -d: -f1)
 grep -q "deb-systemd-invoke stop 'pvfsd.service' 'pvfsd.socket'" "$T/ctrl/prerm" 2>/dev/null &&
 	ok "prerm stops the units on removal" || notok "prerm: $(cat "$T/ctrl/prerm" 2>&1)"
 
+# pvfs-shim: the hook is an executable conffile; the template unit is not
+# enabled or started by the package (the hook starts instances).
+dpkg-deb -e "${pkg[pvfs-shim]}" "$T/shimctrl"
+grep -qxF /etc/libvirt/hooks/qemu.d/pvfs "$T/shimctrl/conffiles" 2>/dev/null &&
+	ok "conffiles lists the libvirt hook" || notok "pvfs-shim conffiles: $(cat "$T/shimctrl/conffiles" 2>&1)"
+dpkg-deb -c "${pkg[pvfs-shim]}" | grep -q '^-rwxr-xr-x .* \./etc/libvirt/hooks/qemu\.d/pvfs$' &&
+	ok "the libvirt hook is executable" || notok "hook mode: $(dpkg-deb -c "${pkg[pvfs-shim]}" | grep hooks)"
+if grep -qs 'pvfs-shim@' "$T/shimctrl/postinst"; then
+	notok "pvfs-shim's postinst touches the template unit: $(grep 'pvfs-shim@' "$T/shimctrl/postinst")"
+else
+	ok "pvfs-shim@.service is neither enabled nor started by the package"
+fi
+
 # The binaries: they run, and carry the dpkg-buildflags hardening.
 X=$T/x
 for p in pvfsd pvfs-shim libpvfs-shim-dev pvfs-blk-dkms; do dpkg-deb -x "${pkg[$p]}" "$X"; done
@@ -116,6 +133,48 @@ out=$("$X/usr/bin/pvfsctl" --version 2>&1) && [[ $out == "pvfsctl $UVER"* ]] &&
 	ok "packaged pvfs-shim and pvfs-bench --help" || notok "packaged pvfs-shim/pvfs-bench --help"
 grep -q '^ExecStart=/usr/sbin/pvfsd ' "$X/lib/systemd/system/pvfsd.service" &&
 	ok "pvfsd.service runs /usr/sbin/pvfsd" || notok "ExecStart: $(grep ExecStart "$X/lib/systemd/system/pvfsd.service")"
+U=$X/lib/systemd/system/pvfs-shim@.service
+# shellcheck disable=SC2016 # $PVFS_SHIM_OPTS is the unit's, literally
+grep -qxF 'ExecStart=/usr/bin/pvfs-shim --tenant %i --chardev /run/pvfs-shim/%i.sock --mem-from-peer $PVFS_SHIM_OPTS' "$U" &&
+	grep -qxF 'EnvironmentFile=-/etc/pvfs-shim/%i.conf' "$U" && grep -qxF 'Type=notify' "$U" &&
+	ok "pvfs-shim@.service: Type=notify, /usr/bin/pvfs-shim --mem-from-peer, /etc/pvfs-shim/%i.conf" ||
+	notok "pvfs-shim@.service: $(grep -E '^(Type|ExecStart|EnvironmentFile)=' "$U")"
+# The packaged hook as libvirt calls it (domain XML on stdin): a domain
+# without a pvfs device is none of its business; a pvfs domain with private
+# RAM is refused with a message before anything starts. Never a word on
+# stdout (libvirt would take it for a new domain XML).
+H=$X/etc/libvirt/hooks/qemu.d/pvfs
+cat > "$T/other.xml" <<'EOF'
+<domain type='kvm'>
+  <name>other</name>
+  <devices>
+    <disk type='file' device='disk'><source file='/x.img'/><target dev='vda' bus='virtio'/></disk>
+  </devices>
+</domain>
+EOF
+cat > "$T/private.xml" <<'EOF'
+<domain type='kvm'>
+  <name>vm1</name>
+  <memoryBacking>
+    <access mode='private'/>
+  </memoryBacking>
+  <devices>
+    <shmem name='pvfs-vm1'>
+      <model type='ivshmem-doorbell'/>
+      <server path='/run/pvfs-shim/vm1.sock'/>
+      <msi vectors='2' ioeventfd='on'/>
+    </shmem>
+  </devices>
+</domain>
+EOF
+out=$(PATH=$X/usr/bin:$PATH "$H" other prepare begin - < "$T/other.xml" 2> "$T/hook.err"); rc=$?
+[ $rc = 0 ] && [ -z "$out" ] && [ ! -s "$T/hook.err" ] &&
+	ok "the libvirt hook leaves a domain without a pvfs device alone" ||
+	notok "hook on another domain: rc $rc, stdout '$out', stderr $(cat "$T/hook.err")"
+out=$(PATH=$X/usr/bin:$PATH "$H" vm1 prepare begin - < "$T/private.xml" 2> "$T/hook.err"); rc=$?
+[ $rc = 1 ] && [ -z "$out" ] && grep -q "pvfs hook: domain vm1: guest RAM must be shared" "$T/hook.err" &&
+	ok "the libvirt hook refuses a pvfs domain with private RAM: $(cut -c1-50 "$T/hook.err")..." ||
+	notok "hook on private RAM: rc $rc, stdout '$out', stderr $(cat "$T/hook.err")"
 for b in usr/sbin/pvfsd usr/bin/pvfsctl usr/bin/pvfs-shim usr/bin/pvfs-bench; do
 	h=
 	readelf -h "$X/$b" | grep -q 'Type:.*DYN' || h="$h no-PIE"

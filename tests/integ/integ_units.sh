@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 #
 # integ_units - the shipped systemd units and config: `systemd-analyze
-# verify` passes on pvfsd.service and pvfsd.socket (ExecStart pointed at
-# this build), the example config parses (pvfsd starts with it, with its
-# paths redirected to a temporary directory), and the tmpfiles/sysusers
-# snippets have the syntax their tools expect.
+# verify` passes on pvfsd.service, pvfsd.socket and an instance of
+# pvfs-shim@.service (ExecStart pointed at this build), the example config
+# parses (pvfsd starts with it, with its paths redirected to a temporary
+# directory), and the tmpfiles/sysusers snippets have the syntax their
+# tools expect.
 set -u
 # shellcheck source=tests/integ/integ-lib.sh
 . "$(dirname "$0")/integ-lib.sh"
@@ -21,6 +22,13 @@ if out=$(systemd-analyze verify --man=no "$T/pvfsd.service" "$T/pvfsd.socket" 2>
 	ok "systemd-analyze verify pvfsd.service pvfsd.socket"
 else
 	notok "systemd-analyze verify: $out"
+fi
+# The template unit, as an instance (systemd-analyze verifies instances only).
+sed "s|/usr/bin/pvfs-shim|$BUILD/bin/pvfs-shim|" "$ROOT/etc/pvfs-shim@.service" > "$T/pvfs-shim@vm1.service"
+if out=$(systemd-analyze verify --man=no "$T/pvfs-shim@vm1.service" 2>&1); then
+	ok "systemd-analyze verify pvfs-shim@vm1.service"
+else
+	notok "systemd-analyze verify pvfs-shim@vm1.service: $out"
 fi
 grep -q '^Type=notify' "$ROOT/etc/pvfsd.service" && grep -q '^WatchdogSec=' "$ROOT/etc/pvfsd.service" &&
 	ok "service is Type=notify with a watchdog" || notok "service type/watchdog"
