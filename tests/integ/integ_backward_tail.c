@@ -19,16 +19,6 @@
 
 #define RAM (1u << 20)
 
-static bool host_state_is(struct tl_vm *vm, uint32_t want, int timeout_ms)
-{
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	while (now_ns() < deadline)
-		if (pvfs_uguest_host_state(&vm->guest, NULL) == want)
-			return true;
-	return false;
-}
-
 int main(void)
 {
 	struct tl_daemon d = { 0 };
@@ -79,7 +69,7 @@ int main(void)
 	TL_CHECK(ok == 20 && worst < 500000000ull,
 		 "the neighbour's 20 round trips pass, the slowest %.1f ms (before the fix: seconds)",
 		 (double)worst / 1e6);
-	TL_CHECK(host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "evil's region says BROKEN");
+	TL_CHECK(tl_vm_host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "evil's region says BROKEN");
 	TL_CHECK(tl_wait_state(&d, "evil", "broken", 5000), "stats say evil is broken");
 	st = tl_tenant_stats(&d, "evil");
 	TL_CHECK(!strcmp(json_string_value(json_object_get(st, "broken_reason")) ?: "",

@@ -28,16 +28,6 @@ struct bad {
 	int err;
 };
 
-static bool host_state_is(struct tl_vm *vm, uint32_t want, int timeout_ms)
-{
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-
-	while (now_ns() < deadline)
-		if (pvfs_uguest_host_state(&vm->guest, NULL) == want)
-			return true;
-	return false;
-}
-
 int main(void)
 {
 	struct tl_vm good, evil;
@@ -135,7 +125,7 @@ int main(void)
 
 		PVFS_STORE_RELEASE(&q->ctrl->sq_tail, q->ctrl->sq_tail + 1000);
 	}
-	TL_CHECK(host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "corrupt tail: region says BROKEN");
+	TL_CHECK(tl_vm_host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "corrupt tail: region says BROKEN");
 	TL_CHECK(tl_wait_state(&d, "evil", "broken", 5000), "corrupt tail: stats say broken");
 	st = tl_tenant_stats(&d, "evil");
 	TL_CHECK(!strcmp(json_string_value(json_object_get(st, "broken_reason")) ?: "",
@@ -182,7 +172,7 @@ int main(void)
 		uq->sq_tail++;
 		pvfs_uguest_commit(uq);
 	}
-	TL_CHECK(host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "tag out of range: BROKEN");
+	TL_CHECK(tl_vm_host_state_is(&evil, PVFS_HOST_BROKEN, 5000), "tag out of range: BROKEN");
 	TL_CHECK(tl_wait_state(&d, "evil", "broken", 5000), "tag out of range: stats say broken");
 	st = tl_tenant_stats(&d, "evil");
 	TL_CHECK(!strcmp(json_string_value(json_object_get(st, "broken_reason")) ?: "",

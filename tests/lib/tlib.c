@@ -531,6 +531,16 @@ void tl_vm_unplug(struct tl_vm *vm)
 	vm->ram_fd = -1;
 }
 
+bool tl_vm_host_state_is(struct tl_vm *vm, uint32_t want, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	while (now_ns() < deadline)
+		if (pvfs_uguest_host_state(&vm->guest, NULL) == want)
+			return true;
+	return false;
+}
+
 uint64_t tl_vm_gpa(const struct tl_vm *vm, uint64_t off)
 {
 	if (off < vm->ram_size / 2)

@@ -127,6 +127,8 @@ struct tl_vm {
 int tl_vm_plug(struct tl_daemon *d, struct tl_vm *vm, const char *name, const char *volume,
 	       uint32_t nq, uint32_t depth, uint64_t ram_size, char *err, size_t errlen);
 void tl_vm_unplug(struct tl_vm *vm);
+/* tl_vm_host_state_is - poll the region's host state until it is want, up to timeout_ms. */
+bool tl_vm_host_state_is(struct tl_vm *vm, uint32_t want, int timeout_ms);
 /* tl_vm_gpa - the guest-physical address of ram[off]. */
 uint64_t tl_vm_gpa(const struct tl_vm *vm, uint64_t off);
 /*
