@@ -664,27 +664,34 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
 		recover(tio);
 }
 
-static void cancel_ud(struct poller *p, uint64_t ud)
+static bool cancel_ud(struct poller *p, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = get_sqe(p);
 
 	if (!sqe)
-		return;
+		return false;
 	io_uring_prep_cancel64(sqe, ud, 0);
 	io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+	return true;
 }
 
-/* cancel_eventfd_ops - the pending kick reads, and the call writes if calls too. */
-static void cancel_eventfd_ops(struct poller *p, struct tenant_io *tio, bool calls)
+/*
+ * cancel_eventfd_ops - the pending kick reads, and the call writes if calls
+ * too. False if io_uring had no room for every cancel (try again later).
+ */
+static bool cancel_eventfd_ops(struct poller *p, struct tenant_io *tio, bool calls)
 {
+	bool all = true;
+
 	for (uint32_t i = 0; i < tio->nr_queues; i++) {
 		struct io_queue *ioq = &tio->queues[i];
 
 		if (ioq->kick_armed)
-			cancel_ud(p, UD(ioq, UD_KICK));
+			all &= cancel_ud(p, UD(ioq, UD_KICK));
 		if (calls && ioq->call_busy)
-			cancel_ud(p, UD(ioq, UD_CALL));
+			all &= cancel_ud(p, UD(ioq, UD_CALL));
 	}
+	return all;
 }
 
 /*
@@ -724,10 +731,9 @@ static void finish_removes(struct poller *p)
 			continue;
 		}
 		if (tio->fd_ops) {
-			if (!tio->fd_cancelled) {
-				tio->fd_cancelled = true;
-				cancel_eventfd_ops(p, tio, true);
-			}
+			tio->fd_cancelled = true;	/* no new eventfd operations */
+			if (!tio->fd_cancel_sent)
+				tio->fd_cancel_sent = cancel_eventfd_ops(p, tio, true);
 			pp = &tio->next;
 			continue;
 		}

@@ -163,7 +163,8 @@ struct tenant_io {
 	uint32_t inflight;		/* io_uring operations pointing into guest memory */
 	uint32_t fd_ops;		/* io_uring operations on its kick/call eventfds */
 	bool has_recov;			/* some queue has nr_recov > recov_pos */
-	bool fd_cancelled;		/* drained: eventfd operations cancelled, no new ones */
+	bool fd_cancelled;		/* drained: no new eventfd operations */
+	bool fd_cancel_sent;		/* ... and the pending ones' cancels are queued */
 	bool removing;			/* detach/unplug: take no new SQEs */
 	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
 	bool broken;
