@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -202,6 +203,12 @@ void tl_daemon_start(struct tl_daemon *d, ...)
 		tl_fatal("fork: %m");
 	if (d->pid == 0) {
 		int lfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		/*
+		 * A test killed by run-tests' timeout must not leave its pvfsd
+		 * running (e.g. one hung by the bug the test is about).
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 
 		if (lfd >= 0) {
 			dup2(lfd, 2);
