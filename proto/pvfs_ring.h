@@ -57,6 +57,18 @@
  * yet published, is re-issued (block I/O is idempotent); COMPLETING with a
  * published index is done. This is the vhost-user "inflight I/O tracking"
  * idea reduced to a two-phase per-tag record.
+ *
+ * Life cycle and guest memory. The one rule a guest relies on to reuse the
+ * pages of a request: the host writes into (or reads from) a request's pages
+ * only between consuming its SQE and publishing its CQE. Three events end
+ * that window for requests that get no CQE, each defined below, and each
+ * keeps the rule:
+ *   - a terminal host_state (BROKEN, REMOVED): published only once nothing
+ *     the host consumed is still in flight ("Host states");
+ *   - the guest's reset handshake: acknowledged only once nothing of the
+ *     guest's previous life is in flight ("Reset");
+ *   - a new host generation that finds a terminal state or a reset request:
+ *     it starts from an empty ring and never runs what was left in it.
  */
 #ifndef PVFS_RING_H
 #define PVFS_RING_H
@@ -84,21 +96,130 @@
  * PVFS_F_WRITE_ZEROES: PVFS_OP_WRITE_ZEROES is supported.
  * PVFS_F_RO: the volume is read-only; writes, discards and write-zeroes
  *   complete with -EROFS.
+ *
+ * The next three describe the host's life-cycle behaviour. The host behaves
+ * the same whether the guest accepts them or not (a guest that does not
+ * know them keeps working); accepting one says the guest relies on it.
+ *
+ * PVFS_F_DRAIN: the host keeps the terminal-state rule ("Host states"
+ *   below): BROKEN and REMOVED are published only after every request the
+ *   host consumed is finished or cancelled, with PVFS_HOST_DRAINING in
+ *   between. A guest seeing a terminal state then reaps the CQ and fails
+ *   what is left at once. Without the bit (an older host) a terminal state
+ *   may be published while requests are still in flight: the guest must
+ *   not reuse the pages of consumed requests (SQE index before sq_head)
+ *   until their CQEs arrive.
+ * PVFS_F_RESET: the host answers the guest's reset handshake (reset_req,
+ *   reset_ack; "Reset" below). Without it the guest must not write
+ *   reset_req and has no way to make the host forget a previous life.
+ * PVFS_F_RESIZE: capacity may grow while the host is READY. The host bumps
+ *   config_generation around the change and then sends an interrupt on
+ *   queue 0, even if that queue has PVFS_CQ_NO_INTERRUPT set ("Volume
+ *   properties" below). Capacity never shrinks while a host serves the
+ *   region.
  */
 #define PVFS_F_FLUSH		(1ull << 0)
 #define PVFS_F_DISCARD		(1ull << 1)
 #define PVFS_F_WRITE_ZEROES	(1ull << 2)
 #define PVFS_F_RO		(1ull << 3)
+#define PVFS_F_DRAIN		(1ull << 4)
+#define PVFS_F_RESET		(1ull << 5)
+#define PVFS_F_RESIZE		(1ull << 6)
 #define PVFS_F_ALL		(PVFS_F_FLUSH | PVFS_F_DISCARD | \
-				 PVFS_F_WRITE_ZEROES | PVFS_F_RO)
+				 PVFS_F_WRITE_ZEROES | PVFS_F_RO | \
+				 PVFS_F_DRAIN | PVFS_F_RESET | PVFS_F_RESIZE)
 
-/* host_state values. */
+/*
+ * Host states (host_state). The host release-stores host_state after every
+ * field it covers; the guest acquire-loads it before reading them.
+ *
+ *   INIT --plug--> READY --(ring corrupt)--> DRAINING --> BROKEN
+ *                    |  --(detach)---------> DRAINING --> REMOVED
+ *                    `--(pvfsd exits or restarts, VMM unplugs): stays READY;
+ *                       the next host generation takes over ("Recovery")
+ *
+ * DRAINING: the host starts no new I/O: SQEs it still consumes complete at
+ *   once with -ENODEV (detach), or it consumes none (a corrupt ring). CQEs of
+ *   requests consumed earlier keep coming, short transfers included. The
+ *   guest should stop submitting and keep reaping. A terminal state follows.
+ * BROKEN, REMOVED (terminal): the terminal-state rule. The host publishes a
+ *   terminal state only after every request it consumed from this region is
+ *   finished, or cancelled and reaped from its backend, and after the CQEs
+ *   of all of them are published (except, on a corrupt ring, CQEs that no
+ *   longer fit the CQ). After it the host never touches the queues or guest
+ *   memory again in this host generation. So a guest that sees a terminal
+ *   state reaps the CQ once more, and then every tag still outstanding is a
+ *   request the host never consumed (its SQE lies at or after sq_head) or,
+ *   when BROKEN, one whose CQE could not be posted: the guest fails all of
+ *   them at once, and their pages are its own again.
+ *   (Only with PVFS_F_DRAIN; see there for older hosts.)
+ * A terminal state is final for its host generation; a reset does not undo
+ *   it except that a host answering a reset while BROKEN publishes READY
+ *   again ("Reset"). A later host generation (a new pvfsd plugging the same
+ *   region) that finds a terminal state treats it as a reset request: it
+ *   drops what is left in the SQ and the in-flight table, because the guest
+ *   has failed those requests, and starts with an empty ring.
+ * Any other value is unknown and, to a guest, terminal. No interrupt
+ * announces a state change: the guest polls host_state (its watchdog and
+ * its timeout handler).
+ */
 enum {
 	PVFS_HOST_INIT = 0,	/* no host has taken the region over yet */
 	PVFS_HOST_READY = 1,	/* a host serves the queues */
 	PVFS_HOST_BROKEN = 2,	/* the host found the ring corrupt; all I/O fails */
 	PVFS_HOST_REMOVED = 3,	/* the volume was detached; the device is gone */
+	PVFS_HOST_DRAINING = 4,	/* BROKEN or REMOVED follows once in-flight I/O is done */
 };
+
+/*
+ * Reset (PVFS_F_RESET). A guest instance that may have a predecessor on this
+ * region (a rebooted or kexec'd kernel, a driver probing or unbinding) says
+ * "forget my previous life" and waits until the host has:
+ *   1. stopped consuming SQEs, cancelled what it had in flight for the
+ *      region, and reaped all of it from its backend. None of it completes
+ *      into the new life: the host posts no CQE for it and continues no
+ *      short transfer;
+ *   2. dropped what is left in the SQ (never run), its recovery work and
+ *      the in-flight table (all FREE), and set, per queue, sq_head to the
+ *      guest's sq_tail and cq_tail to the guest's cq_head, as the host read
+ *      them after the request: the guest's own indices stay where they are,
+ *      and both queues are empty there;
+ *   3. release-stored reset_ack = reset_req.
+ * Guest side (pvfs_reset_request, pvfs_reset_acked): stop submitting and
+ * reaping on every queue; write guest_features if they change; bump
+ * reset_req; ring queue 0's doorbell whatever sq_flags say; wait, bounded,
+ * until reset_ack equals the value written. Then read sq_head and cq_tail of
+ * every queue as its new private sq_tail and cq_head, treat every tag as
+ * free, and re-read the volume properties. Outcomes of the wait:
+ *   - acknowledged: nothing of the previous life is in flight, nor ever will be;
+ *   - host_state REMOVED (or unknown): no host will answer in this
+ *     generation: -ENODEV;
+ *   - the bound expires (pvfsd stopped, or a backend that cannot cancel a
+ *     request): the guest gives up with an error and must not submit, nor
+ *     reuse memory it had handed to requests, until reset_ack matches. The
+ *     request stays in the region: a host that plugs the region later
+ *     answers it at plug time, before it publishes READY or runs anything.
+ * Nothing ever waits on the guest: a reset request costs only its own
+ * tenant (its I/O is cancelled), and a host answers one per request seen
+ * (a guest that writes reset_req again meanwhile gets its own answer later).
+ * A reset while the state is BROKEN repairs the ring: the host answers it
+ * and publishes READY again. The host does not notice a reset of the VM
+ * that no guest code announces (QEMU system_reset): the new guest's driver
+ * resets on probe, and until then old requests may still complete into
+ * guest memory (docs/architecture.md, "Guest reset").
+ */
+
+/*
+ * Volume properties (capacity .. max_discard_bytes, host_features) change
+ * only in two ways. A new host generation may change any of them: a guest
+ * re-reads all of them when host_generation changes. With PVFS_F_RESIZE a
+ * host that is READY may grow capacity. Both go through config_generation,
+ * a sequence count: odd while the host writes properties, even otherwise,
+ * never reused within a region; see pvfs_host_config_begin/end and
+ * pvfs_config_read_capacity. A resize is followed by an interrupt on queue 0:
+ * a guest compares config_generation with the last one it saw on every
+ * interrupt of queue 0 (and in its watchdog, for the case of queue 0 polled).
+ */
 
 /*
  * struct pvfs_region_hdr - page 0 of the region.
@@ -106,6 +227,20 @@ enum {
  * Geometry (magic .. max_segs) is written by the creator before anybody else
  * maps the region. Volume properties and host state are written by the host
  * when it plugs the region; the guest reads them once host_state is READY.
+ *
+ *   offset  cache line 0: creator           cache line 1: host
+ *      0    magic, abi_version          64  host_features
+ *      8    region_size                 72  capacity
+ *     16    nr_queues, queue_depth      80  logical_, physical_block_size
+ *     24    max_segs, queue_stride      88  max_io_bytes, max_discard_bytes
+ *     32    doorbell_peer               96  host_state, host_generation
+ *                                      104  reset_ack, config_generation
+ *           cache line 2: guest
+ *    128    guest_features
+ *    136    guest_generation, reset_req
+ *
+ * Each line has one writer. The guest's reset_req shares no line with the
+ * host's reset_ack, so a guest polling for the ack only reads.
  */
 struct pvfs_region_hdr {
 	__u32 magic;			/* creator: PVFS_MAGIC */
@@ -127,12 +262,18 @@ struct pvfs_region_hdr {
 	__u32 max_discard_bytes;	/* host: largest DISCARD/WRITE_ZEROES length */
 	__u32 host_state;		/* host: PVFS_HOST_*; release-stored last */
 	__u32 host_generation;		/* host: bumped by every host instance that plugs */
-	__u8  rsvd1[24];		/* zero */
+	__u32 reset_ack;		/* host: the last reset_req answered (PVFS_F_RESET);
+					 * release-stored after the indices it covers */
+	__u32 config_generation;	/* host: sequence count over the volume properties,
+					 * odd while they change (PVFS_F_RESIZE) */
+	__u8  rsvd1[16];		/* zero */
 
 	/* Cache line 2: written by the guest. */
 	__u64 guest_features;		/* guest: PVFS_F_* accepted */
 	__u32 guest_generation;		/* guest: last host_generation it saw */
-	__u8  rsvd2[52];		/* zero */
+	__u32 reset_req;		/* guest: bumped to ask for a reset (PVFS_F_RESET);
+					 * release-stored, then queue 0's doorbell */
+	__u8  rsvd2[48];		/* zero */
 
 	__u8  rsvd3[PVFS_HDR_SIZE - 3 * PVFS_CACHELINE];
 };
@@ -251,7 +392,10 @@ PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, nr_queues) == 16, "hdr"
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, host_features) == 64, "hdr");
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, host_state) == 96, "hdr");
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, host_generation) == 100, "hdr");
+PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, reset_ack) == 104, "hdr");
+PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, config_generation) == 108, "hdr");
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, guest_features) == 128, "hdr");
+PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_region_hdr, reset_req) == 140, "hdr");
 PVFS_STATIC_ASSERT(sizeof(struct pvfs_queue_ctrl) == 4 * PVFS_CACHELINE, "ctrl");
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_queue_ctrl, sq_head) == 64, "ctrl");
 PVFS_STATIC_ASSERT(PVFS_OFFSETOF(struct pvfs_queue_ctrl, cq_tail) == 128, "ctrl");
@@ -525,6 +669,108 @@ static inline int pvfs_cq_wants_interrupt(struct pvfs_queue *q)
 {
 	PVFS_MB();
 	return !(PVFS_READ_ONCE(&q->ctrl->cq_flags) & PVFS_CQ_NO_INTERRUPT);
+}
+
+/* ---- reset handshake (PVFS_F_RESET) ---- */
+
+/*
+ * pvfs_reset_request - guest: ask the host to forget this region's previous
+ * life; returns the value pvfs_reset_acked() waits for. The release orders
+ * the guest's earlier stores (guest_features) before the request; it pairs
+ * with the acquire in pvfs_host_reset_pending(). The caller then rings
+ * queue 0's doorbell unconditionally: the host may sleep with NEED_WAKEUP
+ * clear, or be in its heartbeat sleep.
+ */
+static inline __u32 pvfs_reset_request(struct pvfs_region_hdr *h)
+{
+	__u32 req = PVFS_READ_ONCE(&h->reset_req) + 1;
+
+	PVFS_STORE_RELEASE(&h->reset_req, req);
+	return req;
+}
+
+/*
+ * pvfs_reset_acked - guest: 1 once the host answered request req. The
+ * acquire orders the load of reset_ack before the guest's reads of sq_head
+ * and cq_tail; it pairs with the release in pvfs_host_reset_ack().
+ */
+static inline int pvfs_reset_acked(struct pvfs_region_hdr *h, __u32 req)
+{
+	return PVFS_LOAD_ACQUIRE(&h->reset_ack) == req;
+}
+
+/*
+ * pvfs_host_reset_pending - host: 1 (and the request in *req) if the guest
+ * asked for a reset that ack, the host's own copy of the last answer, does
+ * not cover. The acquire pairs with the release in pvfs_reset_request(): the
+ * host then sees the guest's indices and features as of the request.
+ */
+static inline int pvfs_host_reset_pending(struct pvfs_region_hdr *h, __u32 ack, __u32 *req)
+{
+	__u32 r = PVFS_LOAD_ACQUIRE(&h->reset_req);
+
+	if (r == ack)
+		return 0;
+	*req = r;
+	return 1;
+}
+
+/*
+ * pvfs_host_reset_ack - host: answer request req, after it has set every
+ * queue's sq_head, cq_tail and in-flight table. The release orders those
+ * stores before the ack; it pairs with the acquire in pvfs_reset_acked().
+ */
+static inline void pvfs_host_reset_ack(struct pvfs_region_hdr *h, __u32 req)
+{
+	PVFS_STORE_RELEASE(&h->reset_ack, req);
+}
+
+/* ---- volume properties (config_generation) ---- */
+
+/*
+ * pvfs_host_config_begin / pvfs_host_config_end - host: bracket stores to
+ * the volume properties. begin makes config_generation odd and returns it;
+ * its full barrier orders the odd count before the property stores. end
+ * release-stores the next even count, ordered after them. They pair with
+ * the acquire loads in pvfs_config_read_capacity(): a guest that read the
+ * same even count before and after its property loads read no torn value.
+ */
+static inline __u32 pvfs_host_config_begin(struct pvfs_region_hdr *h)
+{
+	__u32 gen = PVFS_READ_ONCE(&h->config_generation);
+
+	gen += (gen & 1) ? 2 : 1;	/* odd; a host that died mid-change left it odd */
+	PVFS_WRITE_ONCE(&h->config_generation, gen);
+	PVFS_MB();
+	return gen;
+}
+
+static inline void pvfs_host_config_end(struct pvfs_region_hdr *h, __u32 odd_gen)
+{
+	PVFS_STORE_RELEASE(&h->config_generation, odd_gen + 1);
+}
+
+/*
+ * pvfs_config_read_capacity - guest: a consistent capacity and the even
+ * config_generation it belongs to, or -1 (busy: try again later; the host
+ * is in the middle of a change, or died in one). The first acquire orders
+ * the count before the capacity load, the second the capacity before the
+ * re-check of the count; they pair with pvfs_host_config_begin/end.
+ */
+static inline int pvfs_config_read_capacity(struct pvfs_region_hdr *h, __u64 *ret_capacity,
+					    __u32 *ret_gen)
+{
+	__u32 gen = PVFS_LOAD_ACQUIRE(&h->config_generation);
+	__u64 cap;
+
+	if (gen & 1)
+		return -1;
+	cap = PVFS_LOAD_ACQUIRE(&h->capacity);
+	if (PVFS_READ_ONCE(&h->config_generation) != gen)
+		return -1;
+	*ret_capacity = cap;
+	*ret_gen = gen;
+	return 0;
 }
 
 #endif /* PVFS_RING_H */
