@@ -469,16 +469,19 @@ static inline int pvfs_geometry_valid(__u32 nr_queues, __u32 depth, __u32 max_se
  *   PVFS_READ_ONCE(p), PVFS_WRITE_ONCE(p, v): single untorn access, no ordering
  *   PVFS_MB():                full barrier, orders earlier stores before later loads
  * The region is shared with another VM or process on the same host, so
- * SMP barriers suffice (no device DMA ordering is needed).
+ * CPU barriers suffice (no device DMA ordering is needed). In a guest
+ * kernel they are the virt_* ones: the other side runs on another host CPU
+ * even when the guest kernel is built with CONFIG_SMP=n, where smp_* would
+ * be mere compiler barriers.
  */
 #ifdef __KERNEL__
 #include <asm/barrier.h>
 #include <linux/compiler.h>
-#define PVFS_LOAD_ACQUIRE(p)		smp_load_acquire(p)
-#define PVFS_STORE_RELEASE(p, v)	smp_store_release(p, v)
+#define PVFS_LOAD_ACQUIRE(p)		virt_load_acquire(p)
+#define PVFS_STORE_RELEASE(p, v)	virt_store_release(p, v)
 #define PVFS_READ_ONCE(p)		READ_ONCE(*(p))
 #define PVFS_WRITE_ONCE(p, v)		WRITE_ONCE(*(p), v)
-#define PVFS_MB()			smp_mb()
+#define PVFS_MB()			virt_mb()
 #else
 #define PVFS_LOAD_ACQUIRE(p)		__atomic_load_n(p, __ATOMIC_ACQUIRE)
 #define PVFS_STORE_RELEASE(p, v)	__atomic_store_n(p, v, __ATOMIC_RELEASE)
