@@ -55,12 +55,17 @@ ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo ok),ok)
 $(error missing build dependencies (pkg-config does not find all of $(PKGS)): $(DEPS_HINT))
 endif
+ifneq ($(shell printf '\043include <rbd/librbd.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo ok),ok)
+$(error missing build dependency librbd-dev (no <rbd/librbd.h>): $(DEPS_HINT))
+endif
 endif
 uring_LIBS    = $(shell $(PKG_CONFIG) --libs liburing)
 event_LIBS    = $(shell $(PKG_CONFIG) --libs libevent)
 jansson_LIBS  = $(shell $(PKG_CONFIG) --libs jansson)
 systemd_LIBS  = $(shell $(PKG_CONFIG) --libs libsystemd)
 inih_LIBS     = $(shell $(PKG_CONFIG) --libs inih)
+# Debian 12's librbd-dev ships no pkg-config file: then its flags are these.
+rbd_LIBS      = $(or $(shell $(PKG_CONFIG) --libs librbd 2>/dev/null),-lrbd -lrados)
 
 OPT ?= -O2 -g
 CFLAGS ?= $(OPT)

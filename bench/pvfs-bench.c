@@ -8,6 +8,9 @@
  * exercised), and drives the ring with the userspace guest driver, one
  * thread per queue. With --direct FILE the same workload runs on FILE with
  * io_uring from this process instead: the baseline pvfs is compared with.
+ * With --rbd POOL/IMAGE it runs on a Ceph RBD image with librbd from this
+ * process, completions through an eventfd as pvfsd's RBD backend gets them:
+ * the baseline for a tenant on that image.
  *
  * --verify writes self-checking blocks (lib/verify.h), checks every block
  * it reads, and after a write workload reads back every block it wrote. In
@@ -22,11 +25,13 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <rbd/librbd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,7 +48,7 @@ static const char *const rw_names[] = { "read", "write", "randread", "randwrite"
 					"backread" };
 
 static struct {
-	const char *sock, *tenant, *volume, *direct, *cache;
+	const char *sock, *tenant, *volume, *direct, *cache, *rbd, *ceph_conf, *ceph_id;
 	enum rw rw;
 	uint64_t bs, size, seg_size, ios, seed;
 	uint32_t iodepth, queues, rwmixread;
@@ -83,6 +88,12 @@ struct job {
 	uint64_t t_start, t_end;
 	int first_error;
 };
+
+/* --rbd: one image, one eventfd for its completions (one job: see parse_args). */
+static rados_t rados;
+static rados_ioctx_t rados_io;
+static rbd_image_t rbd_image;
+static int rbd_efd = -1;
 
 static struct pvfs_region *region;
 static struct pvfs_uguest guest;
@@ -354,6 +365,65 @@ static int reap_direct(struct job *j)
 	return (int)n;
 }
 
+/* ---- rbd backend: librbd aio, completions through an eventfd ---- */
+
+static int submit_rbd(struct job *j)
+{
+	uint64_t now = now_ns();
+	int queued = 0;
+
+	while (j->inflight < o.iodepth && want_more(j, now)) {
+		rbd_completion_t c;
+		uint32_t si;
+		uint64_t b;
+		bool write;
+		char *buf;
+		int r;
+
+		for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
+			;
+		if (!next_io(j, &b, &write))
+			break;
+		buf = (char *)j->buf + si * o.bs;
+		prepare_slot(j, &j->slots[si], (uint8_t *)buf, b, write);
+		r = rbd_aio_create_completion((void *)(uintptr_t)si, NULL, &c);
+		if (r < 0)
+			die("rbd_aio_create_completion: %s", strerror(-r));
+		r = write ? rbd_aio_write(rbd_image, b * o.bs, o.bs, buf, c) :
+			    rbd_aio_read(rbd_image, b * o.bs, o.bs, buf, c);
+		if (r < 0)
+			die("rbd_aio_%s: %s", write ? "write" : "read", strerror(-r));
+		j->inflight++;
+		queued++;
+	}
+	return queued;
+}
+
+static int reap_rbd(struct job *j)
+{
+	rbd_completion_t comps[64];
+	uint64_t v;
+	int n, total = 0;
+
+	/* Drain the counter first: a completion after it rings again. */
+	if (read(rbd_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		die("reading the completion eventfd: %m");
+	while ((n = rbd_poll_io_events(rbd_image, comps, (int)ARRAY_SIZE(comps))) > 0) {
+		for (int i = 0; i < n; i++) {
+			uint32_t si = (uint32_t)(uintptr_t)rbd_aio_get_arg(comps[i]);
+			ssize_t res = rbd_aio_get_return_value(comps[i]);
+
+			rbd_aio_release(comps[i]);
+			/* librbd returns the length for reads and 0 for writes. */
+			if (res == 0 && j->slots[si].write)
+				res = (ssize_t)o.bs;
+			complete_slot(j, &j->slots[si], j->buf + si * o.bs, (int)res);
+		}
+		total += n;
+	}
+	return total;
+}
+
 /* ---- the job loop ---- */
 
 static void run_phase(struct job *j)
@@ -368,6 +438,15 @@ static void run_phase(struct job *j)
 			if (r > 0 || j->inflight)
 				io_uring_submit_and_wait(&j->ring, o.poll || !j->inflight ? 0 : 1);
 			n = reap_direct(j);
+		} else if (o.rbd) {
+			submit_rbd(j);
+			n = reap_rbd(j);
+			if (!n && j->inflight && !o.poll) {
+				struct pollfd pfd = { .fd = rbd_efd, .events = POLLIN };
+
+				poll(&pfd, 1, 1000);
+				n = reap_rbd(j);
+			}
 		} else {
 			r = submit_pvfs(j);
 			if (r < 0)
@@ -386,7 +465,7 @@ static void run_phase(struct job *j)
 			break;
 		if (!j->inflight && j->verify_pass && j->verify_cursor >= j->nblocks)
 			break;
-		if (!o.direct && j->inflight) {
+		if (o.tenant && j->inflight) {
 			uint32_t st = pvfs_uguest_host_state(&guest, NULL);
 
 			if (st == PVFS_HOST_BROKEN || st == PVFS_HOST_REMOVED)
@@ -403,7 +482,7 @@ static void *job_main(void *arg)
 {
 	struct job *j = arg;
 
-	if (o.poll && !o.direct)
+	if (o.poll && o.tenant)
 		pvfs_uguest_set_polling(j->uq, 1);
 	j->t_start = now_ns();
 	run_phase(j);
@@ -510,13 +589,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: pvfs-bench [OPTIONS] --tenant NAME     (through pvfsd)\n"
-"       pvfs-bench [OPTIONS] --direct FILE     (io_uring on FILE, the baseline)\n\n"
+"       pvfs-bench [OPTIONS] --direct FILE     (io_uring on FILE, the baseline)\n"
+"       pvfs-bench [OPTIONS] --rbd POOL/IMAGE  (librbd on a Ceph image, the RBD baseline)\n\n"
 "  -s, --socket PATH        pvfsd control socket (default $PVFS_SOCKET or %s)\n"
 "  -T, --tenant NAME        plug into this tenant\n"
 "      --volume PATH        attach the tenant first (if it is not attached)\n"
 "      --cache MODE         with --volume: none (default) or writeback\n"
 "      --direct FILE        run the workload on FILE directly\n"
 "      --buffered           with --direct: no O_DIRECT\n"
+"      --rbd POOL/IMAGE     run the workload on the RBD image with librbd (one queue)\n"
+"      --ceph-conf PATH     with --rbd: the cluster's ceph.conf (default $CEPH_CONF)\n"
+"      --ceph-id NAME       with --rbd: the client name, without \"client.\" (admin)\n"
 "      --rw MODE            read|write|randread|randwrite|randrw|backread (randread)\n"
 "      --rwmixread PCT      randrw: percentage of reads (50)\n"
 "      --bs SIZE            block size (4k)\n"
@@ -567,7 +650,7 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_VOLUME = 256, O_DIRECT_, O_BUFFERED, O_RW, O_MIX, O_BS, O_SEG, O_DEPTH,
 	       O_QUEUES, O_SIZE, O_RUNTIME, O_IOS, O_VERIFY, O_SEED, O_POLL, O_RECONNECT,
-	       O_JSON, O_CACHE };
+	       O_JSON, O_CACHE, O_RBD, O_CEPH_CONF, O_CEPH_ID };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "tenant", required_argument, NULL, 'T' },
@@ -575,6 +658,9 @@ static void parse_args(int argc, char **argv)
 		{ "cache", required_argument, NULL, O_CACHE },
 		{ "direct", required_argument, NULL, O_DIRECT_ },
 		{ "buffered", no_argument, NULL, O_BUFFERED },
+		{ "rbd", required_argument, NULL, O_RBD },
+		{ "ceph-conf", required_argument, NULL, O_CEPH_CONF },
+		{ "ceph-id", required_argument, NULL, O_CEPH_ID },
 		{ "rw", required_argument, NULL, O_RW },
 		{ "rwmixread", required_argument, NULL, O_MIX },
 		{ "bs", required_argument, NULL, O_BS },
@@ -603,6 +689,9 @@ static void parse_args(int argc, char **argv)
 		case O_CACHE: o.cache = optarg; break;
 		case O_DIRECT_: o.direct = optarg; break;
 		case O_BUFFERED: o.buffered = true; break;
+		case O_RBD: o.rbd = optarg; break;
+		case O_CEPH_CONF: o.ceph_conf = optarg; break;
+		case O_CEPH_ID: o.ceph_id = optarg; break;
 		case O_RW:
 			for (c = 0; c < (int)ARRAY_SIZE(rw_names); c++)
 				if (!strcmp(optarg, rw_names[c]))
@@ -634,8 +723,10 @@ static void parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument \"%s\"", argv[optind]);
-	if (!o.tenant == !o.direct)
-		die("give exactly one of --tenant NAME or --direct FILE (see --help)");
+	if (!!o.tenant + !!o.direct + !!o.rbd != 1)
+		die("give exactly one of --tenant NAME, --direct FILE or --rbd POOL/IMAGE (see --help)");
+	if (o.rbd && o.queues != 1)
+		die("--rbd runs one queue (one image handle, one completion eventfd)");
 	if (o.bs < 512 || o.bs % 512 || o.bs > (1u << 20))
 		die("--bs must be a multiple of 512 up to 1M");
 	if (!o.seg_size)
@@ -704,6 +795,59 @@ static uint64_t setup_direct(void)
 	return (uint64_t)st.st_size;
 }
 
+/* setup_rbd - connect, open the image, route its completions to rbd_efd. */
+static uint64_t setup_rbd(void)
+{
+	char pool[256];
+	const char *image = strchr(o.rbd, '/');
+	uint64_t size;
+	int r;
+
+	if (!image || image == o.rbd || !image[1] || (size_t)(image - o.rbd) >= sizeof(pool))
+		die("--rbd wants POOL/IMAGE, got \"%s\"", o.rbd);
+	snprintf(pool, sizeof(pool), "%.*s", (int)(image - o.rbd), o.rbd);
+	image++;
+	r = rados_create(&rados, o.ceph_id ? o.ceph_id : "admin");
+	if (r < 0)
+		die("rados_create: %s", strerror(-r));
+	r = rados_conf_read_file(rados, o.ceph_conf);
+	if (r < 0)
+		die("cannot read ceph config %s: %s", o.ceph_conf ? o.ceph_conf : "($CEPH_CONF)",
+		    strerror(-r));
+	rados_conf_set(rados, "client_mount_timeout", "15");
+	r = rados_connect(rados);
+	if (r < 0)
+		die("cannot connect to the Ceph cluster: %s", strerror(-r));
+	r = rados_ioctx_create(rados, pool, &rados_io);
+	if (r < 0)
+		die("pool %s: %s", pool, strerror(-r));
+	r = rbd_open(rados_io, image, &rbd_image, NULL);
+	if (r < 0)
+		die("image %s: %s", o.rbd, strerror(-r));
+	rbd_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rbd_efd < 0)
+		die("eventfd: %m");
+	r = rbd_set_image_notification(rbd_image, rbd_efd, EVENT_TYPE_EVENTFD);
+	if (r < 0)
+		die("rbd_set_image_notification: %s", strerror(-r));
+	r = rbd_get_size(rbd_image, &size);
+	if (r < 0)
+		die("rbd_get_size: %s", strerror(-r));
+	return size;
+}
+
+static void teardown_rbd(void)
+{
+	if (rbd_image)
+		rbd_close(rbd_image);
+	if (rados_io)
+		rados_ioctx_destroy(rados_io);
+	if (rados)
+		rados_shutdown(rados);
+	if (rbd_efd >= 0)
+		close(rbd_efd);
+}
+
 static void init_jobs(struct job *jobs)
 {
 	for (uint32_t i = 0; i < o.queues; i++) {
@@ -726,6 +870,10 @@ static void init_jobs(struct job *jobs)
 			if (posix_memalign((void **)&j->buf, 4096, o.iodepth * o.bs))
 				die("out of memory");
 			memset(j->buf, 0, o.iodepth * o.bs);
+		} else if (o.rbd) {
+			if (posix_memalign((void **)&j->buf, 4096, o.iodepth * o.bs))
+				die("out of memory");
+			memset(j->buf, 0, o.iodepth * o.bs);
 		} else {
 			uint64_t depth = region->depth;
 
@@ -738,6 +886,16 @@ static void init_jobs(struct job *jobs)
 			pvfs_uguest_limit_tags(j->uq, o.iodepth);
 		}
 	}
+}
+
+static const char *target_kind(void)
+{
+	return o.direct ? "direct" : o.rbd ? "librbd" : "pvfsd";
+}
+
+static const char *target_name(void)
+{
+	return o.direct ? o.direct : o.rbd ? o.rbd : o.tenant;
 }
 
 static void report(struct job *jobs, uint64_t capacity)
@@ -778,7 +936,7 @@ static void report(struct job *jobs, uint64_t capacity)
 	if (o.json) {
 		json_t *r = json_pack("{s:s, s:s, s:I, s:i, s:i, s:I, s:f, s:I, s:I, s:f, s:f, "
 				      "s:{s:f, s:f, s:f, s:f}, s:I, s:I, s:I, s:I, s:I}",
-				      "target", o.direct ? "direct" : "pvfsd",
+				      "target", target_kind(),
 				      "rw", rw_names[o.rw], "bs", (json_int_t)o.bs,
 				      "iodepth", (int)o.iodepth, "queues", (int)o.queues,
 				      "size", (json_int_t)capacity, "seconds", secs,
@@ -800,13 +958,13 @@ static void report(struct job *jobs, uint64_t capacity)
 		json_decref(r);
 	} else {
 		printf("%s %s: %s bs=%llu iodepth=%u queues=%u, %.2f s\n",
-		       o.direct ? "direct" : "pvfsd", o.direct ? o.direct : o.tenant, rw_names[o.rw],
+		       target_kind(), target_name(), rw_names[o.rw],
 		       (unsigned long long)o.bs, o.iodepth, o.queues, secs);
 		printf("  %llu ops  %.0f IOPS  %.1f MiB/s  latency us: p50 %.1f  p99 %.1f  "
 		       "p99.9 %.1f\n", (unsigned long long)ops, iops, mibps,
 		       hist_percentile_us(hist, 0.5), hist_percentile_us(hist, 0.99),
 		       hist_percentile_us(hist, 0.999));
-		if (!o.direct)
+		if (o.tenant)
 			printf("  doorbells %llu (%.4f per I/O)  interrupts %llu (%.4f per I/O)\n",
 			       (unsigned long long)kicks, submitted ? (double)kicks / (double)submitted : 0,
 			       (unsigned long long)irqs, submitted ? (double)irqs / (double)submitted : 0);
@@ -830,7 +988,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	parse_args(argc, argv);
-	capacity = o.direct ? setup_direct() : setup_pvfs();
+	capacity = o.direct ? setup_direct() : o.rbd ? setup_rbd() : setup_pvfs();
 	if (o.size && o.size < capacity)
 		capacity = o.size;
 	total_blocks = capacity / o.bs;
@@ -845,7 +1003,7 @@ int main(int argc, char **argv)
 	init_jobs(jobs);
 	if (!o.quiet && !o.json)
 		fprintf(stderr, "pvfs-bench: %s %s, %s, %llu MiB, running...\n",
-			o.direct ? "direct on" : "tenant", o.direct ? o.direct : o.tenant,
+			o.direct ? "direct on" : o.rbd ? "librbd on" : "tenant", target_name(),
 			rw_names[o.rw], (unsigned long long)(capacity >> 20));
 	for (uint32_t i = 0; i < o.queues; i++)
 		if (pthread_create(&jobs[i].thread, NULL, job_main, &jobs[i]))
@@ -863,11 +1021,14 @@ int main(int argc, char **argv)
 			io_uring_queue_exit(&jobs[i].ring);
 			close(jobs[i].fd);
 			free(jobs[i].buf);
+		} else if (o.rbd) {
+			free(jobs[i].buf);
 		}
 	}
 	free(jobs);
 	free(block_gen);
 	free(block_busy);
+	teardown_rbd();
 	pvfs_unplug(plug);
 	pvfs_uguest_free(&guest);
 	pvfs_region_free(region);
