@@ -43,7 +43,7 @@
 #define HEARTBEAT_NS	500000000ull	/* longest sleep: the watchdog needs a pulse */
 
 /* user_data kinds in the low 3 bits (every pointer we pass is 8-aligned). */
-enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3, UD_CALL = 4 };
+enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3, UD_CALL = 4, UD_WATCH = 5 };
 #define UD(p, kind) ((uint64_t)(uintptr_t)(p) | (kind))
 #define UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~7ull))
 #define UD_KIND(ud) ((unsigned)((ud) & 7))
@@ -78,6 +78,8 @@ struct poller {
 	uint32_t nr_tenants;
 	uint32_t inflight;		/* io_uring operations (requests) in flight */
 	uint32_t pending_sqes;		/* prepared, not yet submitted */
+	struct backend_host host;	/* what this poller lends its tenants' backends */
+	struct backend_io *bdone;	/* completions backends delivered, reaped this pass */
 
 	/* Mailbox: written by the control thread under mbox_lock. */
 	pthread_mutex_t mbox_lock;
@@ -249,40 +251,27 @@ static void complete_req(struct poller *p, struct io_req *req, int32_t res, uint
 
 /* ---- submission ---- */
 
-/* prep_req - queue req's (remaining) operation; -EAGAIN if io_uring has no room. */
+/*
+ * prep_req - hand req's (remaining) operation to the tenant's backend; the
+ * backend's -errno (-EAGAIN: io_uring has no room) if it did not take it.
+ */
 static int prep_req(struct poller *p, struct io_req *req)
 {
 	struct tenant_io *tio = req->tio;
-	struct io_uring_sqe *sqe = get_sqe(p);
+	struct backend *b = tio->backend;
+	struct backend_io *io = &req->bio;
+	int r;
 
-	if (unlikely(!sqe))
-		return -EAGAIN;
-	switch (req->op) {
-	case PVFS_OP_READ:
-		io_uring_prep_readv(sqe, tio->file_slot, req->iov + req->iov_pos,
-				    req->nr_iov - req->iov_pos, req->offset + req->done);
-		break;
-	case PVFS_OP_WRITE:
-		io_uring_prep_writev(sqe, tio->file_slot, req->iov + req->iov_pos,
-				     req->nr_iov - req->iov_pos, req->offset + req->done);
-		sqe->rw_flags = req->rw_flags;
-		break;
-	case PVFS_OP_FLUSH:
-		io_uring_prep_fsync(sqe, tio->file_slot, IORING_FSYNC_DATASYNC);
-		break;
-	case PVFS_OP_DISCARD:
-		io_uring_prep_fallocate(sqe, tio->file_slot,
-					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					(off_t)req->offset, req->len);
-		break;
-	case PVFS_OP_WRITE_ZEROES:
-		io_uring_prep_fallocate(sqe, tio->file_slot,
-					FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-					(off_t)req->offset, req->len);
-		break;
-	}
-	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, UD(req, UD_REQ));
+	io->op = req->op;
+	io->fua = req->fua;
+	io->offset = req->offset + req->done;
+	io->len = req->len - req->done;
+	io->iov = req->iov + req->iov_pos;
+	io->nr_iov = req->nr_iov - req->iov_pos;
+	io->ud = UD(req, UD_REQ);
+	r = b->ops->submit(b, io);
+	if (unlikely(r < 0))
+		return r;
 	tio->inflight++;
 	p->inflight++;
 	stat_add(&tio->t->st.inflight, 1);
@@ -327,7 +316,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	req->done = 0;
 	req->iov_pos = 0;
 	req->t_seen = seen;
-	req->rw_flags = (sqe->flags & PVFS_SQE_FUA) ? RWF_DSYNC : 0;
+	req->fua = sqe->flags & PVFS_SQE_FUA;
 
 	if (unlikely(tio->fail_new)) {
 		complete_req(p, req, -ENODEV, now);
@@ -347,8 +336,9 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	}
 	req->nr_iov = nr_iov;
 	stat_add(&tio->t->st.queue_delay_ns, now - seen);
-	if (unlikely(prep_req(p, req))) {
-		complete_req(p, req, -EAGAIN, now);
+	r = prep_req(p, req);
+	if (unlikely(r)) {
+		complete_req(p, req, r, now);
 		return 0;
 	}
 	stat_add(&tio->t->st.dispatched, 1);
@@ -503,9 +493,9 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 			 * For the scheduler it is still the same request in flight.
 			 */
 			request_advance_iov(req->iov, req->nr_iov, &req->iov_pos, (uint32_t)res);
-			if (likely(!prep_req(p, req)))
+			res = prep_req(p, req);
+			if (likely(!res))
 				return;
-			res = -EAGAIN;
 		} else {
 			res = (int32_t)req->done;
 		}
@@ -556,6 +546,14 @@ static int reap(struct poller *p, uint64_t now)
 		case UD_CALL:
 			handle_call(p, UD_PTR(ud), cqe->res);
 			break;
+		case UD_WATCH: {
+			struct backend_watch *w = UD_PTR(ud);
+
+			w->armed = false;
+			w->b->watches--;
+			w->fn(w, cqe->res);
+			break;
+		}
 		case UD_MBOX: {
 			uint64_t v;
 
@@ -570,7 +568,28 @@ static int reap(struct poller *p, uint64_t now)
 	}
 	if (n)
 		io_uring_cq_advance(&p->ring, n);
+	/* Completions of backends that do not complete through io_uring. */
+	while (p->bdone) {
+		struct backend_io *io = p->bdone;
+
+		p->bdone = io->next;
+		handle_req_cqe(p, container_of(io, struct io_req, bio), io->res, now);
+		n++;
+	}
 	return (int)n;
+}
+
+/* backend_passes - the per-pass hook of backends that asked for it (e.g. to arm a watch). */
+static void backend_passes(struct poller *p)
+{
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		struct backend *b = tio->backend;
+
+		if (unlikely(b->want_pass) && tio->bound) {
+			b->want_pass = false;
+			b->ops->pass(b);
+		}
+	}
 }
 
 /*
@@ -641,20 +660,15 @@ static void recover(struct tenant_io *tio)
 
 static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
 {
-	unsigned slot;
-	int r;
+	int r = tio->backend->ops->bind(tio->backend, &p->host);
 
-	for (slot = 0; slot < FILE_SLOTS && p->slot_used[slot]; slot++)
-		;
-	/* attach admits at most FILE_SLOTS tenants in all, so a slot is free. */
-	r = io_uring_register_files_update(&p->ring, slot, &tio->vol_fd, 1);
 	if (r < 0) {
-		log_err("tenant %s: registering volume with io_uring: %s", tio->t->name,
-			strerror(-r));
+		log_err("tenant %s: binding its %s volume to poller %d: %s", tio->t->name,
+			tio->backend->ops->kind, p->idx, strerror(-r));
 		mark_broken(tio, "volume registration failed");
+	} else {
+		tio->bound = true;
 	}
-	p->slot_used[slot] = 1;
-	tio->file_slot = (int)slot;
 	tio->next = p->tenants;
 	p->tenants = tio;
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
@@ -695,20 +709,14 @@ static bool cancel_eventfd_ops(struct poller *p, struct tenant_io *tio, bool cal
 }
 
 /*
- * cancel_io - forced detach: ask io_uring to cancel every operation on the
- * tenant's volume. Operations already in a device cannot be cancelled and
- * still complete; either way each one posts its CQE, and only then is the
- * tenant's memory released.
+ * cancel_io - forced detach: the backend cancels or fails what it can.
+ * Whatever cannot be cancelled still completes; either way each request
+ * completes once, and only then is the tenant's memory released.
  */
-static void cancel_io(struct poller *p, struct tenant_io *tio)
+static void cancel_io(struct tenant_io *tio)
 {
-	struct io_uring_sqe *sqe = get_sqe(p);
-
-	if (!sqe)
-		return;
-	io_uring_prep_cancel_fd(sqe, tio->file_slot,
-				IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-	io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+	if (tio->bound)
+		tio->backend->ops->cancel(tio->backend);
 }
 
 /*
@@ -724,7 +732,6 @@ static void finish_removes(struct poller *p)
 
 	while (*pp) {
 		struct tenant_io *tio = *pp;
-		int minus_one = -1;
 
 		if (!tio->removing || tio->inflight) {
 			pp = &tio->next;
@@ -737,11 +744,16 @@ static void finish_removes(struct poller *p)
 			pp = &tio->next;
 			continue;
 		}
+		/* The backend lets go of the poller: its watches cancelled and reaped. */
+		if (tio->bound && tio->backend->ops->unbind(tio->backend))
+			tio->bound = false;
+		if (tio->bound || tio->backend->watches) {
+			pp = &tio->next;
+			continue;
+		}
 		*pp = tio->next;
 		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
 		sched_entity_remove(&p->sched, &tio->se);
-		io_uring_register_files_update(&p->ring, (unsigned)tio->file_slot, &minus_one, 1);
-		p->slot_used[tio->file_slot] = 0;
 		pthread_mutex_lock(&done_lock);
 		tio->next = done_head;
 		done_head = tio;
@@ -797,7 +809,7 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			sched_deactivate(&p->sched, &tio->se, now);
 			cancel_eventfd_ops(p, tio, false);
 			if (m->force)
-				cancel_io(p, tio);
+				cancel_io(tio);
 			break;
 		case MSG_QOS:
 			tio = owned(p, m);
@@ -997,6 +1009,7 @@ static int poller_pass(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	signal_guests(p);
 	if (scan(p, now))
 		work |= dispatch(p, now, ret_wake) > 0;
+	backend_passes(p);
 	if (p->pending_sqes) {
 		io_uring_submit(&p->ring);
 		p->pending_sqes = 0;
@@ -1038,6 +1051,74 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
+/* ---- what a poller lends backends (backend.h; poller thread only) ---- */
+
+#define HOST_POLLER(h) container_of(h, struct poller, host)
+
+static struct io_uring_sqe *host_get_sqe(struct backend_host *h)
+{
+	return get_sqe(HOST_POLLER(h));
+}
+
+static void host_complete(struct backend_host *h, struct backend_io *io, int32_t res)
+{
+	struct poller *p = HOST_POLLER(h);
+
+	/* LIFO is fine: each request is complete on its own; the list is drained whole. */
+	io->res = res;
+	io->next = p->bdone;
+	p->bdone = io;
+}
+
+static int host_watch(struct backend_host *h, struct backend_watch *w)
+{
+	struct io_uring_sqe *sqe = get_sqe(HOST_POLLER(h));
+
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_poll_add(sqe, w->fd, (unsigned)w->events);
+	io_uring_sqe_set_data64(sqe, UD(w, UD_WATCH));
+	w->armed = true;
+	w->cancelled = false;
+	w->b->watches++;
+	return 0;
+}
+
+static bool host_unwatch(struct backend_host *h, struct backend_watch *w)
+{
+	if (!w->armed || w->cancelled)
+		return true;
+	w->cancelled = cancel_ud(HOST_POLLER(h), UD(w, UD_WATCH));
+	return w->cancelled;
+}
+
+static int host_register_file(struct backend_host *h, int fd)
+{
+	struct poller *p = HOST_POLLER(h);
+	unsigned slot;
+	int r;
+
+	for (slot = 0; slot < FILE_SLOTS && p->slot_used[slot]; slot++)
+		;
+	/* attach admits at most FILE_SLOTS tenants in all, so a slot is free. */
+	if (slot == FILE_SLOTS)
+		return -ENFILE;
+	r = io_uring_register_files_update(&p->ring, slot, &fd, 1);
+	if (r < 0)
+		return r;
+	p->slot_used[slot] = 1;
+	return (int)slot;
+}
+
+static void host_unregister_file(struct backend_host *h, int slot)
+{
+	struct poller *p = HOST_POLLER(h);
+	int minus_one = -1;
+
+	io_uring_register_files_update(&p->ring, (unsigned)slot, &minus_one, 1);
+	p->slot_used[slot] = 0;
+}
+
 /* ---- setup ---- */
 
 static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct poller **ret)
@@ -1052,6 +1133,15 @@ static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct pol
 	p->idx = idx;
 	p->mbox_tail = &p->mbox_head;
 	p->spin_ns = (uint64_t)cfg.poll_min_us * 1000;
+	p->host = (struct backend_host){
+		.get_sqe = host_get_sqe,
+		.ud_ignore = UD(NULL, UD_IGNORE),
+		.complete = host_complete,
+		.watch = host_watch,
+		.unwatch = host_unwatch,
+		.register_file = host_register_file,
+		.unregister_file = host_unregister_file,
+	};
 	pthread_mutex_init(&p->mbox_lock, NULL);
 	p->mbox_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->mbox_efd < 0) {

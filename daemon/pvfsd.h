@@ -31,6 +31,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "backend/backend.h"
 #include "hist.h"
 #include "pvfs_ctl.h"
 #include "pvfs_ring.h"
@@ -89,8 +90,8 @@ struct io_req {
 	uint16_t tag;
 	uint8_t op;
 	uint8_t busy;
+	bool fua;
 	uint32_t sq_idx;		/* SQ index it was consumed from */
-	int rw_flags;
 	uint32_t len;			/* requested bytes */
 	uint32_t done;			/* transferred so far (short-transfer continuation) */
 	uint64_t offset;
@@ -98,6 +99,7 @@ struct io_req {
 	uint32_t nr_iov;
 	uint32_t iov_pos;		/* first iovec not yet fully transferred */
 	struct iovec *iov;		/* max_segs entries */
+	struct backend_io bio;		/* what goes to the backend: the rest to transfer */
 };
 
 struct io_queue {
@@ -157,8 +159,8 @@ struct tenant_io {
 	struct sched_qos qos;		/* at plug; later changes come by MSG_QOS */
 	bool readonly;
 	bool direct;
-	int file_slot;			/* registered file index in the poller's ring */
-	int vol_fd;
+	struct backend *backend;	/* the tenant's, lent to the poller while added */
+	bool bound;			/* the backend is bound to the poller (bind .. unbind) */
 	uint32_t rr_queue;		/* round-robin position among queues */
 	uint32_t inflight;		/* io_uring operations pointing into guest memory */
 	uint32_t fd_ops;		/* io_uring operations on its kick/call eventfds */
@@ -177,7 +179,8 @@ struct tenant {
 	char volume_real[4096];		/* resolved absolute path */
 	dev_t vol_dev;
 	ino_t vol_ino;
-	int vol_fd;
+	int vol_fd;			/* until the backend takes it over */
+	struct backend *backend;	/* opened at attach, closed at detach */
 	uint64_t capacity;
 	uint32_t lbs, pbs;
 	bool readonly;

@@ -22,6 +22,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "log.h"
 #include "poller.h"
 #include "pvfsd.h"
@@ -421,6 +422,15 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 			goto out_close_volume;
 		}
 	}
+	r = file_backend_open(t->vol_fd, &(struct file_params){
+					.capacity = t->capacity, .lbs = t->lbs, .pbs = t->pbs,
+					.readonly = t->readonly, .direct = t->cache == CACHE_NONE,
+					.is_bdev = t->is_bdev, .dev = t->vol_dev },
+			      &t->backend, err, errlen);
+	/* The backend owns the descriptor now, also when it failed. */
+	t->vol_fd = -1;
+	if (r < 0)
+		return r;
 	t->next = tenants;
 	tenants = t;
 	nr_tenants++;
@@ -478,6 +488,25 @@ static int fd_seals(int fd)
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	return seals < 0 ? -errno : seals;
+}
+
+/* max_bytes - pvfsd's limit, lowered to the backend's (0: none), in whole blocks. */
+static uint32_t max_bytes(uint32_t ours, uint32_t backend, uint32_t lbs)
+{
+	if (backend && backend < ours)
+		ours = backend & ~(lbs - 1);
+	return ours ? ours : lbs;
+}
+
+/* host_features - what the guest is offered: what the backend can do. */
+static uint64_t host_features(const struct tenant *t)
+{
+	uint32_t f = t->backend->info.features;
+
+	return ((f & BACKEND_F_FLUSH) ? PVFS_F_FLUSH : 0) |
+	       ((f & BACKEND_F_DISCARD) ? PVFS_F_DISCARD : 0) |
+	       ((f & BACKEND_F_WRITE_ZEROES) ? PVFS_F_WRITE_ZEROES : 0) |
+	       ((t->readonly || (f & BACKEND_F_RO)) ? PVFS_F_RO : 0);
 }
 
 static void tio_free(struct tenant_io *tio)
@@ -650,7 +679,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		return fail(err, errlen, -ENOMEM, "out of memory");
 	tio->id = ++next_tio_id;
 	tio->t = t;
-	tio->vol_fd = t->vol_fd;
+	tio->backend = t->backend;
 	tio->region_size = rsize;
 	tio->region = mmap(NULL, rsize, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 	if (tio->region == MAP_FAILED) {
@@ -681,11 +710,12 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	tio->max_segs = geo.max_segs;
 	tio->capacity = t->capacity;
 	tio->lbs = t->lbs;
-	tio->max_io_bytes = MAX_IO_BYTES;
-	tio->max_discard_bytes = MAX_DISCARD_BYTES;
+	tio->max_io_bytes = max_bytes(MAX_IO_BYTES, t->backend->info.max_io_bytes, t->lbs);
+	tio->max_discard_bytes = max_bytes(MAX_DISCARD_BYTES, t->backend->info.max_discard_bytes,
+					   t->lbs);
 	tio->qos = t->qos;
 	tio->readonly = t->readonly;
-	tio->direct = t->cache == CACHE_NONE;
+	tio->direct = t->backend->info.direct;
 	r = setup_queues(tio, fds);
 	if (r < 0) {
 		fail(err, errlen, r, "out of memory");
@@ -696,13 +726,12 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 		goto out_free_tio;
 
 	/* Volume facts, then READY last with a release: the guest reads them after it. */
-	h->host_features = PVFS_F_FLUSH | PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES |
-			   (t->readonly ? PVFS_F_RO : 0);
+	h->host_features = host_features(t);
 	h->capacity = t->capacity;
 	h->logical_block_size = t->lbs;
 	h->physical_block_size = t->pbs;
-	h->max_io_bytes = MAX_IO_BYTES;
-	h->max_discard_bytes = MAX_DISCARD_BYTES;
+	h->max_io_bytes = tio->max_io_bytes;
+	h->max_discard_bytes = tio->max_discard_bytes;
 	t->generation = PVFS_READ_ONCE(&h->host_generation) + 1;
 	PVFS_WRITE_ONCE(&h->host_generation, t->generation);
 	PVFS_STORE_RELEASE(&h->host_state, (uint32_t)PVFS_HOST_READY);
@@ -741,7 +770,9 @@ static void tenant_free(struct tenant *t)
 		}
 	}
 	nr_tenants--;
-	close(t->vol_fd);
+	if (t->vol_fd >= 0)
+		close(t->vol_fd);
+	backend_close(t->backend);
 	free(t);
 }
 
