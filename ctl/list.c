@@ -12,9 +12,9 @@ static void print_tenants(json_t *tenants)
 {
 	static const char *const headers[] = {
 		"NAME", "STATE", "VOLUME", "SIZE", "MODE", "CACHE", "WEIGHT", "RESV", "LIMITS",
-		"QUEUES", NULL,
+		"QUEUES", "POLLER", NULL,
 	};
-	struct table *tab = table_new(headers, "lllrllrrlr");
+	struct table *tab = table_new(headers, "lllrllrrlrr");
 	json_t *t;
 	size_t i;
 
@@ -38,6 +38,13 @@ static void print_tenants(json_t *tenants)
 		if (json_object_get(t, "queues"))
 			table_cell(tab, "%lldx%lld", (long long)jint(t, "queues"),
 				   (long long)jint(t, "queue_depth"));
+		else
+			table_cell(tab, "-");
+		if (json_object_get(t, "moving_to"))
+			table_cell(tab, "%lld->%lld", (long long)jint(t, "poller"),
+				   (long long)jint(t, "moving_to"));
+		else if (json_object_get(t, "poller"))
+			table_cell(tab, "%lld", (long long)jint(t, "poller"));
 		else
 			table_cell(tab, "-");
 	}

@@ -48,6 +48,13 @@ const struct command commands[] = {
 	  "                             already in progress\n" },
 	{ "list", list_main, "",
 	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
+	{ "move", move_main, "NAME --poller N",
+	  "Move running tenant NAME to poller N without stopping its VM.",
+	  "  -p, --poller N             the poller to serve NAME from now on (pvfsctl\n"
+	  "                             stats lists them); NAME's queued requests wait\n"
+	  "                             while its in-flight ones complete, then the new\n"
+	  "                             poller takes over. Automatic rebalancing may move\n"
+	  "                             it again later (pvfsd --rebalance no turns it off)\n" },
 	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
 	  "Show I/O statistics of all tenants (or NAME) and of the pollers.",
 	  "  -w, --watch SECONDS        repeat every SECONDS until interrupted\n"

@@ -34,6 +34,7 @@ int attach_main(int argc, char **argv);
 int detach_main(int argc, char **argv);
 int help_main(int argc, char **argv);
 int list_main(int argc, char **argv);
+int move_main(int argc, char **argv);
 int set_qos_main(int argc, char **argv);
 int stats_main(int argc, char **argv);
 int version_main(int argc, char **argv);

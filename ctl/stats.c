@@ -38,10 +38,10 @@ static double latency(json_t *ops, const char *pct)
 static void print_tenants(json_t *tenants)
 {
 	static const char *const headers[] = {
-		"NAME", "STATE", "IOPS", "MiB/s", "READ", "WRITE", "ERRORS", "INFLIGHT",
+		"NAME", "STATE", "POLLER", "IOPS", "MiB/s", "READ", "WRITE", "ERRORS", "INFLIGHT",
 		"P50us", "P99us", "P99.9us", "DOORBELLS", "IRQS", "THROTTLED", "QDELAYus", NULL,
 	};
-	struct table *tab = table_new(headers, "llrrrrrrrrrrrrr");
+	struct table *tab = table_new(headers, "llrrrrrrrrrrrrrr");
 	json_t *t;
 	size_t i;
 
@@ -58,6 +58,10 @@ static void print_tenants(json_t *tenants)
 		table_row(tab);
 		table_cell(tab, "%s", jstr(t, "name"));
 		table_cell(tab, "%s", jstr(t, "state"));
+		if (json_object_get(t, "poller"))
+			table_cell(tab, "%lld", (long long)jint(t, "poller"));
+		else
+			table_cell(tab, "-");
 		table_cell(tab, "%.0f", jreal(t, "iops"));
 		table_cell(tab, "%.1f", jreal(t, "bps") / (1024.0 * 1024.0));
 		table_cell(tab, "%lld", (long long)jint(json_object_get(ops, "read"), "ops"));
@@ -86,9 +90,10 @@ static void print_tenants(json_t *tenants)
 static void print_pollers(json_t *pollers)
 {
 	static const char *const headers[] = {
-		"POLLER", "BUSY(s)", "IDLE(s)", "WAKEUPS", "INFLIGHT", NULL,
+		"POLLER", "BUSY(s)", "IDLE(s)", "WAKEUPS", "INFLIGHT", "TENANTS", "LOAD%", "STATE",
+		NULL,
 	};
-	struct table *tab = table_new(headers, "rrrrr");
+	struct table *tab = table_new(headers, "rrrrrrrl");
 	json_t *p;
 	size_t i;
 
@@ -99,6 +104,9 @@ static void print_pollers(json_t *pollers)
 		table_cell(tab, "%.3f", jreal(p, "idle_seconds"));
 		table_cell(tab, "%lld", (long long)jint(p, "wakeups"));
 		table_cell(tab, "%lld", (long long)jint(p, "inflight"));
+		table_cell(tab, "%lld", (long long)jint(p, "tenants"));
+		table_cell(tab, "%.0f", jreal(p, "load") * 100.0);
+		table_cell(tab, "%s", json_is_true(json_object_get(p, "active")) ? "active" : "parked");
 	}
 	table_print(tab, stdout);
 	table_free(tab);

@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <ini.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 struct daemon_config cfg = {
 	.runtime_dir = "/run/pvfsd",
 	.io_threads = 1,
+	.tenants_per_poller = 4,
+	.rebalance = true,
 	.sched_mode = SCHED_MODE_FAIR,
 	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
 	.poll_min_us = 50,
@@ -51,6 +54,43 @@ static int parse_bool(const char *v, bool *ret)
 		*ret = false;
 	else
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * parse_cpus - "0-3,8,10-11": the CPUs pollers are pinned to, in order
+ * (poller i on the i-th, wrapping round), at most ARRAY_SIZE(cfg.cpus).
+ */
+static int parse_cpus(const char *v)
+{
+	int n = 0;
+
+	while (*v) {
+		char *end;
+		unsigned long lo = strtoul(v, &end, 10), hi = lo;
+
+		if (end == v || *v == '-' || *v == '+')
+			return -EINVAL;
+		if (*end == '-') {
+			v = end + 1;
+			hi = strtoul(v, &end, 10);
+			if (end == v || *v == '-' || *v == '+' || hi < lo)
+				return -EINVAL;
+		}
+		if (hi >= CPU_SETSIZE || hi - lo >= ARRAY_SIZE(cfg.cpus) ||
+		    n + (int)(hi - lo + 1) > (int)ARRAY_SIZE(cfg.cpus))
+			return -EINVAL;
+		for (unsigned long c = lo; c <= hi; c++)
+			cfg.cpus[n++] = (uint16_t)c;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -EINVAL;
+		v = end;
+	}
+	if (!n)
+		return -EINVAL;
+	cfg.nr_cpus = n;
 	return 0;
 }
 
@@ -156,9 +196,24 @@ int config_set(const char *rawkey, const char *v)
 	} else if (!strcmp(key, "io-threads")) {
 		if (restart_only(key))
 			return 0;
+		cfg.io_threads_auto = !strcmp(v, "auto");
+		if (cfg.io_threads_auto)
+			return 0;
 		if (parse_u64(v, &n) < 0 || n < 1 || n > 64)
 			goto bad;
 		cfg.io_threads = (int)n;
+	} else if (!strcmp(key, "cpus")) {
+		if (restart_only(key))
+			return 0;
+		if (parse_cpus(v) < 0)
+			goto bad;
+	} else if (!strcmp(key, "tenants-per-poller")) {
+		if (parse_u64(v, &n) < 0 || n < 1 || n > PVFSD_MAX_TENANTS)
+			goto bad;
+		cfg.tenants_per_poller = (uint32_t)n;
+	} else if (!strcmp(key, "rebalance")) {
+		if (parse_bool(v, &cfg.rebalance) < 0)
+			goto bad;
 	} else if (!strcmp(key, "scheduler")) {
 		if (restart_only(key))
 			return 0;

@@ -33,6 +33,8 @@
 
 #include "control.h"
 #include "log.h"
+#include "placement.h"
+#include "poller.h"
 #include "pvfsd.h"
 #include "qos_json.h"
 #include "rpc.h"
@@ -130,6 +132,39 @@ static void detach_done(void *arg, const char *name)
 	json_decref(pd->id);
 	free(pd);
 	state_save();
+}
+
+/*
+ * A move on its way: answered from move_done once the tenant runs on its
+ * new poller (or the move gave way to an unplug or detach). Like a
+ * detach, it goes on if its connection closes.
+ */
+struct pending_move {
+	struct pending_move *next;
+	struct ctl_conn *c;
+	json_t *id;
+};
+
+static struct pending_move *pending_moves;
+
+static void move_done(void *arg, const char *name, int result)
+{
+	struct pending_move *pm = arg;
+
+	for (struct pending_move **pp = &pending_moves; *pp; pp = &(*pp)->next) {
+		if (*pp == pm) {
+			*pp = pm->next;
+			break;
+		}
+	}
+	if (pm->c && result >= 0)
+		reply_result(pm->c, pm->id, json_pack("{s:s, s:i, s:b}", "name", name,
+						      "poller", result, "moved", 1));
+	else if (pm->c)
+		reply_error(pm->c, pm->id, result,
+			    "tenant %s was unplugged or detached before its move finished", name);
+	json_decref(pm->id);
+	free(pm);
 }
 
 /* ---- parameter decoding ---- */
@@ -248,6 +283,7 @@ static void m_plug(struct call *k)
 		pp.mem[i] = (struct plug_mem){ (uint64_t)gpa, (uint64_t)size, (uint64_t)offset };
 	}
 	pp.nr_mem = (uint32_t)json_array_size(memory);
+	pp.poller = placement_pick();
 	r = tenant_plug(&pp, k->fds, k->nfds, k->c, err, sizeof(err));
 	if (r < 0)
 		return reply_error(k->c, k->id, r, "%s", err);
@@ -288,6 +324,45 @@ static void m_detach(struct call *k)
 	pd->id = json_incref(k->id);
 	pd->next = pending_detaches;
 	pending_detaches = pd;
+}
+
+static void m_move(struct call *k)
+{
+	const char *name;
+	int poller, r;
+	struct tenant *t;
+	struct pending_move *pm;
+	char err[512];
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s:i}", "name", &name, "poller", &poller))
+		return;
+	t = tenant_find(name);
+	if (!t)
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	if (poller < 0 || poller >= poller_count())
+		return reply_error(k->c, k->id, -EINVAL,
+				   "poller %d does not exist; pvfsd runs %d poller(s), numbered "
+				   "from 0 (pvfsd --io-threads)", poller, poller_count());
+	if (poller >= placement_active())
+		return reply_error(k->c, k->id, -EINVAL,
+				   "poller %d is parked (--io-threads auto has %d in use, numbered "
+				   "from 0); choose one of those", poller, placement_active());
+	pm = calloc(1, sizeof(*pm));
+	if (!pm)
+		return reply_error(k->c, k->id, -ENOMEM, "out of memory");
+	r = tenant_move(t, poller_get(poller), move_done, pm, err, sizeof(err));
+	if (r != 1)
+		free(pm);
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	if (r == 0)
+		return reply_result(k->c, k->id, json_pack("{s:s, s:i, s:b}", "name", name,
+							   "poller", poller, "moved", 0));
+	pm->c = k->c;
+	pm->id = json_incref(k->id);
+	pm->next = pending_moves;
+	pending_moves = pm;
 }
 
 static size_t json_size(json_t *v)
@@ -423,6 +498,7 @@ static const struct method methods[] = {
 	{ "attach", m_attach, false },
 	{ "detach", m_detach, false },
 	{ "list", m_list, false },
+	{ "move", m_move, false },
 	{ "plug", m_plug, true },
 	{ "set_qos", m_set_qos, false },
 	{ "stats", m_stats, false },
@@ -442,6 +518,9 @@ static void conn_close(struct ctl_conn *c)
 	for (struct pending_detach *pd = pending_detaches; pd; pd = pd->next)
 		if (pd->c == c)
 			pd->c = NULL;	/* nobody to answer any more; the detach goes on */
+	for (struct pending_move *pm = pending_moves; pm; pm = pm->next)
+		if (pm->c == c)
+			pm->c = NULL;
 	tenant_conn_closed(c);
 	event_free(c->ev);
 	close(c->fd);

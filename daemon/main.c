@@ -24,6 +24,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "placement.h"
 #include "poller.h"
 #include "pvfsd.h"
 #include "state.h"
@@ -50,7 +51,12 @@ static void usage(FILE *f)
 "      --state-dir DIR        keep attached tenants in DIR/state.json (default: the\n"
 "                             runtime dir with --runtime-dir, else /var/lib/pvfsd)\n"
 "  -V, --volume-dir DIR       volumes may only be opened inside DIR (repeatable)\n"
-"  -t, --io-threads N         poller threads (default 1)\n"
+"  -t, --io-threads N|auto    poller threads (default 1); auto: one per CPU of\n"
+"                             --cpus (or per online CPU), one in use per\n"
+"                             --tenants-per-poller busy tenants, the rest parked\n"
+"      --cpus LIST            pin poller i to the i-th CPU of LIST (e.g. 2-5,8)\n"
+"      --tenants-per-poller N busy tenants per active poller with auto (default 4)\n"
+"      --rebalance yes|no     move tenants between pollers by load (default yes)\n"
 "      --scheduler fair|fifo  cross-tenant scheduling (default fair)\n"
 "      --inflight-cap N       requests in io_uring at once per poller (default %d)\n"
 "      --poll-us MIN:MAX      adaptive spin window before sleeping (default 50:1000)\n"
@@ -67,7 +73,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
-	       O_MAXCONN };
+	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -81,6 +87,9 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "admin-group", required_argument, NULL, O_ADMIN },
 		{ "allow-block-devices", no_argument, NULL, O_BDEV },
 		{ "max-connections", required_argument, NULL, O_MAXCONN },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "tenants-per-poller", required_argument, NULL, O_TPP },
+		{ "rebalance", required_argument, NULL, O_REBALANCE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -136,6 +145,11 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 	}
 	if (!*state_dir)
 		*state_dir = runtime_given ? cfg.runtime_dir : "/var/lib/pvfsd";
+	if (cfg.io_threads_auto) {
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg.io_threads = cfg.nr_cpus ? cfg.nr_cpus : (int)MAX(1, MIN(online, 64));
+	}
 	return 0;
 }
 
@@ -205,6 +219,7 @@ static void publish_status(void)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	stats_tick();
+	placement_tick();
 	publish_status();
 }
 
@@ -357,8 +372,8 @@ int main(int argc, char **argv)
 		event_add(ev_wd, &tv);
 	}
 
-	log_info("ready: control socket %s, %d poller(s), scheduler %s, %d volume dir(s)",
-		 socket_path, cfg.io_threads, cfg.sched_mode == SCHED_MODE_FAIR ? "fair" : "fifo",
+	log_info("ready: control socket %s, %d poller(s)%s, scheduler %s, %d volume dir(s)",
+		 socket_path, cfg.io_threads, cfg.io_threads_auto ? " (auto)" : "", cfg.sched_mode == SCHED_MODE_FAIR ? "fair" : "fifo",
 		 cfg.nr_volume_dirs);
 	publish_status();
 	/* Only now: the socket listens, so a client started after READY connects. */

@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "placement.h"
 #include "poller.h"
 #include "pvfsd.h"
 #include "tenant.h"
@@ -34,7 +35,8 @@
 enum fam {
 	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
-	F_POLL_WAKEUPS, F_POLL_CAP, F_TENANTS, F_BUILD, F_NR
+	F_POLL_WAKEUPS, F_POLL_CAP, F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE,
+	F_MOVES_ALL, F_NR
 };
 
 static const struct {
@@ -69,6 +71,13 @@ static const struct {
 			 "In-flight cap in force (lowered while a latency target is missed)." },
 	[F_TENANTS] = { "pvfsd_tenants", "gauge", "Tenants by state." },
 	[F_BUILD] = { "pvfsd_build_info", "gauge", "Build information; the value is 1." },
+	[F_MOVES] = { "pvfs_tenant_moves_total", "counter",
+		      "Times the tenant moved between pollers (pvfsctl move or rebalancing)." },
+	[F_POLL_TENANTS] = { "pvfs_poller_tenants", "gauge", "Tenants the poller serves." },
+	[F_POLL_ACTIVE] = { "pvfs_poller_active", "gauge",
+			    "1 if placement uses the poller, 0 if parked (--io-threads auto)." },
+	[F_MOVES_ALL] = { "pvfsd_moves_total", "counter",
+			  "Tenant moves between pollers since pvfsd started." },
 };
 
 static void header(struct evbuffer *b, enum fam f)
@@ -218,6 +227,21 @@ void metrics_render(struct evbuffer *b)
 	for (int i = 0; i < poller_count(); i++)
 		evbuffer_add_printf(b, "%s{poller=\"%d\"} %u\n", fams[F_POLL_CAP].name, i,
 				    poller_effective_cap(i));
+	header(b, F_POLL_TENANTS);
+	for (int i = 0; i < poller_count(); i++)
+		evbuffer_add_printf(b, "%s{poller=\"%d\"} %u\n", fams[F_POLL_TENANTS].name, i,
+				    poller_tenants(i));
+	header(b, F_POLL_ACTIVE);
+	for (int i = 0; i < poller_count(); i++)
+		evbuffer_add_printf(b, "%s{poller=\"%d\"} %d\n", fams[F_POLL_ACTIVE].name, i,
+				    i < placement_active());
+	header(b, F_MOVES);
+	for (const struct tenant *t = tenant_first(); t; t = t->next)
+		evbuffer_add_printf(b, "%s{tenant=\"%s\"} %llu\n", fams[F_MOVES].name, t->name,
+				    (unsigned long long)t->moves);
+	header(b, F_MOVES_ALL);
+	evbuffer_add_printf(b, "%s %llu\n", fams[F_MOVES_ALL].name,
+			    (unsigned long long)tenant_moves_total());
 	header(b, F_TENANTS);
 	for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
 		unsigned n = 0;

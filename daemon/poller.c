@@ -24,6 +24,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -48,7 +49,7 @@ enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3, UD_CALL = 4, UD_WATC
 #define UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~7ull))
 #define UD_KIND(ud) ((unsigned)((ud) & 7))
 
-enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS };
+enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS, MSG_MOVE };
 
 /*
  * A message names its tenant by pointer and id. MSG_ADD hands the tenant
@@ -66,6 +67,7 @@ struct poller_msg {
 	uint64_t tio_id;
 	bool fail_new;
 	bool force;
+	bool moved;			/* MSG_ADD: arrives from another poller */
 	struct sched_qos qos;
 };
 
@@ -98,7 +100,6 @@ struct poller {
 
 static struct poller *pollers[MAX_POLLERS];
 static int nr_pollers;
-static unsigned next_poller;
 
 /* Removes that finished, handed back to the control thread. */
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -421,7 +422,7 @@ static int scan(struct poller *p, uint64_t now)
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
 		int work = 0;
 
-		if (tio->broken || (tio->removing && !tio->fail_new))
+		if (tio->broken || tio->moving || (tio->removing && !tio->fail_new))
 			continue;
 		if (unlikely(tio->has_recov))
 			work = 1;
@@ -658,7 +659,24 @@ static void recover(struct tenant_io *tio)
 	}
 }
 
-static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
+/*
+ * arrive - a tenant handed over by another poller (poller_move): it left
+ * that poller at a quiescent point (nothing in flight, its eventfd
+ * operations cancelled), with its ring indices, recovered requests still
+ * to re-issue and QoS in tio. An interrupt the old poller had to cancel
+ * may not have reached the guest: send one on every queue (a guest that
+ * has nothing new to reap takes a spurious interrupt, never a lost one).
+ */
+static void arrive(struct tenant_io *tio)
+{
+	tio->moving = false;
+	tio->fd_cancelled = false;
+	tio->fd_cancel_sent = false;
+	for (uint32_t i = 0; i < tio->nr_queues; i++)
+		tio->queues[i].need_irq = true;
+}
+
+static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now, bool moved)
 {
 	int r = tio->backend->ops->bind(tio->backend, &p->host);
 
@@ -673,7 +691,11 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now)
 	p->tenants = tio;
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
-	sched_entity_add(&p->sched, &tio->se, &tio->qos, now);
+	sched_entity_add(&p->sched, &tio->se, &tio->qos, now);	/* move: scheduler hand-over */
+	if (moved) {
+		arrive(tio);
+		return;
+	}
 	if (!tio->broken)
 		recover(tio);
 }
@@ -733,7 +755,8 @@ static void finish_removes(struct poller *p)
 	while (*pp) {
 		struct tenant_io *tio = *pp;
 
-		if (!tio->removing || tio->inflight) {
+		/* A move hands the tenant back like a remove, at the same quiescent point. */
+		if (!(tio->removing || tio->moving) || tio->inflight) {
 			pp = &tio->next;
 			continue;
 		}
@@ -753,7 +776,7 @@ static void finish_removes(struct poller *p)
 		}
 		*pp = tio->next;
 		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
-		sched_entity_remove(&p->sched, &tio->se);
+		sched_entity_remove(&p->sched, &tio->se);	/* move: scheduler hand-over */
 		pthread_mutex_lock(&done_lock);
 		tio->next = done_head;
 		done_head = tio;
@@ -793,13 +816,14 @@ static void process_mailbox(struct poller *p, uint64_t now)
 		next = m->next;
 		switch (m->type) {
 		case MSG_ADD:
-			add_tenant(p, m->tio, now);
+			add_tenant(p, m->tio, now, m->moved);
 			break;
 		case MSG_REMOVE:
 			tio = owned(p, m);
 			if (!tio)
 				break;	/* drained and handed back already */
 			tio->removing = true;
+			tio->moving = false;	/* a remove wins over a move */
 			/* A second remove may upgrade (unplug, then detach), never downgrade. */
 			if (m->fail_new && !tio->fail_new) {
 				tio->fail_new = true;
@@ -815,6 +839,19 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio = owned(p, m);
 			if (tio)
 				sched_set_qos(&p->sched, &tio->se, &m->qos, now);
+			break;
+		case MSG_MOVE:
+			/*
+			 * Stop consuming its SQEs; finish_removes hands it back
+			 * once its last request has completed (what the guest
+			 * queues meanwhile waits in its SQ for the new poller).
+			 */
+			tio = owned(p, m);
+			if (!tio || tio->removing)
+				break;
+			tio->moving = true;
+			sched_deactivate(&p->sched, &tio->se, now);
+			cancel_eventfd_ops(p, tio, false);
 			break;
 		}
 		free(m);
@@ -850,11 +887,22 @@ static struct poller_msg *new_msg(enum msg_type type, struct tenant_io *tio)
 	return m;
 }
 
-/* tio->p is written here, before the hand-over, and never again. */
-void poller_add(struct poller *p, struct tenant_io *tio)
+/*
+ * tio->p is written here, before a hand-over (at plug, or to finish a
+ * move), while the control thread owns tio.
+ */
+void poller_add(struct poller *p, struct tenant_io *tio, bool moved)
 {
+	struct poller_msg *m = new_msg(MSG_ADD, tio);
+
+	m->moved = moved;
 	tio->p = p;
-	post_msg(p, new_msg(MSG_ADD, tio));
+	post_msg(p, m);
+}
+
+void poller_move(struct tenant_io *tio)
+{
+	post_msg(tio->p, new_msg(MSG_MOVE, tio));
 }
 
 void poller_remove(struct tenant_io *tio, bool fail_new, bool force)
@@ -932,7 +980,7 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 	int r;
 
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->broken || tio->removing)
+		if (tio->broken || tio->removing || tio->moving)
 			continue;
 		for (uint32_t i = 0; i < tio->nr_queues; i++) {
 			struct io_queue *ioq = &tio->queues[i];
@@ -944,7 +992,7 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 		}
 	}
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->broken || tio->removing)
+		if (tio->broken || tio->removing || tio->moving)
 			continue;
 		for (uint32_t i = 0; i < tio->nr_queues; i++)
 			if (!tio->queues[i].kick_armed)
@@ -1203,6 +1251,18 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 		if (r < 0)
 			return r;
 		nr_pollers++;
+		if (cfg.nr_cpus) {
+			cpu_set_t set;
+			int cpu = cfg.cpus[i % cfg.nr_cpus];
+
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			r = -pthread_setaffinity_np(pollers[i]->thread, sizeof(set), &set);
+			if (r < 0) {
+				log_err("poller %d: cannot pin to CPU %d: %s", i, cpu, strerror(-r));
+				return r;
+			}
+		}
 	}
 	return 0;
 }
@@ -1248,16 +1308,19 @@ const struct poller_stats *poller_stats(int i)
 	return &pollers[i]->st;
 }
 
-/* poller_pick - the poller with the fewest tenants (control thread only). */
-struct poller *poller_pick(void)
+struct poller *poller_get(int i)
 {
-	struct poller *best = pollers[next_poller++ % (unsigned)nr_pollers];
+	return pollers[i];
+}
 
-	for (int i = 0; i < nr_pollers; i++)
-		if (__atomic_load_n(&pollers[i]->nr_tenants, __ATOMIC_RELAXED) <
-		    __atomic_load_n(&best->nr_tenants, __ATOMIC_RELAXED))
-			best = pollers[i];
-	return best;
+int poller_index(const struct poller *p)
+{
+	return p->idx;
+}
+
+uint32_t poller_tenants(int i)
+{
+	return __atomic_load_n(&pollers[i]->nr_tenants, __ATOMIC_RELAXED);
 }
 
 /* ---- test hooks (poller_test.h): one poller driven by the caller ---- */

@@ -24,9 +24,25 @@ int poller_count(void);
 const struct poller_stats *poller_stats(int i);
 /* poller_effective_cap - the in-flight cap in force (latency targets lower it). */
 uint32_t poller_effective_cap(int i);
-struct poller *poller_pick(void);
-/* poller_add - hand a plugged tenant to its poller (control thread). */
-void poller_add(struct poller *p, struct tenant_io *tio);
+/* poller_get - poller i (0 <= i < poller_count()); poller_index - its number. */
+struct poller *poller_get(int i);
+int poller_index(const struct poller *p);
+/* poller_tenants - how many tenants poller i serves now (any thread). */
+uint32_t poller_tenants(int i);
+/*
+ * poller_add - hand a plugged tenant to poller p (control thread); moved:
+ * it comes from another poller (poller_move), not from a plug.
+ */
+void poller_add(struct poller *p, struct tenant_io *tio, bool moved);
+/*
+ * poller_move - ask tio's poller to hand it back at a quiescent point: it
+ * stops consuming the tenant's SQEs, waits until its in-flight requests
+ * have completed, cancels its eventfd operations and hands tio back
+ * through poller_reap_done() with tio->moving set, like a drained remove.
+ * The control thread then adds it to the new poller (poller_add, moved).
+ * A remove that comes first or meanwhile wins: tio comes back drained.
+ */
+void poller_move(struct tenant_io *tio);
 /*
  * poller_remove - ask the poller to stop serving tio; fail_new makes new
  * requests complete with -ENODEV (detach) instead of staying queued (unplug);

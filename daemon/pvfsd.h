@@ -168,6 +168,7 @@ struct tenant_io {
 	bool fd_cancelled;		/* drained: no new eventfd operations */
 	bool fd_cancel_sent;		/* ... and the pending ones' cancels are queued */
 	bool removing;			/* detach/unplug: take no new SQEs */
+	bool moving;			/* move: take no new SQEs, hand back when quiet */
 	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
 	bool broken;
 };
@@ -192,6 +193,11 @@ struct tenant {
 	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it (opaque) */
 	bool detaching;			/* detach requested; freed once drained */
 	bool detach_forced;		/* ... with force (cancel in-flight I/O) */
+	struct poller *move_to;		/* non-NULL while a move is on its way */
+	void (*move_cb)(void *arg, const char *name, int result);	/* run when it ends */
+	void *move_arg;
+	uint64_t moves;			/* moves between pollers, since attach */
+	uint64_t moved_ns;		/* when it last arrived on a poller by a move */
 	void (*detach_cb)(void *arg, const char *name);	/* run once drained */
 	void *detach_arg;
 	uint32_t generation;		/* host generation written at the last plug */
@@ -213,7 +219,12 @@ struct daemon_config {
 	char *volume_dirs[16];		/* real paths (realpath) */
 	char *volume_dir_aliases[16];	/* as configured when that differs (a symlink), or NULL */
 	int nr_volume_dirs;
-	int io_threads;
+	int io_threads;			/* pollers started (auto: one per CPU of cpus) */
+	bool io_threads_auto;		/* run one poller per tenants_per_poller busy tenants */
+	uint32_t tenants_per_poller;
+	bool rebalance;			/* move tenants between pollers by measured load */
+	uint16_t cpus[64];		/* poller i runs on cpus[i % nr_cpus]; none: unpinned */
+	int nr_cpus;
 	enum sched_mode sched_mode;
 	uint32_t inflight_cap;
 	uint32_t poll_min_us, poll_max_us;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "placement.h"
 #include "poller.h"
 #include "pvfsd.h"
 #include "qos_json.h"
@@ -37,7 +38,12 @@ json_t *stats_tenant_summary(const struct tenant *t)
 		json_object_set_new(o, "queues", json_integer(t->tio->nr_queues));
 		json_object_set_new(o, "queue_depth", json_integer(t->tio->depth));
 		json_object_set_new(o, "generation", json_integer(t->generation));
+		json_object_set_new(o, "poller", json_integer(poller_index(t->tio->p)));
+		if (t->move_to)
+			json_object_set_new(o, "moving_to",
+					    json_integer(poller_index(t->move_to)));
 	}
+	json_object_set_new(o, "moves", json_integer((json_int_t)t->moves));
 	return o;
 }
 
@@ -149,12 +155,17 @@ json_t *stats_json(const struct tenant *only)
 	for (int i = 0; i < poller_count(); i++) {
 		const struct poller_stats *ps = poller_stats(i);
 
-		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i}", "poller", i,
+		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i, s:i, s:f, s:b}",
+				"poller", i,
 				"busy_seconds", (double)stat_get(&ps->busy_ns) / 1e9,
 				"idle_seconds", (double)stat_get(&ps->idle_ns) / 1e9,
 				"wakeups", (json_int_t)stat_get(&ps->wakeups),
 				"inflight", (json_int_t)stat_get(&ps->inflight),
-				"inflight_cap", (int)poller_effective_cap(i)));
+				"inflight_cap", (int)poller_effective_cap(i),
+				"tenants", (int)poller_tenants(i),
+				"load", placement_load(i),
+				"active", i < placement_active()));
 	}
-	return json_pack("{s:o, s:o}", "tenants", tl, "pollers", pl);
+	return json_pack("{s:o, s:o, s:I}", "tenants", tl, "pollers", pl, "moves",
+			 (json_int_t)tenant_moves_total());
 }

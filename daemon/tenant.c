@@ -36,6 +36,7 @@ static struct tenant *tenants;
 static unsigned nr_tenants;
 static uint64_t next_tio_id;
 static bool stopping;		/* shutting down: no new plugs */
+static uint64_t moves_total;
 
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -742,7 +743,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	t->plug_conn = conn;
 	t->state = TENANT_RUNNING;
 	t->plugs++;
-	poller_add(poller_pick(), tio);
+	poller_add(pp->poller ? pp->poller : poller_get(0), tio, false);
 	log_info("tenant %s plugged: %u queue(s) x %u, %u memory region(s), generation %u",
 		 t->name, tio->nr_queues, tio->depth, tio->nr_mem, t->generation);
 	return 0;
@@ -792,6 +793,16 @@ static void tenant_free(struct tenant *t)
  * freed tio. t->state says which stage the tenant is in:
  *   UNPLUGGED (no tio) -> RUNNING (poller owns tio) -> DRAINING (a remove
  *   posted) -> UNPLUGGED (tio freed), or freed with it if detaching.
+ * A move (tenant_move) stays in RUNNING: the old poller hands tio back
+ * the same way as a drained remove, the control thread owns it for a
+ * moment (tenant_drained -> move_end) and hands it to the new poller;
+ * t->move_to is set exactly while that is on its way. Whatever comes
+ * meanwhile still finds t->tio and posts to t->tio->p, the old poller:
+ * either that poller still serves tio and acts on it (a remove turns the
+ * move into a drain), or it handed tio back already and ignores the
+ * message; then the state the message left (DRAINING) makes move_end
+ * drain tio instead of passing it on. set_qos is kept in t->qos, which
+ * the new poller gets.
  */
 int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg)
 {
@@ -821,15 +832,59 @@ int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg)
 	return 1;	/* cb runs when the poller has drained */
 }
 
-void tenant_drained(struct tenant_io *tio)
+/* fold_sched_stats - keep the scheduler's counters of tio: metrics never go backwards. */
+static void fold_sched_stats(struct tenant *t, struct tenant_io *tio)
 {
-	struct tenant *t = tio->t;
 	struct sched_stats ss;
 
-	/* Keep the scheduler's counters of this plug: metrics never go backwards. */
 	sched_entity_stats(&tio->se, &ss);
 	stat_add(&t->st.throttled, ss.throttled);
 	stat_add(&t->st.throttled_ns, ss.throttled_ns);
+}
+
+/*
+ * move_end - a move's hand-back: on to the new poller if the tenant still
+ * runs; otherwise an unplug or detach came while it was on its way, and
+ * tio, drained, takes the usual way out. Returns true if tio went on.
+ */
+static bool move_end(struct tenant *t, struct tenant_io *tio)
+{
+	struct poller *dst = t->move_to;
+	tenant_move_cb cb = t->move_cb;
+	void *arg = t->move_arg;
+	bool on = tio->moving && t->state == TENANT_RUNNING;
+
+	t->move_to = NULL;
+	t->move_cb = NULL;
+	if (on) {
+		/*
+		 * The control thread owns tio until poller_add: the QoS it
+		 * takes is the newest (a set_qos on its way to the old poller
+		 * may have been dropped with the tenant).
+		 */
+		fold_sched_stats(t, tio);
+		tio->qos = t->qos;
+		poller_add(dst, tio, true);
+		t->moves++;
+		t->moved_ns = now_ns();
+		moves_total++;
+		log_debug("tenant %s moved to poller %d", t->name, poller_index(dst));
+	}
+	if (cb)
+		cb(arg, t->name, on ? poller_index(dst) : -ENODEV);
+	return on;
+}
+
+void tenant_drained(struct tenant_io *tio)
+{
+	struct tenant *t = tio->t;
+
+	if (t->move_to && move_end(t, tio))
+		return;
+	/* The remove may have come after the poller handed tio back for the move. */
+	if (t->detaching)
+		PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_REMOVED);
+	fold_sched_stats(t, tio);
 	tio_free(tio);
 	t->tio = NULL;
 	t->plug_conn = NULL;
@@ -858,6 +913,30 @@ void tenant_conn_closed(struct ctl_conn *conn)
 			t->plug_conn = NULL;
 		}
 	}
+}
+
+int tenant_move(struct tenant *t, struct poller *dst, tenant_move_cb cb, void *arg, char *err,
+		size_t errlen)
+{
+	if (t->state != TENANT_RUNNING || !t->tio)
+		return fail(err, errlen, -EINVAL, "tenant %s is not running (state %s); only a "
+			    "plugged tenant is served by a poller", t->name,
+			    tenant_state_name(tenant_effective_state(t)));
+	if (t->move_to)
+		return fail(err, errlen, -EBUSY, "tenant %s is already moving to poller %d",
+			    t->name, poller_index(t->move_to));
+	if (t->tio->p == dst)
+		return 0;
+	t->move_to = dst;
+	t->move_cb = cb;
+	t->move_arg = arg;
+	poller_move(t->tio);
+	return 1;
+}
+
+uint64_t tenant_moves_total(void)
+{
+	return moves_total;
 }
 
 int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen)

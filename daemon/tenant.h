@@ -29,6 +29,7 @@ struct plug_params {
 	uint32_t queues;
 	struct plug_mem mem[PVFS_CTL_MAX_MEMREGIONS];
 	uint32_t nr_mem;
+	struct poller *poller;		/* to serve it (placement_pick); NULL: the first */
 };
 
 const char *tenant_state_name(enum tenant_state s);
@@ -58,6 +59,18 @@ typedef void (*tenant_detach_cb)(void *arg, const char *name);
  * that runs).
  */
 int tenant_detach(struct tenant *t, bool force, tenant_detach_cb cb, void *arg);
+/*
+ * tenant_move - move a running tenant to poller dst, at a quiescent point
+ * (poller_move), without stopping its guest. 0: it is there already (cb
+ * not called); 1: on its way, cb(arg, name, poller index) runs once it has
+ * arrived, or cb(arg, name, -ENODEV) if an unplug or detach came first;
+ * -EBUSY: a move is on its way already; -EINVAL: not running (err says why).
+ */
+typedef void (*tenant_move_cb)(void *arg, const char *name, int result);
+int tenant_move(struct tenant *t, struct poller *dst, tenant_move_cb cb, void *arg, char *err,
+		size_t errlen);
+/* tenant_moves_total - moves finished since pvfsd started, all tenants together. */
+uint64_t tenant_moves_total(void);
 int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen);
 void tenant_conn_closed(struct ctl_conn *conn);
 /*
