@@ -16,6 +16,12 @@
  * tenant must be gone and pvfsd answering; at the end no descriptor is
  * left behind and SIGTERM (with a plugged VM and a detach in flight)
  * drains and exits 0. Run under ASan and TSan by `make check`.
+ *
+ * With two pollers, a move to the other poller (issue 9, item 3) joins the
+ * races: sent together with the VMM's unplug, a detach or a forced detach,
+ * in either order. The move is answered (moved, or failed because the
+ * tenant went first), the tenant is gone, and the last SIGTERM also has a
+ * move on its way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,28 +96,39 @@ static void writes_in_flight(struct tl_vm *vm, int n)
 	pvfs_uguest_commit(uq);
 }
 
+/* tenant_poller - the poller serving tenant name (0 if pvfsd does not say). */
+static int tenant_poller(const char *name)
+{
+	json_t *t = tl_tenant_stats(&d, name);
+	int p = (int)json_integer_value(json_object_get(t, "poller"));
+
+	json_decref(t);
+	return p;
+}
+
 int main(void)
 {
 	uint64_t seed = 0x5eed0001, t_end;
-	int ops, baseline, rounds = 0, counts[6] = { 0 };
+	int ops, baseline, rounds = 0, counts[10] = { 0 };
 	char err[512], name[32];
-	struct tl_vm vm;
+	struct tl_vm vm, vm2;
 	json_t *res;
 
-	tl_daemon_start(&d, NULL);
+	tl_daemon_start(&d, "--io-threads", "2", "--rebalance", "no", NULL);
 	tl_volume(&d, "v.img", 1u << 20);
 	if (rpc_connect(d.sock, &ops) < 0)
 		tl_fatal("connect");
 	baseline = -1;
 	t_end = now_ns() + MAX_SECS * 1000000000ull;
 	for (rounds = 0; rounds < ROUNDS && now_ns() < t_end; rounds++) {
-		int kind = (int)(tl_rand(&seed) % 6), errs = 0, want_errs = 0;
+		int kind = (int)(tl_rand(&seed) % 10), errs = 0, want_errs = 0, other;
 		json_t *gone;
 
 		snprintf(name, sizeof(name), "t%d", rounds % 3);
 		if (tl_vm_plug(&d, &vm, name, "v.img", 1, 16, RAM, err, sizeof(err)))
 			tl_fatal("round %d: plug: %s", rounds, err);
 		writes_in_flight(&vm, (int)(tl_rand(&seed) % 12));
+		other = kind >= 6 ? 1 - tenant_poller(name) : 0;
 		counts[kind]++;
 		switch (kind) {
 		case 0:	/* the VMM goes, then a forced detach at once */
@@ -150,6 +167,38 @@ int main(void)
 			errs = await(ops, 2);
 			want_errs = -1;	/* 0 or 1: the first may be done before the second */
 			break;
+		case 6:	/* a move, the VMM goes at once, then a forced detach */
+			send_req(ops, "move", json_pack("{s:s, s:i}", "name", name, "poller", other), 1);
+			pvfs_unplug(vm.plug);
+			vm.plug = NULL;
+			send_req(ops, "detach", json_pack("{s:s, s:b}", "name", name, "force", 1), 2);
+			errs = await(ops, 2);
+			want_errs = -1;	/* the move may finish first or give way */
+			break;
+		case 7:	/* a move and a detach back to back, the VMM still running */
+			send_req(ops, "move", json_pack("{s:s, s:i}", "name", name, "poller", other), 1);
+			send_req(ops, "detach", json_pack("{s:s}", "name", name), 2);
+			errs = await(ops, 2);
+			want_errs = -1;
+			pvfs_unplug(vm.plug);
+			vm.plug = NULL;
+			break;
+		case 8:	/* a move, a forced detach, then the VMM goes */
+			send_req(ops, "move", json_pack("{s:s, s:i}", "name", name, "poller", other), 1);
+			send_req(ops, "detach", json_pack("{s:s, s:b}", "name", name, "force", 1), 2);
+			pvfs_unplug(vm.plug);
+			vm.plug = NULL;
+			errs = await(ops, 2);
+			want_errs = -1;
+			break;
+		case 9:	/* the VMM goes, a move right after it, then a detach */
+			pvfs_unplug(vm.plug);
+			vm.plug = NULL;
+			send_req(ops, "move", json_pack("{s:s, s:i}", "name", name, "poller", other), 1);
+			send_req(ops, "detach", json_pack("{s:s}", "name", name), 2);
+			errs = await(ops, 2);
+			want_errs = -1;
+			break;
 		default: /* the operator detaches the live VM; then the VMM goes */
 			send_req(ops, "detach", json_pack("{s:s}", "name", name), 1);
 			errs = await(ops, 1);
@@ -178,8 +227,9 @@ int main(void)
 		if (rounds == 20)
 			baseline = tl_fd_count(d.pid);
 	}
-	printf("# %d rounds (sequences %d/%d/%d/%d/%d/%d)\n", rounds, counts[0], counts[1],
-	       counts[2], counts[3], counts[4], counts[5]);
+	printf("# %d rounds (sequences %d/%d/%d/%d/%d/%d, with a move %d/%d/%d/%d)\n", rounds,
+	       counts[0], counts[1], counts[2], counts[3], counts[4], counts[5], counts[6],
+	       counts[7], counts[8], counts[9]);
 	TL_CHECK(rounds >= 100, "at least 100 racing rounds ran (%d)", rounds);
 	/*
 	 * The baseline may include a connection pvfsd had not yet closed (it
@@ -194,12 +244,21 @@ int main(void)
 		tl_fatal("plug: %s", err);
 	writes_in_flight(&vm, 8);
 	tl_volume(&d, "w.img", 1u << 20);
+	tl_volume(&d, "w2.img", 1u << 20);
 	if (tl_rpc(&d, "attach", json_pack("{s:s, s:s}", "name", "other", "volume", "w.img"), NULL))
 		tl_fatal("attach other");
 	send_req(ops, "detach", json_pack("{s:s}", "name", "last"), 1);
-	TL_CHECK(tl_daemon_stop(&d) == 0, "SIGTERM during a detach with I/O in flight: exit 0");
+	/* And one more VM with I/O in flight and a move on its way. */
+	if (tl_vm_plug(&d, &vm2, "moving", "w2.img", 1, 16, RAM, err, sizeof(err)))
+		tl_fatal("plug: %s", err);
+	writes_in_flight(&vm2, 8);
+	send_req(ops, "move", json_pack("{s:s, s:i}", "name", "moving", "poller",
+					1 - tenant_poller("moving")), 2);
+	TL_CHECK(tl_daemon_stop(&d) == 0,
+		 "SIGTERM during a detach and a move with I/O in flight: exit 0");
 	close(ops);
 	tl_vm_unplug(&vm);
+	tl_vm_unplug(&vm2);
 	tl_daemon_cleanup(&d);
 	return tl_done();
 }
