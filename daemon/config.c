@@ -323,6 +323,8 @@ void config_reload(void)
 	cfg.admin_gid = (gid_t)-1;
 	cfg.allow_bdev = false;
 	cfg.max_conns = PVFSD_MAX_CONNS_DEFAULT;
+	cfg.rebalance = true;
+	cfg.tenants_per_poller = 4;
 	reloading = true;
 	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
 		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
@@ -333,8 +335,10 @@ void config_reload(void)
 		free(old_dirs[i]);
 		free(old_aliases[i]);
 	}
-	log_info("config reloaded: %d volume dir(s), block devices %s, max_connections %u",
-		 cfg.nr_volume_dirs, cfg.allow_bdev ? "allowed" : "refused", cfg.max_conns);
+	log_info("config reloaded: %d volume dir(s), block devices %s, max_connections %u, "
+		 "rebalance %s, tenants_per_poller %u", cfg.nr_volume_dirs,
+		 cfg.allow_bdev ? "allowed" : "refused", cfg.max_conns,
+		 cfg.rebalance ? "on" : "off", cfg.tenants_per_poller);
 }
 
 void config_free(void)
