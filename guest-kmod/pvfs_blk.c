@@ -5,20 +5,22 @@
  * pvfsd serves a volume through a shared-memory ring region (the ABI is
  * proto/pvfs_ring.h) that QEMU exposes to the guest as BAR2 of an ivshmem
  * PCI device (1af4:1110). This driver binds to such a device only if BAR2
- * carries a valid pvfs region header, maps every ring queue pair to one
- * blk-mq hardware queue, and presents the volume as /dev/pvfsN. Submission
- * writes SQEs straight into shared memory and rings the ivshmem doorbell
- * (BAR0, a VM exit) only when the host poller asked for a wakeup; the host
- * signals completions through MSI-X vector q for queue q. A watchdog follows
- * the host state so that a restarting pvfsd leaves requests pending while a
- * detached or broken volume fails them.
+ * carries a valid pvfs region header, maps ring queue pairs to blk-mq
+ * hardware queues, and presents the volume as /dev/pvfsN. Submission writes
+ * SQEs straight into shared memory and rings the ivshmem doorbell (BAR0, a
+ * VM exit) only when the host poller asked for a wakeup. Default queues take
+ * completions through MSI-X vector q for ring queue q; poll queues
+ * (poll_queues=N, HCTX_TYPE_POLL) keep PVFS_CQ_NO_INTERRUPT set for good,
+ * have no vector, and are reaped by ->poll (io_uring IOPOLL). A watchdog
+ * follows the host state so that a restarting pvfsd leaves requests pending
+ * while a detached, broken or vanished device fails them.
  */
-#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
 #include <linux/blk-mq.h>
 #include <linux/blk-mq-pci.h>
 #include <linux/blkdev.h>
+#include <linux/cc_platform.h>
 #include <linux/delay.h>
 #include <linux/idr.h>
 #include <linux/interrupt.h>
@@ -42,16 +44,32 @@
 
 #define PVFS_WATCHDOG_MS	100
 #define PVFS_READY_POLL_MS	10
+/*
+ * Scatterlist entries kept in each request's PDU; larger requests chain
+ * from the sg pool (sg_alloc_table_chained). The table is only needed while
+ * the segments are copied into the ring, so it is freed at submission.
+ */
+#define PVFS_INLINE_SG_CNT	4
 
 static unsigned int ready_timeout_ms = 30000;
 module_param(ready_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(ready_timeout_ms,
-		 "How long probe waits for pvfsd to mark the region READY (default 30000)");
+		 "How long probe waits, in all, for pvfsd to mark the region READY and to drain a previous instance's requests (default 30000)");
 
 static unsigned int io_timeout_s = 30;
 module_param(io_timeout_s, uint, 0444);
 MODULE_PARM_DESC(io_timeout_s,
-		 "Seconds before a request is reported as slow; it keeps waiting while the host may still answer (default 30)");
+		 "Seconds before a request is checked: the CQ is reaped (a lost interrupt), then it is reported and keeps waiting while the host may still answer (default 30)");
+
+static unsigned int remove_timeout_ms = 10000;
+module_param(remove_timeout_ms, uint, 0444);
+MODULE_PARM_DESC(remove_timeout_ms,
+		 "While unbinding, how long the host may complete nothing before its requests are failed (default 10000)");
+
+static unsigned int poll_queues;
+module_param(poll_queues, uint, 0444);
+MODULE_PARM_DESC(poll_queues,
+		 "Ring queues to use as polled queues (HCTX_TYPE_POLL, no interrupts), at most all but one (default 0)");
 
 static DEFINE_IDA(pvfs_index_ida);
 
@@ -59,12 +77,13 @@ struct pvfs_dev;
 
 /*
  * struct pvfs_hwq - one ring queue pair, driven by one blk-mq hardware queue
- * and one MSI-X vector.
+ * and, unless polled, one MSI-X vector.
  */
 struct pvfs_hwq {
 	struct pvfs_dev *dev;		/* immutable */
 	struct pvfs_queue ring;		/* immutable: pointers into the region */
-	u16 index;			/* immutable: ring queue = hctx = vector */
+	u16 index;			/* immutable: ring queue = hctx (= vector) */
+	bool polled;			/* immutable: HCTX_TYPE_POLL, no vector */
 
 	/*
 	 * Protects sq_tail, kick_pending and the SQ slots: blk-mq may call
@@ -74,9 +93,10 @@ struct pvfs_hwq {
 	u32 sq_tail;			/* sq_lock: private copy of ctrl->sq_tail */
 	bool kick_pending;		/* sq_lock: published, no kick check yet */
 
-	/* Protects cq_head; taken in hard-irq context. */
+	/* Protects cq_head and broken; taken in hard-irq context. */
 	spinlock_t cq_lock ____cacheline_aligned_in_smp;
 	u32 cq_head;			/* cq_lock: private copy of ctrl->cq_head */
+	bool broken;			/* cq_lock: the CQ tail was impossible; never reap again */
 
 	/*
 	 * Tags handed to the host and not yet completed. Set under sq_lock
@@ -105,7 +125,7 @@ struct pvfs_dev {
 	u32 max_segs;
 	u32 doorbell_peer;
 
-	/* Validated copies of the host's volume properties. */
+	/* Validated copies of the host's volume properties (state_lock after probe). */
 	u64 features;			/* accepted: host offer & what we support */
 	u64 capacity;
 	u32 lbs;
@@ -114,32 +134,40 @@ struct pvfs_dev {
 	u32 max_discard_bytes;
 
 	unsigned int nr_hwqs;		/* immutable: hardware queues in use */
+	unsigned int nr_default;	/* immutable: hwqs [0, nr_default) have vectors */
+	unsigned int nr_poll;		/* immutable: the rest are polled */
 	struct pvfs_hwq *hwqs;		/* immutable: nr_hwqs entries */
 
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 
 	/*
-	 * dead: the host is BROKEN or REMOVED for good; new requests fail in
-	 * ->queue_rq. Set once by pvfs_kill() (under state_lock), read
-	 * locklessly and re-checked under sq_lock.
+	 * dead: new requests fail in ->queue_rq. Set once by pvfs_kill() or
+	 * pvfs_fence() (under state_lock), read locklessly and re-checked
+	 * under sq_lock.
 	 */
 	bool dead;
+	/* ring_broken: a CQ we reaped was impossible; set from hard irq. */
+	bool ring_broken;
 
-	/* Serialises the watchdog's state tracking with pvfs_remove(). */
+	/* Serialises the watchdog's state tracking with removal and PM. */
 	struct mutex state_lock;
 	u32 generation;			/* state_lock: last host_generation seen */
 	u32 last_state;			/* state_lock: last host_state seen */
 	bool removing;			/* state_lock: del_gendisk() has started */
+	unsigned long progress;		/* state_lock: jiffies of the last reaped CQE while removing */
+	u32 progress_heads;		/* state_lock: sum of cq_heads at that time */
 	struct delayed_work watchdog;
 };
 
 /* The command behind every request: blk-mq's per-request driver data. */
 struct pvfs_cmd {
+	struct pvfs_sqe sqe;		/* built by pvfs_prep(), copied into the SQ */
 	bool data;			/* READ or WRITE: result must be expected */
 	u32 expected;			/* bytes a successful READ/WRITE moves */
 	blk_status_t status;		/* set by whoever owns the completion */
-	struct scatterlist sg[];	/* max_segs entries */
+	struct sg_table sgt;		/* only between mapping and the ring copy */
+	struct scatterlist inline_sg[PVFS_INLINE_SG_CNT];
 };
 
 static const char *pvfs_state_name(u32 state)
@@ -153,45 +181,65 @@ static const char *pvfs_state_name(u32 state)
 	}
 }
 
+static struct device *pvfs_device(struct pvfs_dev *dev)
+{
+	return &dev->pdev->dev;
+}
+
 static u32 pvfs_host_state(struct pvfs_dev *dev)
 {
 	/* Acquire: the host release-stores host_state after its properties. */
 	return PVFS_LOAD_ACQUIRE(&dev->hdr->host_state);
 }
 
-static bool pvfs_state_terminal(u32 state)
+/*
+ * pvfs_gone_reason - why the host will never serve the ring again, or NULL
+ * while it may. Anything but INIT and READY is terminal, unknown values
+ * included (a newer host speaks an ABI we do not; a corrupt header), and so
+ * is a device that vanished: its BAR reads all ones.
+ */
+static const char *pvfs_gone_reason(struct pvfs_dev *dev, u32 state)
 {
-	return state == PVFS_HOST_BROKEN || state == PVFS_HOST_REMOVED;
+	if (state == PVFS_HOST_READY || state == PVFS_HOST_INIT)
+		return NULL;
+	if (state == PVFS_HOST_BROKEN)
+		return "the host found the ring broken";
+	if (state == PVFS_HOST_REMOVED)
+		return "the host removed the volume";
+	if (state == U32_MAX && !pci_device_is_present(dev->pdev))
+		return "the device is gone";
+	return "the host state is unknown";
 }
 
 /*
  * pvfs_status - the one place that turns a CQE result into a blk_status_t.
  * A READ or WRITE must move exactly the bytes it asked for: pvfsd continues
  * short transfers itself, so a short count means the data is not all there.
- * Other operations succeed with any result >= 0.
+ * Other operations succeed with any result >= 0. Errors go through
+ * errno_to_blk_status(), keeping only statuses a completion may carry.
  */
 static blk_status_t pvfs_status(s32 result, const struct pvfs_cmd *cmd)
 {
+	blk_status_t status;
+
 	if (result >= 0) {
 		if (cmd->data && (u32)result != cmd->expected)
 			return BLK_STS_IOERR;
 		return BLK_STS_OK;
 	}
-
-	switch (result) {
-	case -EOPNOTSUPP:
-		return BLK_STS_NOTSUPP;
-	case -ENOSPC:
-	case -EDQUOT:
+	if (result == -EDQUOT)
 		return BLK_STS_NOSPC;
-	case -ENODEV:
-		return BLK_STS_OFFLINE;
-	case -ETIMEDOUT:
-		return BLK_STS_TIMEOUT;
-	case -EIO:		/* backend error */
-	case -EINVAL:		/* pvfsd rejected the SQE: a driver bug */
-	case -EROFS:		/* no blk_status_t for it; the disk is ro anyway */
-	default:
+
+	status = errno_to_blk_status(result);
+	switch (status) {
+	case BLK_STS_NOTSUPP:
+	case BLK_STS_TIMEOUT:
+	case BLK_STS_NOSPC:
+	case BLK_STS_OFFLINE:	/* -ENODEV: the host is removing the volume */
+	case BLK_STS_MEDIUM:
+	case BLK_STS_TARGET:
+		return status;
+	default:		/* -EIO, -EINVAL (a driver bug), -EROFS, ... */
 		return BLK_STS_IOERR;
 	}
 }
@@ -203,27 +251,45 @@ static void pvfs_ring_doorbell(struct pvfs_hwq *hq)
 		  hq->dev->regs + IVSHMEM_REG_DOORBELL);
 }
 
-/* Complete a tag whose inflight bit the caller has just cleared. */
-static void pvfs_finish(struct request *rq, blk_status_t status)
+static void pvfs_complete_batch(struct io_comp_batch *iob)
+{
+	blk_mq_end_request_batch(iob);
+}
+
+/*
+ * Complete a tag whose inflight bit the caller has just cleared: into @iob
+ * when the caller batches (interrupt handler, ->poll) and the request can
+ * go there, else through blk_mq_complete_request().
+ */
+static void pvfs_finish(struct request *rq, blk_status_t status,
+			struct io_comp_batch *iob)
 {
 	struct pvfs_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	cmd->status = status;
-	blk_mq_complete_request(rq);
+	if (!iob) {
+		blk_mq_complete_request(rq);
+		return;
+	}
+	if (blk_mq_complete_request_remote(rq))
+		return;
+	if (!blk_mq_add_to_batch(rq, iob, status != BLK_STS_OK, pvfs_complete_batch))
+		blk_mq_end_request(rq, status);
 }
 
 /* ---- submission ---- */
 
 /*
- * Fill @sqe and the tag's segment table for @rq. The segment table belongs
- * to the tag, which blk-mq gave to this request alone, so no lock is needed;
- * the release in pvfs_sq_publish() makes it visible to the host.
+ * Fill the command's SQE and the tag's segment table for @rq. The segment
+ * table belongs to the tag, which blk-mq gave to this request alone, so no
+ * lock is needed; the release in pvfs_sq_publish() makes it visible to the
+ * host.
  */
-static blk_status_t pvfs_setup_cmd(struct pvfs_hwq *hq, struct request *rq,
-				   struct pvfs_sqe *sqe)
+static blk_status_t pvfs_setup_cmd(struct pvfs_hwq *hq, struct request *rq)
 {
 	struct pvfs_dev *dev = hq->dev;
 	struct pvfs_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct pvfs_sqe *sqe = &cmd->sqe;
 	struct pvfs_seg *segs;
 	struct scatterlist *sg;
 	int nents, i;
@@ -260,19 +326,25 @@ static blk_status_t pvfs_setup_cmd(struct pvfs_hwq *hq, struct request *rq,
 	cmd->data = true;
 	cmd->expected = sqe->len;
 
-	sg_init_table(cmd->sg, blk_rq_nr_phys_segments(rq));
-	nents = blk_rq_map_sg(rq->q, rq, cmd->sg);
-	if (WARN_ON_ONCE(nents <= 0 || nents > dev->max_segs))
+	cmd->sgt.sgl = cmd->inline_sg;
+	if (sg_alloc_table_chained(&cmd->sgt, blk_rq_nr_phys_segments(rq),
+				   cmd->inline_sg, PVFS_INLINE_SG_CNT))
+		return BLK_STS_RESOURCE;
+	nents = blk_rq_map_sg(rq->q, rq, cmd->sgt.sgl);
+	if (WARN_ON_ONCE(nents <= 0 || nents > dev->max_segs)) {
+		sg_free_table_chained(&cmd->sgt, PVFS_INLINE_SG_CNT);
 		return BLK_STS_IOERR;
+	}
 
 	segs = pvfs_tag_segs(&hq->ring, rq->tag);
-	for_each_sg(cmd->sg, sg, nents, i) {
+	for_each_sg(cmd->sgt.sgl, sg, nents, i) {
 		/* Guest-physical: pvfsd translates it through the VM's memory map. */
 		WRITE_ONCE(segs[i].addr, (u64)sg_phys(sg));
 		WRITE_ONCE(segs[i].len, sg->length);
 		WRITE_ONCE(segs[i].rsvd, 0);
 	}
 	sqe->nr_segs = nents;
+	sg_free_table_chained(&cmd->sgt, PVFS_INLINE_SG_CNT);
 	return BLK_STS_OK;
 
 range:
@@ -281,37 +353,60 @@ range:
 	return BLK_STS_OK;
 }
 
-static blk_status_t pvfs_queue_rq(struct blk_mq_hw_ctx *hctx,
-				  const struct blk_mq_queue_data *bd)
+/* Everything before the SQ lock: build the command and start the request. */
+static blk_status_t pvfs_prep(struct pvfs_hwq *hq, struct request *rq)
 {
-	struct pvfs_hwq *hq = hctx->driver_data;
-	struct request *rq = bd->rq;
-	struct pvfs_sqe sqe;
-	unsigned long flags;
 	blk_status_t status;
-	bool kick = false;
 
 	if (unlikely(READ_ONCE(hq->dev->dead)))
 		return BLK_STS_IOERR;
 	if (WARN_ON_ONCE(rq->tag < 0 || rq->tag >= hq->ring.depth))
 		return BLK_STS_IOERR;
 
-	status = pvfs_setup_cmd(hq, rq, &sqe);
+	status = pvfs_setup_cmd(hq, rq);
+	if (status != BLK_STS_OK)
+		return status;
+	blk_mq_start_request(rq);
+	return BLK_STS_OK;
+}
+
+/*
+ * Under sq_lock: put a prepared request into the SQ (not yet published).
+ * False if the device died since pvfs_prep(): pvfs_kill() sets dead and
+ * then takes sq_lock, so a request added here is one it will see.
+ */
+static bool pvfs_sq_add(struct pvfs_hwq *hq, struct request *rq)
+{
+	struct pvfs_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	lockdep_assert_held(&hq->sq_lock);
+	if (unlikely(READ_ONCE(hq->dev->dead)))
+		return false;
+	hq->rqs[rq->tag] = rq;
+	set_bit(rq->tag, hq->inflight);
+	memcpy(&hq->ring.sq[hq->sq_tail & hq->ring.mask], &cmd->sqe, sizeof(cmd->sqe));
+	hq->sq_tail++;
+	return true;
+}
+
+static blk_status_t pvfs_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	struct pvfs_hwq *hq = hctx->driver_data;
+	struct request *rq = bd->rq;
+	unsigned long flags;
+	blk_status_t status;
+	bool kick = false;
+
+	status = pvfs_prep(hq, rq);
 	if (status != BLK_STS_OK)
 		return status;
 
-	blk_mq_start_request(rq);
-
 	spin_lock_irqsave(&hq->sq_lock, flags);
-	/* Re-check under the lock that pvfs_kill() takes after setting dead. */
-	if (unlikely(READ_ONCE(hq->dev->dead))) {
+	if (unlikely(!pvfs_sq_add(hq, rq))) {
 		spin_unlock_irqrestore(&hq->sq_lock, flags);
 		return BLK_STS_IOERR;
 	}
-	hq->rqs[rq->tag] = rq;
-	set_bit(rq->tag, hq->inflight);
-	memcpy(&hq->ring.sq[hq->sq_tail & hq->ring.mask], &sqe, sizeof(sqe));
-	hq->sq_tail++;
 	/*
 	 * Publish now so a polling host can start at once; the costly part
 	 * (full barrier, maybe a doorbell exit) waits for the end of the batch.
@@ -348,21 +443,100 @@ static void pvfs_commit_rqs(struct blk_mq_hw_ctx *hctx)
 		pvfs_ring_doorbell(hq);
 }
 
+/*
+ * Submit a plug's run of prepared requests for one queue: one lock, one
+ * publication, at most one doorbell. Those the device refuses (it died)
+ * go to @requeue for blk-mq to issue one by one (and fail).
+ */
+static void pvfs_submit_list(struct pvfs_hwq *hq, struct request **rqlist,
+			     struct request **requeue)
+{
+	unsigned long flags;
+	bool kick;
+
+	spin_lock_irqsave(&hq->sq_lock, flags);
+	while (!rq_list_empty(*rqlist)) {
+		struct request *rq = rq_list_pop(rqlist);
+
+		if (!pvfs_sq_add(hq, rq))
+			rq_list_add(requeue, rq);
+	}
+	pvfs_sq_publish(&hq->ring, hq->sq_tail);
+	hq->kick_pending = false;
+	kick = pvfs_sq_needs_kick(&hq->ring);
+	spin_unlock_irqrestore(&hq->sq_lock, flags);
+
+	if (kick)
+		pvfs_ring_doorbell(hq);
+}
+
+/* ->queue_rqs: a plug's whole list, split into runs per hardware queue. */
+static void pvfs_queue_rqs(struct request **rqlist)
+{
+	struct request *rq, *next, *prev = NULL;
+	struct request *requeue = NULL;
+
+	rq_list_for_each_safe(rqlist, rq, next) {
+		struct pvfs_hwq *hq = rq->mq_hctx->driver_data;
+
+		/* The plug path skips blk_mq_get_driver_tag(): the timeout scan needs this. */
+		rq->mq_hctx->tags->rqs[rq->tag] = rq;
+		if (pvfs_prep(hq, rq) != BLK_STS_OK) {
+			rq_list_move(rqlist, &requeue, rq, prev);
+			rq = prev;
+			if (!rq)
+				continue;
+		}
+
+		if (!next || rq->mq_hctx != next->mq_hctx) {
+			rq->rq_next = NULL;
+			pvfs_submit_list(hq, rqlist, &requeue);
+			*rqlist = next;
+			prev = NULL;
+		} else {
+			prev = rq;
+		}
+	}
+	*rqlist = requeue;
+}
+
 /* ---- completion ---- */
 
-static void pvfs_reap(struct pvfs_hwq *hq)
+/*
+ * The host published a CQ tail that no correct host can: more than a
+ * queue's depth of completions at once. Stop reaping this queue (the
+ * entries mean nothing) and let the watchdog take the device down.
+ */
+static void pvfs_cq_broken(struct pvfs_hwq *hq, u32 tail)
 {
-	struct pvfs_cqe *cqe;
-	unsigned long flags;
+	lockdep_assert_held(&hq->cq_lock);
+	hq->broken = true;
+	WRITE_ONCE(hq->dev->ring_broken, true);
+	dev_err_ratelimited(pvfs_device(hq->dev),
+			    "q%u: CQ tail %u is %u entries past head %u (depth %u): ring broken\n",
+			    hq->index, tail, tail - hq->cq_head, hq->cq_head,
+			    hq->ring.depth);
+	mod_delayed_work(system_wq, &hq->dev->watchdog, 0);
+}
 
-	spin_lock_irqsave(&hq->cq_lock, flags);
-	/*
-	 * While we drain, completions the host posts are picked up by this
-	 * loop: ask it not to interrupt for them (like virtio's event index).
-	 */
-	pvfs_cq_interrupts_off(&hq->ring);
-again:
-	while ((cqe = pvfs_cq_peek(&hq->ring, hq->cq_head))) {
+/* Reap every CQE published so far; cq_lock held. Returns how many. */
+static int pvfs_reap_cq(struct pvfs_hwq *hq, struct io_comp_batch *iob)
+{
+	struct pvfs_queue *q = &hq->ring;
+	int found = 0;
+	u32 tail;
+
+	if (hq->broken)
+		return 0;
+	/* Acquire: the CQEs below the tail are complete. */
+	tail = PVFS_LOAD_ACQUIRE(&q->ctrl->cq_tail);
+	if (unlikely(tail - hq->cq_head > q->depth)) {
+		pvfs_cq_broken(hq, tail);
+		return 0;
+	}
+
+	while (hq->cq_head != tail) {
+		struct pvfs_cqe *cqe = &q->cq[hq->cq_head & q->mask];
 		u16 tag = READ_ONCE(cqe->tag);
 		s32 result = READ_ONCE(cqe->result);
 		struct request *rq;
@@ -372,32 +546,67 @@ again:
 		 * its tag may be reused, and the host may then need a CQ slot
 		 * for it (the ABI counts unconsumed CQEs against the depth).
 		 */
-		pvfs_cq_release(&hq->ring, ++hq->cq_head);
+		pvfs_cq_release(q, ++hq->cq_head);
+		found++;
 
-		if (tag >= hq->ring.depth || !test_and_clear_bit(tag, hq->inflight)) {
-			pr_warn_ratelimited("pvfs%d: q%u: completion for tag %u which is not in flight, ignored\n",
-					    hq->dev->index, hq->index, tag);
+		if (tag >= q->depth || !test_and_clear_bit(tag, hq->inflight)) {
+			dev_warn_ratelimited(pvfs_device(hq->dev),
+					     "q%u: completion for tag %u which is not in flight, ignored\n",
+					     hq->index, tag);
 			continue;
 		}
 		rq = hq->rqs[tag];
-		pvfs_finish(rq, pvfs_status(result, blk_mq_rq_to_pdu(rq)));
+		pvfs_finish(rq, pvfs_status(result, blk_mq_rq_to_pdu(rq)), iob);
 	}
-	/* Interrupts back on, then one more look: nothing posted in between is lost. */
-	if (pvfs_cq_interrupts_on(&hq->ring, hq->cq_head)) {
-		pvfs_cq_interrupts_off(&hq->ring);
-		goto again;
-	}
-	spin_unlock_irqrestore(&hq->cq_lock, flags);
+	return found;
 }
 
+/*
+ * pvfs_reap - drain a queue's CQ. An interrupt-driven queue asks the host
+ * for no interrupt while it drains (like virtio's event index) and looks
+ * once more after turning interrupts back on, so nothing posted in between
+ * is lost; a polled queue keeps NO_INTERRUPT set for good.
+ */
+static int pvfs_reap(struct pvfs_hwq *hq, struct io_comp_batch *iob)
+{
+	unsigned long flags;
+	int found = 0;
+
+	spin_lock_irqsave(&hq->cq_lock, flags);
+	if (hq->polled) {
+		found = pvfs_reap_cq(hq, iob);
+		goto out;
+	}
+	for (;;) {
+		pvfs_cq_interrupts_off(&hq->ring);
+		found += pvfs_reap_cq(hq, iob);
+		if (hq->broken || !pvfs_cq_interrupts_on(&hq->ring, hq->cq_head))
+			break;
+	}
+out:
+	spin_unlock_irqrestore(&hq->cq_lock, flags);
+	return found;
+}
+
+/* Like nvme_irq: completions go to the block layer as one batch. */
 static irqreturn_t pvfs_irq(int irq, void *data)
 {
-	pvfs_reap(data);
+	DEFINE_IO_COMP_BATCH(iob);
+
+	pvfs_reap(data, &iob);
+	if (!rq_list_empty(iob.req_list))
+		iob.complete(&iob);
 	/*
 	 * MSI-X is never shared and the host may signal a batch we already
 	 * reaped; IRQ_NONE would eventually get the vector disabled.
 	 */
 	return IRQ_HANDLED;
+}
+
+/* ->poll for HCTX_TYPE_POLL queues: the caller ends the batch. */
+static int pvfs_poll(struct blk_mq_hw_ctx *hctx, struct io_comp_batch *iob)
+{
+	return pvfs_reap(hctx->driver_data, iob);
 }
 
 static void pvfs_complete_rq(struct request *rq)
@@ -408,29 +617,43 @@ static void pvfs_complete_rq(struct request *rq)
 }
 
 /*
- * A slow request is only reported while a host may still answer it: the
- * ABI has no way to take a request back, so failing it here would let a
- * (restarted) host later write into pages the guest has reused. Only a host
- * that gave up for good (BROKEN, REMOVED) lets us complete it ourselves.
+ * A request that took io_timeout_s. First reap its CQ, like nvme_timeout:
+ * a lost interrupt leaves the completion sitting there. Otherwise it is
+ * only reported while a host may still answer: failing it would let the
+ * host (or a restarted one, which re-issues what its predecessor had
+ * consumed) later write into pages the guest has reused. Only a host gone
+ * for good lets us complete it ourselves; the watchdog does that for all.
  */
 static enum blk_eh_timer_return pvfs_timeout(struct request *rq)
 {
 	struct pvfs_hwq *hq = rq->mq_hctx->driver_data;
 	struct pvfs_dev *dev = hq->dev;
-	u32 state = pvfs_host_state(dev);
-	bool terminal = pvfs_state_terminal(state) || READ_ONCE(dev->dead);
+	u32 state;
+	const char *gone;
 
-	pr_warn("pvfs%d: q%u tag %d %s sector %llu len %u timed out after %us, host %s gen %u: %s\n",
-		dev->index, hq->index, rq->tag, blk_op_str(req_op(rq)),
-		(unsigned long long)blk_rq_pos(rq), blk_rq_bytes(rq),
-		io_timeout_s, pvfs_state_name(state),
-		READ_ONCE(dev->hdr->host_generation),
-		terminal ? "failing it" : "still waiting");
+	pvfs_reap(hq, NULL);
+	if (blk_mq_rq_state(rq) != MQ_RQ_IN_FLIGHT) {
+		dev_warn_ratelimited(pvfs_device(dev),
+				     "q%u tag %d timed out, completion polled (lost interrupt)\n",
+				     hq->index, rq->tag);
+		return BLK_EH_DONE;
+	}
 
-	if (!terminal)
+	state = pvfs_host_state(dev);
+	gone = pvfs_gone_reason(dev, state);
+	dev_warn_ratelimited(pvfs_device(dev),
+			     "q%u tag %d %s sector %llu len %u timed out after %us, host %s gen %u: %s\n",
+			     hq->index, rq->tag, blk_op_str(req_op(rq)),
+			     (unsigned long long)blk_rq_pos(rq), blk_rq_bytes(rq),
+			     io_timeout_s, pvfs_state_name(state),
+			     READ_ONCE(dev->hdr->host_generation),
+			     gone || READ_ONCE(dev->dead) ? "failing it" : "still waiting");
+
+	if (!gone && !READ_ONCE(dev->dead))
 		return BLK_EH_RESET_TIMER;
+	/* The watchdog fails the rest; this one need not wait for it. */
 	if (test_and_clear_bit(rq->tag, hq->inflight))
-		pvfs_finish(rq, BLK_STS_IOERR);
+		pvfs_finish(rq, BLK_STS_IOERR, NULL);
 	return BLK_EH_DONE;
 }
 
@@ -443,12 +666,26 @@ static int pvfs_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 	return 0;
 }
 
-/* Put each queue on the CPUs its MSI-X vector is affine to. */
+/*
+ * Default queues go on the CPUs their MSI-X vector is affine to; poll
+ * queues have no vector, so the block layer spreads them.
+ */
 static void pvfs_map_queues(struct blk_mq_tag_set *set)
 {
 	struct pvfs_dev *dev = set->driver_data;
+	struct blk_mq_queue_map *map = &set->map[HCTX_TYPE_DEFAULT];
 
-	blk_mq_pci_map_queues(&set->map[HCTX_TYPE_DEFAULT], dev->pdev, 0);
+	map->nr_queues = dev->nr_default;
+	map->queue_offset = 0;
+	blk_mq_pci_map_queues(map, dev->pdev, 0);
+	if (set->nr_maps <= HCTX_TYPE_POLL)
+		return;
+
+	set->map[HCTX_TYPE_READ].nr_queues = 0;
+	map = &set->map[HCTX_TYPE_POLL];
+	map->nr_queues = dev->nr_poll;
+	map->queue_offset = dev->nr_default;
+	blk_mq_map_queues(map);
 }
 
 /* The block layer pins the module through fops->owner while the disk is open. */
@@ -458,43 +695,78 @@ static const struct block_device_operations pvfs_fops = {
 
 static const struct blk_mq_ops pvfs_mq_ops = {
 	.queue_rq	= pvfs_queue_rq,
+	.queue_rqs	= pvfs_queue_rqs,
 	.commit_rqs	= pvfs_commit_rqs,
 	.complete	= pvfs_complete_rq,
 	.timeout	= pvfs_timeout,
+	.poll		= pvfs_poll,
 	.init_hctx	= pvfs_init_hctx,
 	.map_queues	= pvfs_map_queues,
 };
 
 /* ---- host state ---- */
 
-/*
- * The host will not serve the ring again: fail everything in flight and
- * make the disk refuse new I/O. Runs once, under state_lock.
- */
-static void pvfs_kill(struct pvfs_dev *dev)
+static void pvfs_reap_all(struct pvfs_dev *dev)
 {
-	unsigned int q, tag;
+	unsigned int q;
+
+	for (q = 0; q < dev->nr_hwqs; q++)
+		pvfs_reap(&dev->hwqs[q], NULL);
+}
+
+/* New requests fail from now on; the ones in flight are left alone. */
+static void pvfs_fence(struct pvfs_dev *dev)
+{
 	unsigned long flags;
+	unsigned int q;
 
 	lockdep_assert_held(&dev->state_lock);
-	if (dev->dead)
-		return;
 	WRITE_ONCE(dev->dead, true);
+	/*
+	 * A submitter that saw dead == false under sq_lock has set its bit
+	 * before unlocking; later ones see dead == true.
+	 */
+	for (q = 0; q < dev->nr_hwqs; q++) {
+		spin_lock_irqsave(&dev->hwqs[q].sq_lock, flags);
+		spin_unlock_irqrestore(&dev->hwqs[q].sq_lock, flags);
+	}
+}
+
+static unsigned int pvfs_nr_inflight(struct pvfs_dev *dev)
+{
+	unsigned int q, n = 0;
+
+	for (q = 0; q < dev->nr_hwqs; q++)
+		n += bitmap_weight(dev->hwqs[q].inflight, dev->queue_depth);
+	return n;
+}
+
+/*
+ * The host will not serve the ring again: take what it completed, fail the
+ * rest and make the disk refuse new I/O. Runs once, under state_lock.
+ */
+static void pvfs_kill(struct pvfs_dev *dev, const char *why)
+{
+	unsigned int q, tag, failed = 0;
+
+	lockdep_assert_held(&dev->state_lock);
+	if (dev->dead && !pvfs_nr_inflight(dev))
+		return;
+	pvfs_fence(dev);
+	pvfs_reap_all(dev);
 
 	for (q = 0; q < dev->nr_hwqs; q++) {
 		struct pvfs_hwq *hq = &dev->hwqs[q];
 
-		/*
-		 * A submitter that saw dead == false under sq_lock has set
-		 * its bit before unlocking; later ones see dead == true.
-		 */
-		spin_lock_irqsave(&hq->sq_lock, flags);
-		spin_unlock_irqrestore(&hq->sq_lock, flags);
-
-		for_each_set_bit(tag, hq->inflight, hq->ring.depth)
-			if (test_and_clear_bit(tag, hq->inflight))
-				pvfs_finish(hq->rqs[tag], BLK_STS_IOERR);
+		for_each_set_bit(tag, hq->inflight, hq->ring.depth) {
+			if (test_and_clear_bit(tag, hq->inflight)) {
+				pvfs_finish(hq->rqs[tag], BLK_STS_IOERR, NULL);
+				failed++;
+			}
+		}
 	}
+	dev_err(pvfs_device(dev), "%s: failing all I/O (%u in flight), the disk is gone\n",
+		why, failed);
 
 	/* del_gendisk() drains the queue itself; marking it dead then races. */
 	if (!dev->removing)
@@ -509,28 +781,50 @@ static void pvfs_kick_all(struct pvfs_dev *dev)
 		pvfs_ring_doorbell(&dev->hwqs[q]);
 }
 
+/*
+ * While del_gendisk() waits for requests in flight, a host that completes
+ * nothing for remove_timeout_ms (pvfsd killed and not restarted) must not
+ * make unbind or rmmod wait for ever: fail what it holds.
+ */
+static void pvfs_check_remove_progress(struct pvfs_dev *dev)
+{
+	unsigned int q;
+	u32 heads = 0;
+
+	lockdep_assert_held(&dev->state_lock);
+	for (q = 0; q < dev->nr_hwqs; q++)
+		heads += READ_ONCE(dev->hwqs[q].cq_head);
+	if (heads != dev->progress_heads || !pvfs_nr_inflight(dev)) {
+		dev->progress_heads = heads;
+		dev->progress = jiffies;
+		return;
+	}
+	if (time_after(jiffies, dev->progress + msecs_to_jiffies(remove_timeout_ms)))
+		pvfs_kill(dev, "unbinding, and the host completed nothing for remove_timeout_ms");
+}
+
 static void pvfs_watchdog(struct work_struct *work)
 {
 	struct pvfs_dev *dev = container_of(to_delayed_work(work),
 					    struct pvfs_dev, watchdog);
-	u32 state, gen;
+	const char *gone;
+	u32 state, prev, gen;
 
 	mutex_lock(&dev->state_lock);
 	state = pvfs_host_state(dev);
 	gen = READ_ONCE(dev->hdr->host_generation);
+	prev = dev->last_state;
+	dev->last_state = state;
 
-	if (state != dev->last_state)
-		pr_info("pvfs%d: host state %s -> %s (generation %u)\n",
-			dev->index, pvfs_state_name(dev->last_state),
-			pvfs_state_name(state), gen);
+	if (state != prev)
+		dev_info(pvfs_device(dev), "host state %s -> %s (generation %u)\n",
+			 pvfs_state_name(prev), pvfs_state_name(state), gen);
 
-	if (pvfs_state_terminal(state)) {
-		if (!dev->dead)
-			pr_err("pvfs%d: host %s: failing all I/O, the disk is gone\n",
-			       dev->index, state == PVFS_HOST_REMOVED ?
-			       "removed the volume" : "found the ring broken");
-		pvfs_kill(dev);
-		dev->last_state = state;
+	gone = pvfs_gone_reason(dev, state);
+	if (!gone && READ_ONCE(dev->ring_broken))
+		gone = "the driver found the ring broken";
+	if (gone) {
+		pvfs_kill(dev, gone);
 		mutex_unlock(&dev->state_lock);
 		return;		/* terminal: nothing left to watch */
 	}
@@ -542,19 +836,92 @@ static void pvfs_watchdog(struct work_struct *work)
 		 * seen are still in the SQ. Kick every queue in case it
 		 * sleeps before looking.
 		 */
-		pr_info("pvfs%d: host restarted (generation %u -> %u), requests stay queued\n",
-			dev->index, dev->generation, gen);
+		dev_info(pvfs_device(dev),
+			 "host restarted (generation %u -> %u), requests stay queued\n",
+			 dev->generation, gen);
 		dev->generation = gen;
 		PVFS_STORE_RELEASE(&dev->hdr->guest_generation, gen);
 		pvfs_kick_all(dev);
-	} else if (state == PVFS_HOST_READY && dev->last_state != PVFS_HOST_READY) {
+	} else if (state == PVFS_HOST_READY && prev != PVFS_HOST_READY) {
 		pvfs_kick_all(dev);
 	}
-	dev->last_state = state;
+	if (dev->removing)
+		pvfs_check_remove_progress(dev);
 	mutex_unlock(&dev->state_lock);
 
 	schedule_delayed_work(&dev->watchdog, msecs_to_jiffies(PVFS_WATCHDOG_MS));
 }
+
+/* ---- sysfs: /sys/block/pvfsN/pvfs/ ---- */
+
+static struct pvfs_dev *pvfs_from_disk_dev(struct device *d)
+{
+	return dev_to_disk(d)->private_data;
+}
+
+static ssize_t host_state_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct pvfs_dev *dev = pvfs_from_disk_dev(d);
+
+	return sysfs_emit(buf, "%s\n", pvfs_state_name(pvfs_host_state(dev)));
+}
+static DEVICE_ATTR_RO(host_state);
+
+static ssize_t host_generation_show(struct device *d, struct device_attribute *attr,
+				    char *buf)
+{
+	struct pvfs_dev *dev = pvfs_from_disk_dev(d);
+
+	return sysfs_emit(buf, "%u\n", READ_ONCE(dev->hdr->host_generation));
+}
+static DEVICE_ATTR_RO(host_generation);
+
+static ssize_t features_show(struct device *d, struct device_attribute *attr,
+			     char *buf)
+{
+	struct pvfs_dev *dev = pvfs_from_disk_dev(d);
+
+	return sysfs_emit(buf, "%#llx\n", (unsigned long long)READ_ONCE(dev->features));
+}
+static DEVICE_ATTR_RO(features);
+
+static ssize_t queues_show(struct device *d, struct device_attribute *attr,
+			   char *buf)
+{
+	struct pvfs_dev *dev = pvfs_from_disk_dev(d);
+
+	return sysfs_emit(buf, "%u\n", dev->nr_default);
+}
+static DEVICE_ATTR_RO(queues);
+
+static ssize_t poll_queues_show(struct device *d, struct device_attribute *attr,
+				char *buf)
+{
+	struct pvfs_dev *dev = pvfs_from_disk_dev(d);
+
+	return sysfs_emit(buf, "%u\n", dev->nr_poll);
+}
+static DEVICE_ATTR_RO(poll_queues);
+
+static struct attribute *pvfs_attrs[] = {
+	&dev_attr_host_state.attr,
+	&dev_attr_host_generation.attr,
+	&dev_attr_features.attr,
+	&dev_attr_queues.attr,
+	&dev_attr_poll_queues.attr,
+	NULL,
+};
+
+static const struct attribute_group pvfs_attr_group = {
+	.name	= "pvfs",
+	.attrs	= pvfs_attrs,
+};
+
+static const struct attribute_group *pvfs_attr_groups[] = {
+	&pvfs_attr_group,
+	NULL,
+};
 
 /* ---- probe and remove ---- */
 
@@ -567,16 +934,16 @@ static int pvfs_read_geometry(struct pvfs_dev *dev, u64 bar_len)
 	u64 region_size = READ_ONCE(hdr->region_size);
 	u32 stride = READ_ONCE(hdr->queue_stride);
 
+	/* Another ivshmem user's device: not an error, just not ours. */
 	if (magic != PVFS_MAGIC) {
-		pr_info("%s: BAR2 has no pvfs region (magic %#x), not binding\n",
-			pci_name(dev->pdev), magic);
+		dev_info(pvfs_device(dev), "BAR2 has no pvfs region (magic %#x), not binding\n",
+			 magic);
 		return -ENODEV;
 	}
-	if (abi != PVFS_ABI_VERSION) {
-		pr_info("%s: pvfs ABI version %u, driver speaks %u, not binding\n",
-			pci_name(dev->pdev), abi, PVFS_ABI_VERSION);
-		return -ENODEV;
-	}
+	if (abi != PVFS_ABI_VERSION)
+		return dev_err_probe(pvfs_device(dev), -ENODEV,
+				     "pvfs ABI version %u, driver speaks %u, not binding\n",
+				     abi, PVFS_ABI_VERSION);
 
 	dev->nr_queues = READ_ONCE(hdr->nr_queues);
 	dev->queue_depth = READ_ONCE(hdr->queue_depth);
@@ -585,74 +952,88 @@ static int pvfs_read_geometry(struct pvfs_dev *dev, u64 bar_len)
 
 	if (!pvfs_geometry_valid(dev->nr_queues, dev->queue_depth, dev->max_segs,
 				 stride, region_size) ||
-	    region_size > bar_len || dev->doorbell_peer > U16_MAX) {
-		pr_info("%s: invalid pvfs geometry (queues %u depth %u segs %u stride %u size %llu, BAR2 %llu, peer %u), not binding\n",
-			pci_name(dev->pdev), dev->nr_queues, dev->queue_depth,
-			dev->max_segs, stride, region_size, bar_len,
-			dev->doorbell_peer);
-		return -ENODEV;
-	}
+	    region_size > bar_len || dev->doorbell_peer > U16_MAX)
+		return dev_err_probe(pvfs_device(dev), -ENODEV,
+				     "invalid pvfs geometry (queues %u depth %u segs %u stride %u size %llu, BAR2 %llu, peer %u), not binding\n",
+				     dev->nr_queues, dev->queue_depth, dev->max_segs,
+				     stride, region_size, bar_len, dev->doorbell_peer);
 	return 0;
 }
 
-static int pvfs_wait_ready(struct pvfs_dev *dev)
+static int pvfs_wait_ready(struct pvfs_dev *dev, unsigned long deadline)
 {
-	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
 	u32 state;
 
 	for (;;) {
 		state = pvfs_host_state(dev);
 		if (state == PVFS_HOST_READY)
 			return 0;
-		if (state != PVFS_HOST_INIT) {
-			pr_info("%s: pvfs host state is %s, not binding\n",
-				pci_name(dev->pdev), pvfs_state_name(state));
-			return -ENODEV;
-		}
+		if (state != PVFS_HOST_INIT)
+			return dev_err_probe(pvfs_device(dev), -ENODEV,
+					     "pvfs host state is %s, not binding\n",
+					     pvfs_state_name(state));
 		if (time_after(jiffies, deadline))
 			break;
 		msleep(PVFS_READY_POLL_MS);
 	}
-	pr_info("%s: pvfs host not READY after %u ms (state %s), not binding\n",
-		pci_name(dev->pdev), ready_timeout_ms, pvfs_state_name(state));
-	return -ENODEV;
+	return dev_err_probe(pvfs_device(dev), -ENODEV,
+			     "pvfs host not READY after %u ms (state %s), not binding\n",
+			     ready_timeout_ms, pvfs_state_name(state));
 }
 
-/* Copy and check what the host published before it release-stored READY. */
-static int pvfs_read_properties(struct pvfs_dev *dev)
+/*
+ * Copy and check what the host published before it release-stored READY.
+ * Fills @props only if the values are usable.
+ */
+struct pvfs_props {
+	u64 features;
+	u64 capacity;
+	u32 lbs, pbs, max_io_bytes, max_discard_bytes;
+};
+
+static int pvfs_read_props(struct pvfs_dev *dev, struct pvfs_props *props)
 {
 	struct pvfs_region_hdr *hdr = dev->hdr;
-	u64 offered = READ_ONCE(hdr->host_features);
+	struct pvfs_props p;
 
-	dev->capacity = READ_ONCE(hdr->capacity);
-	dev->lbs = READ_ONCE(hdr->logical_block_size);
-	dev->pbs = READ_ONCE(hdr->physical_block_size);
-	dev->max_io_bytes = READ_ONCE(hdr->max_io_bytes);
-	dev->max_discard_bytes = READ_ONCE(hdr->max_discard_bytes);
-	dev->generation = READ_ONCE(hdr->host_generation);
+	p.features = READ_ONCE(hdr->host_features) & PVFS_F_ALL;
+	p.capacity = READ_ONCE(hdr->capacity);
+	p.lbs = READ_ONCE(hdr->logical_block_size);
+	p.pbs = READ_ONCE(hdr->physical_block_size);
+	p.max_io_bytes = READ_ONCE(hdr->max_io_bytes);
+	p.max_discard_bytes = READ_ONCE(hdr->max_discard_bytes);
 
-	if (dev->pbs < dev->lbs)
-		dev->pbs = dev->lbs;
-	if (dev->lbs < SECTOR_SIZE || dev->lbs > PAGE_SIZE ||
-	    !is_power_of_2(dev->lbs) || !is_power_of_2(dev->pbs) ||
-	    (dev->capacity & (dev->lbs - 1)) || dev->max_io_bytes < PAGE_SIZE ||
-	    (dev->max_io_bytes & (dev->lbs - 1))) {
-		pr_info("%s: invalid pvfs volume (capacity %llu, block %u/%u, max io %u), not binding\n",
-			pci_name(dev->pdev), dev->capacity, dev->lbs, dev->pbs,
-			dev->max_io_bytes);
-		return -ENODEV;
+	if (p.pbs < p.lbs)
+		p.pbs = p.lbs;
+	if (p.lbs < SECTOR_SIZE || p.lbs > PAGE_SIZE ||
+	    !is_power_of_2(p.lbs) || !is_power_of_2(p.pbs) ||
+	    (p.capacity & (p.lbs - 1)) || p.max_io_bytes < PAGE_SIZE ||
+	    (p.max_io_bytes & (p.lbs - 1))) {
+		dev_err(pvfs_device(dev),
+			"invalid pvfs volume (capacity %llu, block %u/%u, max io %u)\n",
+			p.capacity, p.lbs, p.pbs, p.max_io_bytes);
+		return -EINVAL;
 	}
-
 	/* Never accept a bit the host did not offer, nor one we do not know. */
-	dev->features = offered & PVFS_F_ALL;
-	dev->max_discard_bytes = round_down(dev->max_discard_bytes, dev->lbs);
-	if (!dev->max_discard_bytes)
-		dev->features &= ~(PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES);
-
-	WRITE_ONCE(hdr->guest_features, dev->features);
-	/* Release: a host that acquires guest_generation sees the features. */
-	PVFS_STORE_RELEASE(&hdr->guest_generation, dev->generation);
+	p.max_discard_bytes = round_down(p.max_discard_bytes, p.lbs);
+	if (!p.max_discard_bytes)
+		p.features &= ~(PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES);
+	*props = p;
 	return 0;
+}
+
+static void pvfs_accept_props(struct pvfs_dev *dev, const struct pvfs_props *p)
+{
+	dev->features = p->features;
+	dev->capacity = p->capacity;
+	dev->lbs = p->lbs;
+	dev->pbs = p->pbs;
+	dev->max_io_bytes = p->max_io_bytes;
+	dev->max_discard_bytes = p->max_discard_bytes;
+
+	WRITE_ONCE(dev->hdr->guest_features, dev->features);
+	/* Release: a host that acquires guest_generation sees the features. */
+	PVFS_STORE_RELEASE(&dev->hdr->guest_generation, dev->generation);
 }
 
 static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
@@ -668,6 +1049,7 @@ static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
 
 		hq->dev = dev;
 		hq->index = q;
+		hq->polled = q >= dev->nr_default;
 		spin_lock_init(&hq->sq_lock);
 		spin_lock_init(&hq->cq_lock);
 		pvfs_queue_init(&hq->ring, dev->region, q, dev->queue_depth,
@@ -679,8 +1061,8 @@ static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
 		 */
 		hq->sq_tail = READ_ONCE(hq->ring.ctrl->sq_tail);
 		hq->cq_head = READ_ONCE(hq->ring.ctrl->cq_head);
-		/* We take interrupts; never ask the host to skip them. */
-		WRITE_ONCE(hq->ring.ctrl->cq_flags, 0);
+		/* Default queues take interrupts; poll queues never want one. */
+		WRITE_ONCE(hq->ring.ctrl->cq_flags, hq->polled ? PVFS_CQ_NO_INTERRUPT : 0);
 		snprintf(hq->irq_name, sizeof(hq->irq_name), "pvfs%d-q%u",
 			 dev->index, q);
 
@@ -698,15 +1080,16 @@ static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
  * region outlives it). The host still serves that kernel's requests and
  * posts their completions; their tags mean nothing to us, and a completion
  * taken for a new request of ours with the same tag would end it early.
- * So wait, bounded by ready_timeout_ms, until the host has consumed every
- * published SQE and its in-flight table for the queue is empty, then skip
- * every completion posted so far. A module reload finds the queue idle
- * (removal waits for our requests), so this costs nothing there.
+ * So wait, until @deadline (one for the whole probe), until the host has
+ * consumed every published SQE and its in-flight table for the queue is
+ * empty, then skip every completion posted so far. A module reload finds
+ * the queue idle (removal waits for our requests), so this costs nothing
+ * there.
  */
-static void pvfs_quiesce_queue(struct pvfs_dev *dev, struct pvfs_hwq *hq)
+static void pvfs_quiesce_queue(struct pvfs_dev *dev, struct pvfs_hwq *hq,
+			       unsigned long deadline)
 {
 	struct pvfs_queue *q = &hq->ring;
-	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
 	u32 tail = READ_ONCE(q->ctrl->sq_tail), busy, t, head;
 	bool kicked = false;
 
@@ -718,9 +1101,9 @@ static void pvfs_quiesce_queue(struct pvfs_dev *dev, struct pvfs_hwq *hq)
 			break;
 		if (pvfs_host_state(dev) != PVFS_HOST_READY ||
 		    time_after(jiffies, deadline)) {
-			pr_warn("pvfs%d: q%u: the host still holds %u request(s) of a previous driver instance (state %s); going on without them\n",
-				dev->index, hq->index, busy,
-				pvfs_state_name(pvfs_host_state(dev)));
+			dev_warn(pvfs_device(dev),
+				 "q%u: the host still holds %u request(s) of a previous driver instance (state %s); going on without them\n",
+				 hq->index, busy, pvfs_state_name(pvfs_host_state(dev)));
 			break;
 		}
 		/* A sleeping host may not have seen the old kernel's last SQEs. */
@@ -737,8 +1120,9 @@ static void pvfs_quiesce_queue(struct pvfs_dev *dev, struct pvfs_hwq *hq)
 	PVFS_MB();
 	head = PVFS_LOAD_ACQUIRE(&q->ctrl->cq_tail);
 	if (head != hq->cq_head)
-		pr_info("pvfs%d: q%u: skipped %u completion(s) of a previous driver instance\n",
-			dev->index, hq->index, head - hq->cq_head);
+		dev_info(pvfs_device(dev),
+			 "q%u: skipped %u completion(s) of a previous driver instance\n",
+			 hq->index, head - hq->cq_head);
 	hq->cq_head = head;
 	hq->sq_tail = tail;
 	pvfs_cq_release(q, head);
@@ -769,7 +1153,7 @@ static int pvfs_request_irqs(struct pvfs_dev *dev)
 	unsigned int q;
 	int err;
 
-	for (q = 0; q < dev->nr_hwqs; q++) {
+	for (q = 0; q < dev->nr_default; q++) {
 		err = request_irq(pci_irq_vector(dev->pdev, q), pvfs_irq, 0,
 				  dev->hwqs[q].irq_name, &dev->hwqs[q]);
 		if (err) {
@@ -808,12 +1192,48 @@ static void pvfs_set_limits(struct pvfs_dev *dev)
 		set_disk_ro(dev->disk, true);
 }
 
+/*
+ * How many queues of each kind: poll_queues of the region's queues (at most
+ * all but one) are polled; the rest, up to one per online CPU and as many as
+ * MSI-X vectors can be had, take interrupts. Ring queue q < nr_default uses
+ * vector q.
+ */
+static int pvfs_setup_vectors(struct pvfs_dev *dev)
+{
+	unsigned int want_poll = min(poll_queues, dev->nr_queues - 1);
+	unsigned int want_default = min(dev->nr_queues - want_poll, num_online_cpus());
+	int nvec;
+
+	nvec = pci_alloc_irq_vectors(dev->pdev, 1, want_default,
+				     PCI_IRQ_MSIX | PCI_IRQ_AFFINITY);
+	if (nvec < 0)
+		return dev_err_probe(pvfs_device(dev), -ENODEV,
+				     "no MSI-X vectors (%d): use ivshmem-doorbell with vectors=%u, not binding\n",
+				     nvec, dev->nr_queues);
+	dev->nr_default = nvec;
+	dev->nr_poll = want_poll;
+	dev->nr_hwqs = dev->nr_default + dev->nr_poll;
+	return 0;
+}
+
 static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
+	/* One deadline for everything probe waits for: READY, then every queue. */
+	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
+	struct pvfs_props props;
 	struct pvfs_dev *dev;
 	unsigned int q;
 	u64 bar_len;
-	int err, nvec;
+	int err;
+
+	/*
+	 * pvfsd reads and writes guest pages by their physical address; with
+	 * encrypted guest memory (SEV, TDX) it would see ciphertext, and
+	 * bounce buffers would not help a ring that carries addresses.
+	 */
+	if (cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT))
+		return dev_err_probe(&pdev->dev, -ENODEV,
+				     "guest memory is encrypted: pvfsd cannot read it, not binding\n");
 
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
 	if (!dev)
@@ -843,8 +1263,8 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	bar_len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
 	if (bar_len < PVFS_HDR_SIZE) {
-		pr_info("%s: no shared memory BAR, not binding\n", pci_name(pdev));
-		err = -ENODEV;
+		err = dev_err_probe(&pdev->dev, -ENODEV,
+				    "no shared memory BAR, not binding\n");
 		goto out_release_regions;
 	}
 	/* The region is host RAM behind a BAR: map it cacheable. */
@@ -862,36 +1282,31 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	dev->regs = pci_iomap(pdev, IVSHMEM_BAR_REGS, 0);
 	if (!dev->regs) {
-		pr_info("%s: cannot map the ivshmem registers, not binding\n",
-			pci_name(pdev));
-		err = -ENODEV;
+		err = dev_err_probe(&pdev->dev, -ENODEV,
+				    "cannot map the ivshmem registers, not binding\n");
 		goto out_unmap_region;
 	}
 
-	err = pvfs_wait_ready(dev);
+	err = pvfs_wait_ready(dev, deadline);
 	if (err)
 		goto out_unmap_regs;
-	err = pvfs_read_properties(dev);
-	if (err)
-		goto out_unmap_regs;
-
-	/* Vector q signals queue q; more queues than CPUs buy nothing. */
-	nvec = pci_alloc_irq_vectors(pdev, 1,
-				     min(dev->nr_queues, num_online_cpus()),
-				     PCI_IRQ_MSIX | PCI_IRQ_AFFINITY);
-	if (nvec < 0) {
-		pr_info("%s: no MSI-X vectors (%d): use ivshmem-doorbell with vectors=%u, not binding\n",
-			pci_name(pdev), nvec, dev->nr_queues);
-		err = -ENODEV;
+	dev->generation = READ_ONCE(dev->hdr->host_generation);
+	err = pvfs_read_props(dev, &props);
+	if (err) {
+		err = dev_err_probe(&pdev->dev, -ENODEV, "not binding\n");
 		goto out_unmap_regs;
 	}
-	dev->nr_hwqs = nvec;
+	pvfs_accept_props(dev, &props);
+
+	err = pvfs_setup_vectors(dev);
+	if (err)
+		goto out_unmap_regs;
 
 	err = pvfs_alloc_hwqs(dev);
 	if (err)
 		goto out_free_hwqs;
 	for (q = 0; q < dev->nr_hwqs; q++)
-		pvfs_quiesce_queue(dev, &dev->hwqs[q]);
+		pvfs_quiesce_queue(dev, &dev->hwqs[q], deadline);
 
 	err = pvfs_request_irqs(dev);
 	if (err)
@@ -899,11 +1314,11 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	dev->tag_set.ops = &pvfs_mq_ops;
 	dev->tag_set.nr_hw_queues = dev->nr_hwqs;
+	dev->tag_set.nr_maps = dev->nr_poll ? HCTX_MAX_TYPES : 1;
 	dev->tag_set.queue_depth = dev->queue_depth;
 	dev->tag_set.numa_node = dev_to_node(&pdev->dev);
 	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
-	dev->tag_set.cmd_size = struct_size((struct pvfs_cmd *)NULL, sg,
-					    dev->max_segs);
+	dev->tag_set.cmd_size = sizeof(struct pvfs_cmd);
 	dev->tag_set.driver_data = dev;
 	err = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (err)
@@ -921,17 +1336,18 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pvfs_set_limits(dev);
 	dev->last_state = PVFS_HOST_READY;
 
-	err = device_add_disk(&pdev->dev, dev->disk, NULL);
+	err = device_add_disk(&pdev->dev, dev->disk, pvfs_attr_groups);
 	if (err)
 		goto out_put_disk;
 
 	schedule_delayed_work(&dev->watchdog, msecs_to_jiffies(PVFS_WATCHDOG_MS));
 
-	pr_info("pvfs%d: %llu bytes, block %u/%u, %u of %u queues x %u, %u segs, max io %u, features %#llx, peer %u, generation %u\n",
-		dev->index, dev->capacity, dev->lbs, dev->pbs, dev->nr_hwqs,
-		dev->nr_queues, dev->queue_depth, dev->max_segs,
-		dev->max_io_bytes, (unsigned long long)dev->features,
-		dev->doorbell_peer, dev->generation);
+	dev_info(&pdev->dev,
+		 "pvfs%d: %llu bytes, block %u/%u, %u+%u poll of %u queues x %u, %u segs, max io %u, features %#llx, peer %u, generation %u\n",
+		 dev->index, dev->capacity, dev->lbs, dev->pbs, dev->nr_default,
+		 dev->nr_poll, dev->nr_queues, dev->queue_depth, dev->max_segs,
+		 dev->max_io_bytes, (unsigned long long)dev->features,
+		 dev->doorbell_peer, dev->generation);
 	return 0;
 
 out_put_disk:
@@ -939,7 +1355,7 @@ out_put_disk:
 out_free_tag_set:
 	blk_mq_free_tag_set(&dev->tag_set);
 out_free_irqs:
-	pvfs_free_irqs(dev, dev->nr_hwqs);
+	pvfs_free_irqs(dev, dev->nr_default);
 out_free_hwqs:
 	pvfs_free_hwqs(dev);
 	pci_free_irq_vectors(pdev);
@@ -964,17 +1380,22 @@ static void pvfs_remove(struct pci_dev *pdev)
 
 	mutex_lock(&dev->state_lock);
 	dev->removing = true;
+	dev->progress = jiffies;
+	/* Surprise removal: nobody will ever answer (like nvme_remove). */
+	if (!pci_device_is_present(pdev))
+		pvfs_kill(dev, "the device is gone");
 	mutex_unlock(&dev->state_lock);
 
 	/*
 	 * The watchdog keeps running while del_gendisk() waits for requests
-	 * in flight, so that a host that goes away now still lets it finish.
+	 * in flight, so that a host that goes away now, or is gone already,
+	 * still lets it finish (pvfs_check_remove_progress).
 	 */
 	del_gendisk(dev->disk);
 	cancel_delayed_work_sync(&dev->watchdog);
 
 	blk_mq_free_tag_set(&dev->tag_set);
-	pvfs_free_irqs(dev, dev->nr_hwqs);
+	pvfs_free_irqs(dev, dev->nr_default);
 	pvfs_free_hwqs(dev);
 	pci_free_irq_vectors(pdev);
 	pci_iounmap(pdev, dev->regs);
@@ -985,6 +1406,68 @@ static void pvfs_remove(struct pci_dev *pdev)
 	ida_free(&pvfs_index_ida, dev->index);
 	kfree(dev);
 }
+
+/* ---- power management ---- */
+
+/*
+ * Suspend and hibernation: wait (bounded) until no request is in flight
+ * and stop the watchdog; the region and its indices stay with the host.
+ */
+static int __maybe_unused pvfs_pm_freeze(struct device *d)
+{
+	struct pvfs_dev *dev = pci_get_drvdata(to_pci_dev(d));
+	struct request_queue *q = dev->disk->queue;
+
+	blk_freeze_queue_start(q);
+	if (blk_mq_freeze_queue_wait_timeout(q, msecs_to_jiffies(remove_timeout_ms)) <= 0) {
+		blk_mq_unfreeze_queue(q);
+		dev_err(d, "%u request(s) still in flight after %u ms, not suspending\n",
+			pvfs_nr_inflight(dev), remove_timeout_ms);
+		return -EBUSY;
+	}
+	cancel_delayed_work_sync(&dev->watchdog);
+	return 0;
+}
+
+static int __maybe_unused pvfs_pm_thaw(struct device *d)
+{
+	struct pvfs_dev *dev = pci_get_drvdata(to_pci_dev(d));
+
+	schedule_delayed_work(&dev->watchdog, 0);
+	blk_mq_unfreeze_queue(dev->disk->queue);
+	return 0;
+}
+
+/*
+ * Resume from a hibernation image: the boot kernel may have driven the
+ * region meanwhile, so our private indices are stale. Take the queues over
+ * again as probe does; the watchdog then notices any new host generation.
+ */
+static int __maybe_unused pvfs_pm_restore(struct device *d)
+{
+	struct pvfs_dev *dev = pci_get_drvdata(to_pci_dev(d));
+	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
+	unsigned int q;
+
+	for (q = 0; q < dev->nr_hwqs; q++) {
+		struct pvfs_hwq *hq = &dev->hwqs[q];
+
+		hq->sq_tail = READ_ONCE(hq->ring.ctrl->sq_tail);
+		hq->cq_head = READ_ONCE(hq->ring.ctrl->cq_head);
+		WRITE_ONCE(hq->ring.ctrl->cq_flags, hq->polled ? PVFS_CQ_NO_INTERRUPT : 0);
+		pvfs_quiesce_queue(dev, hq, deadline);
+	}
+	return pvfs_pm_thaw(d);
+}
+
+static const struct dev_pm_ops pvfs_pm_ops = {
+	.suspend	= pm_sleep_ptr(pvfs_pm_freeze),
+	.resume		= pm_sleep_ptr(pvfs_pm_thaw),
+	.freeze		= pm_sleep_ptr(pvfs_pm_freeze),
+	.thaw		= pm_sleep_ptr(pvfs_pm_thaw),
+	.poweroff	= pm_sleep_ptr(pvfs_pm_freeze),
+	.restore	= pm_sleep_ptr(pvfs_pm_restore),
+};
 
 static const struct pci_device_id pvfs_pci_ids[] = {
 	{ PCI_DEVICE(PVFS_PCI_VENDOR, PVFS_PCI_DEVICE) },
@@ -997,6 +1480,11 @@ static struct pci_driver pvfs_pci_driver = {
 	.id_table	= pvfs_pci_ids,
 	.probe		= pvfs_probe,
 	.remove		= pvfs_remove,
+	.driver		= {
+		.pm		= pm_sleep_ptr(&pvfs_pm_ops),
+		/* probe may wait for pvfsd: do not hold up the rest of boot */
+		.probe_type	= PROBE_PREFER_ASYNCHRONOUS,
+	},
 };
 module_pci_driver(pvfs_pci_driver);
 

@@ -74,7 +74,7 @@ pvfs_check detach-umount timeout "$limit" umount /mnt
 pvfs_check detach-rmmod rmmod pvfs_blk
 # The device stays in the VM, but its region now says REMOVED.
 pvfs_check detach-reinsmod insmod "$PVFS_KO" ready_timeout_ms=1000
-if dmesg | grep -q 'pvfs_blk: .*pvfs host state is REMOVED, not binding' && [ ! -e "$dev" ]; then
+if dmesg | grep -q 'pvfs_blk[ :].*pvfs host state is REMOVED, not binding' && [ ! -e "$dev" ]; then
 	pvfs_pass detach-refused
 else
 	pvfs_fail detach-refused "the reloaded driver did not refuse the removed device"

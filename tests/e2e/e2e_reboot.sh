@@ -42,7 +42,7 @@ REBOOT-1)
 	else
 		pvfs_pass reboot-stale
 	fi
-	pvfs_note "driver: $(dmesg | grep -E 'previous driver instance' | sed 's/.*pvfs_blk: //' | tr '\n' ' ')"
+	pvfs_note "driver: $(dmesg | grep -E 'previous driver instance' | sed 's/.*pvfs_blk [^ ]*: //' | tr '\n' ' ')"
 
 	pvfs_check reboot-fio fio --name=after --filename="$dev" --direct=1 \
 		--ioengine=libaio --rw=randwrite --bs=4k --iodepth=32 --numjobs=2 \

@@ -62,17 +62,26 @@ pvfs_wait_for() {
 	done
 }
 
-# pvfs_load_disk NAME SECONDS: insmod pvfs_blk (check NAME) and wait up to
-# SECONDS for /dev/pvfs0 (check NAME-disk); without the disk nothing else
-# can run, so on failure show the driver's log and end the test.
+# pvfs_load_disk NAME SECONDS [PARAM=VALUE...]: insmod pvfs_blk with the
+# module parameters given (check NAME) and wait up to SECONDS for /dev/pvfs0
+# (check NAME-disk); without the disk nothing else can run, so on failure
+# show the driver's log and end the test.
 pvfs_load_disk() {
-	if ! pvfs_check "$1" insmod "$PVFS_KO" || ! pvfs_wait_for /dev/pvfs0 "$2"; then
-		pvfs_fail "$1-disk" "/dev/pvfs0 did not appear within ${2}s"
+	local name=$1 secs=$2
+	shift 2
+	if ! pvfs_check "$name" insmod "$PVFS_KO" "$@" || ! pvfs_wait_for /dev/pvfs0 "$secs"; then
+		pvfs_fail "$name-disk" "/dev/pvfs0 did not appear within ${secs}s"
 		dmesg | grep pvfs | tail -n 20 | sed 's/^/    /'
-		pvfs_check_dmesg "$1"
+		pvfs_check_dmesg "$name"
 		pvfs_done
 	fi
-	pvfs_pass "$1-disk"
+	pvfs_pass "$name-disk"
+}
+
+# pvfs_irqs DISK: interrupts taken so far on DISK's MSI-X vectors, all CPUs.
+pvfs_irqs() {
+	awk -v pat="$1-q" 'index($0, pat) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i }
+		END { print n + 0 }' /proc/interrupts
 }
 
 # pvfs_check_dmesg NAME: FAIL if the kernel log holds a warning, bug, oops

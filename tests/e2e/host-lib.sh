@@ -175,7 +175,7 @@ e2e_boot() {
 	e2e_sampler "$e2e_tenant" &
 	e2e_sampler_pid=$!
 	"$e2e_here/boot-guest" -k "$e2e_kver" -i "${e2e_boot_initrd:-$e2e_initrd}" -t "$1" \
-		-m "$e2e_mem" -c 2 -T "$2" -l "$e2e_work/serial.log" -a "${3:-}" -- \
+		-m "$e2e_mem" -c 2 -T "$2" -l "$e2e_work/serial.log" ${3:+-a "$3"} -- \
 		"${e2e_qemu_args[@]}"
 	e2e_boot_rc=$?
 	e2e_boot_secs=$((SECONDS - t0))

@@ -32,7 +32,7 @@ for reason in $(echo "$expect" | tr , ' '); do
 	msix) pat='no MSI-X vectors' ;;
 	*) pvfs_fail "smoke-refuse-$reason" "unknown reason"; continue ;;
 	esac
-	if dmesg | grep -q "pvfs_blk: .*$pat"; then
+	if dmesg | grep -q "pvfs_blk[ :].*$pat"; then
 		pvfs_pass "smoke-refuse-$reason"
 	else
 		pvfs_fail "smoke-refuse-$reason" "no '$pat' message"
