@@ -13,7 +13,19 @@
  * (poll_queues=N, HCTX_TYPE_POLL) keep PVFS_CQ_NO_INTERRUPT set for good,
  * have no vector, and are reaped by ->poll (io_uring IOPOLL). A watchdog
  * follows the host state so that a restarting pvfsd leaves requests pending
- * while a detached, broken or vanished device fails them.
+ * while a detached, broken or vanished device fails them, and the volume
+ * properties so that a resize reaches the disk. The reset handshake
+ * (PVFS_F_RESET) makes the host forget a previous life at probe, unbind
+ * and shutdown.
+ *
+ * The one rule for guest memory: a request completes (and its pages go
+ * back to their owner) only once the host can no longer touch them: its
+ * CQE arrived, or the host said so (a terminal state under PVFS_F_DRAIN,
+ * an acknowledged reset). When the driver must give up without that word
+ * (a host that stopped answering, a ring that makes no sense), the pages
+ * of what it fails are quarantined: it keeps a reference on each until a
+ * reset is acknowledged, so they are never reused while a stale write may
+ * still land.
  */
 
 #include <linux/bitmap.h>
@@ -25,6 +37,7 @@
 #include <linux/idr.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/list.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -149,6 +162,11 @@ struct pvfs_dev {
 	bool dead;
 	/* ring_broken: a CQ we reaped was impossible; set from hard irq. */
 	bool ring_broken;
+	/*
+	 * reap_stopped: no CQE is taken any more (a reset request is out, or
+	 * the driver gave up on the host). Set under every cq_lock in turn.
+	 */
+	bool reap_stopped;
 
 	/* Serialises the watchdog's state tracking with removal and PM. */
 	struct mutex state_lock;
@@ -157,7 +175,19 @@ struct pvfs_dev {
 	bool removing;			/* state_lock: del_gendisk() has started */
 	unsigned long progress;		/* state_lock: jiffies of the last reaped CQE while removing */
 	u32 progress_heads;		/* state_lock: sum of cq_heads at that time */
+	u32 config_gen;			/* state_lock: last even config_generation applied */
+	u32 reset_req;			/* state_lock: reset request not yet acknowledged */
+	bool reset_pending;		/* state_lock: reset_req is valid */
+	struct list_head quarantine;	/* state_lock: struct pvfs_quarantine */
+	unsigned long quarantined;	/* state_lock: pages held in it */
 	struct delayed_work watchdog;
+};
+
+/* Pages of requests failed while the host may still write into them. */
+struct pvfs_quarantine {
+	struct list_head node;
+	unsigned int nr;
+	struct page *pages[];
 };
 
 /* The command behind every request: blk-mq's per-request driver data. */
@@ -177,6 +207,7 @@ static const char *pvfs_state_name(u32 state)
 	case PVFS_HOST_READY:	return "READY";
 	case PVFS_HOST_BROKEN:	return "BROKEN";
 	case PVFS_HOST_REMOVED:	return "REMOVED";
+	case PVFS_HOST_DRAINING: return "DRAINING";
 	default:		return "UNKNOWN";
 	}
 }
@@ -194,13 +225,14 @@ static u32 pvfs_host_state(struct pvfs_dev *dev)
 
 /*
  * pvfs_gone_reason - why the host will never serve the ring again, or NULL
- * while it may. Anything but INIT and READY is terminal, unknown values
- * included (a newer host speaks an ABI we do not; a corrupt header), and so
- * is a device that vanished: its BAR reads all ones.
+ * while it may. Anything but INIT, READY and DRAINING is terminal, unknown
+ * values included (a newer host speaks an ABI we do not; a corrupt header),
+ * and so is a device that vanished: its BAR reads all ones.
  */
 static const char *pvfs_gone_reason(struct pvfs_dev *dev, u32 state)
 {
-	if (state == PVFS_HOST_READY || state == PVFS_HOST_INIT)
+	if (state == PVFS_HOST_READY || state == PVFS_HOST_INIT ||
+	    state == PVFS_HOST_DRAINING)
 		return NULL;
 	if (state == PVFS_HOST_BROKEN)
 		return "the host found the ring broken";
@@ -244,11 +276,15 @@ static blk_status_t pvfs_status(s32 result, const struct pvfs_cmd *cmd)
 	}
 }
 
+static void pvfs_doorbell(struct pvfs_dev *dev, u16 queue)
+{
+	/* QEMU turns this write into a kick of the host's eventfd for the queue. */
+	iowrite32((dev->doorbell_peer << 16) | queue, dev->regs + IVSHMEM_REG_DOORBELL);
+}
+
 static void pvfs_ring_doorbell(struct pvfs_hwq *hq)
 {
-	/* QEMU turns this write into a kick of the host's eventfd for queue q. */
-	iowrite32((hq->dev->doorbell_peer << 16) | hq->index,
-		  hq->dev->regs + IVSHMEM_REG_DOORBELL);
+	pvfs_doorbell(hq->dev, hq->index);
 }
 
 static void pvfs_complete_batch(struct io_comp_batch *iob)
@@ -526,7 +562,7 @@ static int pvfs_reap_cq(struct pvfs_hwq *hq, struct io_comp_batch *iob)
 	int found = 0;
 	u32 tail;
 
-	if (hq->broken)
+	if (hq->broken || READ_ONCE(hq->dev->reap_stopped))
 		return 0;
 	/* Acquire: the CQEs below the tail are complete. */
 	tail = PVFS_LOAD_ACQUIRE(&q->ctrl->cq_tail);
@@ -591,11 +627,20 @@ out:
 /* Like nvme_irq: completions go to the block layer as one batch. */
 static irqreturn_t pvfs_irq(int irq, void *data)
 {
+	struct pvfs_hwq *hq = data;
+	struct pvfs_dev *dev = hq->dev;
 	DEFINE_IO_COMP_BATCH(iob);
 
-	pvfs_reap(data, &iob);
+	pvfs_reap(hq, &iob);
 	if (!rq_list_empty(iob.req_list))
 		iob.complete(&iob);
+	/*
+	 * A resize is announced by an interrupt on queue 0: the watchdog
+	 * applies it now rather than at its next tick (it may sleep).
+	 */
+	if (hq->index == 0 && (READ_ONCE(dev->features) & PVFS_F_RESIZE) &&
+	    READ_ONCE(dev->hdr->config_generation) != READ_ONCE(dev->config_gen))
+		mod_delayed_work(system_wq, &dev->watchdog, 0);
 	/*
 	 * MSI-X is never shared and the host may signal a batch we already
 	 * reaped; IRQ_NONE would eventually get the vector disabled.
@@ -619,10 +664,10 @@ static void pvfs_complete_rq(struct request *rq)
 /*
  * A request that took io_timeout_s. First reap its CQ, like nvme_timeout:
  * a lost interrupt leaves the completion sitting there. Otherwise it is
- * only reported while a host may still answer: failing it would let the
- * host (or a restarted one, which re-issues what its predecessor had
- * consumed) later write into pages the guest has reused. Only a host gone
- * for good lets us complete it ourselves; the watchdog does that for all.
+ * only reported: failing it would let the host (or a restarted one, which
+ * re-issues what its predecessor had consumed) later write into pages the
+ * guest has reused. A host gone for good is the watchdog's to handle, for
+ * all requests at once and by the memory rule; it is woken now.
  */
 static enum blk_eh_timer_return pvfs_timeout(struct request *rq)
 {
@@ -647,14 +692,11 @@ static enum blk_eh_timer_return pvfs_timeout(struct request *rq)
 			     (unsigned long long)blk_rq_pos(rq), blk_rq_bytes(rq),
 			     io_timeout_s, pvfs_state_name(state),
 			     READ_ONCE(dev->hdr->host_generation),
-			     gone || READ_ONCE(dev->dead) ? "failing it" : "still waiting");
+			     gone ? gone : "still waiting");
 
-	if (!gone && !READ_ONCE(dev->dead))
-		return BLK_EH_RESET_TIMER;
-	/* The watchdog fails the rest; this one need not wait for it. */
-	if (test_and_clear_bit(rq->tag, hq->inflight))
-		pvfs_finish(rq, BLK_STS_IOERR, NULL);
-	return BLK_EH_DONE;
+	if (gone)
+		mod_delayed_work(system_wq, &dev->watchdog, 0);
+	return BLK_EH_RESET_TIMER;
 }
 
 static int pvfs_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
@@ -720,7 +762,6 @@ static void pvfs_fence(struct pvfs_dev *dev)
 	unsigned long flags;
 	unsigned int q;
 
-	lockdep_assert_held(&dev->state_lock);
 	WRITE_ONCE(dev->dead, true);
 	/*
 	 * A submitter that saw dead == false under sq_lock has set its bit
@@ -729,6 +770,19 @@ static void pvfs_fence(struct pvfs_dev *dev)
 	for (q = 0; q < dev->nr_hwqs; q++) {
 		spin_lock_irqsave(&dev->hwqs[q].sq_lock, flags);
 		spin_unlock_irqrestore(&dev->hwqs[q].sq_lock, flags);
+	}
+}
+
+/* No CQE is taken from now on: a reaper that started has finished. */
+static void pvfs_stop_reaping(struct pvfs_dev *dev)
+{
+	unsigned long flags;
+	unsigned int q;
+
+	WRITE_ONCE(dev->reap_stopped, true);
+	for (q = 0; q < dev->nr_hwqs; q++) {
+		spin_lock_irqsave(&dev->hwqs[q].cq_lock, flags);
+		spin_unlock_irqrestore(&dev->hwqs[q].cq_lock, flags);
 	}
 }
 
@@ -742,32 +796,175 @@ static unsigned int pvfs_nr_inflight(struct pvfs_dev *dev)
 }
 
 /*
- * The host will not serve the ring again: take what it completed, fail the
- * rest and make the disk refuse new I/O. Runs once, under state_lock.
+ * Keep a reference on every page of @rq, so that failing it does not put
+ * them back into use while the host may still write into them; released
+ * when a reset is acknowledged (pvfs_release_quarantine), else never.
  */
-static void pvfs_kill(struct pvfs_dev *dev, const char *why)
+static void pvfs_quarantine_rq(struct pvfs_dev *dev, struct request *rq)
 {
-	unsigned int q, tag, failed = 0;
+	struct pvfs_quarantine *qr;
+	struct req_iterator iter;
+	struct bio_vec bv;
+	unsigned int n = 0;
 
 	lockdep_assert_held(&dev->state_lock);
-	if (dev->dead && !pvfs_nr_inflight(dev))
+	rq_for_each_segment(bv, rq, iter)
+		n++;
+	if (!n)
 		return;
+	/* Small, rare, and failing it would mean reusing the pages. */
+	qr = kmalloc(struct_size(qr, pages, n), GFP_NOIO | __GFP_NOFAIL);
+	qr->nr = 0;
+	rq_for_each_segment(bv, rq, iter) {
+		get_page(bv.bv_page);
+		qr->pages[qr->nr++] = bv.bv_page;
+	}
+	list_add_tail(&qr->node, &dev->quarantine);
+	dev->quarantined += qr->nr;
+}
+
+static void pvfs_release_quarantine(struct pvfs_dev *dev)
+{
+	struct pvfs_quarantine *qr, *tmp;
+	unsigned int i;
+
+	lockdep_assert_held(&dev->state_lock);
+	if (dev->quarantined)
+		dev_info(pvfs_device(dev), "reset acknowledged: %lu quarantined page(s) released\n",
+			 dev->quarantined);
+	list_for_each_entry_safe(qr, tmp, &dev->quarantine, node) {
+		for (i = 0; i < qr->nr; i++)
+			put_page(qr->pages[i]);
+		list_del(&qr->node);
+		kfree(qr);
+	}
+	dev->quarantined = 0;
+}
+
+/*
+ * pvfs_reset_post - send the reset request (PVFS_F_RESET): the caller has
+ * stopped submission and reaping. Ring queue 0's doorbell whatever sq_flags
+ * say: the host may sleep with NEED_WAKEUP clear.
+ */
+static void pvfs_reset_post(struct pvfs_dev *dev)
+{
+	lockdep_assert_held(&dev->state_lock);
+	dev->reset_req = pvfs_reset_request(dev->hdr);
+	dev->reset_pending = true;
+	pvfs_doorbell(dev, 0);
+}
+
+/*
+ * pvfs_reset_wait - wait until @deadline for the host to acknowledge the
+ * posted reset. 0: nothing of the previous life is or will be in flight;
+ * each queue restarts where the host left its indices, the quarantine is
+ * released, and requests still marked in flight are the caller's to fail. -ENODEV: the volume is gone (REMOVED, unknown state,
+ * no device). -ETIMEDOUT: no answer; the request stays posted, and a host
+ * that plugs the region later answers it before it runs anything.
+ */
+static int pvfs_reset_wait(struct pvfs_dev *dev, unsigned long deadline)
+{
+	unsigned int q;
+	u32 state;
+
+	lockdep_assert_held(&dev->state_lock);
+	for (;;) {
+		if (pvfs_reset_acked(dev->hdr, dev->reset_req))
+			break;
+		/* BROKEN answers a reset (and is READY again); REMOVED never does. */
+		state = pvfs_host_state(dev);
+		if (state != PVFS_HOST_BROKEN &&
+		    (pvfs_gone_reason(dev, state) || !pci_device_is_present(dev->pdev)))
+			return -ENODEV;
+		if (time_after(jiffies, deadline))
+			return -ETIMEDOUT;
+		msleep(PVFS_READY_POLL_MS);
+	}
+	dev->reset_pending = false;
+	for (q = 0; q < dev->nr_hwqs; q++) {
+		struct pvfs_hwq *hq = &dev->hwqs[q];
+
+		/* The host set sq_head = our sq_tail and cq_tail = our cq_head. */
+		hq->sq_tail = READ_ONCE(hq->ring.ctrl->sq_head);
+		hq->cq_head = READ_ONCE(hq->ring.ctrl->cq_tail);
+		hq->broken = false;
+	}
+	WRITE_ONCE(dev->reap_stopped, false);
+	pvfs_release_quarantine(dev);
+	return 0;
+}
+
+/* pvfs_reset - the whole handshake, for callers that need nothing between. */
+static int pvfs_reset(struct pvfs_dev *dev, unsigned long deadline)
+{
+	if (!(dev->features & PVFS_F_RESET))
+		return -EOPNOTSUPP;
+	pvfs_reset_post(dev);
+	return pvfs_reset_wait(dev, deadline);
+}
+
+static const char *pvfs_reset_error(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "the host did not answer the reset";
+	case -ENODEV:
+		return "the volume is gone";
+	case -EOPNOTSUPP:
+		return "the host does not offer the reset handshake";
+	default:
+		return "reset failed";
+	}
+}
+
+/*
+ * The host will not serve the ring again: take what it completed, fail
+ * the rest and make the disk refuse new I/O. @drained: the host said that
+ * nothing it consumed is in flight (a terminal state under PVFS_F_DRAIN),
+ * so the pages are ours again. Otherwise the driver gives up without that
+ * word: it stops reaping, posts a reset request (a host that answers, now
+ * or after a restart, forgets the requests), and quarantines the pages of
+ * every request it fails. Under state_lock.
+ */
+static void pvfs_kill(struct pvfs_dev *dev, const char *why, bool drained)
+{
+	unsigned int q, tag, failed = 0;
+	unsigned long before = dev->quarantined;
+
+	lockdep_assert_held(&dev->state_lock);
+	if (dev->dead && !pvfs_nr_inflight(dev)) {
+		WRITE_ONCE(dev->dead, true);
+		goto out;
+	}
 	pvfs_fence(dev);
 	pvfs_reap_all(dev);
+	if (!drained) {
+		pvfs_stop_reaping(dev);
+		if ((dev->features & PVFS_F_RESET) && !dev->reset_pending &&
+		    pvfs_host_state(dev) != PVFS_HOST_REMOVED)
+			pvfs_reset_post(dev);
+	}
 
 	for (q = 0; q < dev->nr_hwqs; q++) {
 		struct pvfs_hwq *hq = &dev->hwqs[q];
 
 		for_each_set_bit(tag, hq->inflight, hq->ring.depth) {
-			if (test_and_clear_bit(tag, hq->inflight)) {
-				pvfs_finish(hq->rqs[tag], BLK_STS_IOERR, NULL);
-				failed++;
-			}
+			if (!test_and_clear_bit(tag, hq->inflight))
+				continue;
+			if (!drained)
+				pvfs_quarantine_rq(dev, hq->rqs[tag]);
+			pvfs_finish(hq->rqs[tag], BLK_STS_IOERR, NULL);
+			failed++;
 		}
 	}
-	dev_err(pvfs_device(dev), "%s: failing all I/O (%u in flight), the disk is gone\n",
-		why, failed);
-
+	if (drained)
+		dev_err(pvfs_device(dev), "%s: failing all I/O (%u in flight), the disk is gone\n",
+			why, failed);
+	else
+		dev_err(pvfs_device(dev),
+			"%s: failing all I/O (%u in flight, %lu page(s) quarantined until the host acknowledges a reset), the disk is gone\n",
+			why, failed, dev->quarantined - before);
+out:
 	/* del_gendisk() drains the queue itself; marking it dead then races. */
 	if (!dev->removing)
 		blk_mark_disk_dead(dev->disk);
@@ -784,7 +981,7 @@ static void pvfs_kick_all(struct pvfs_dev *dev)
 /*
  * While del_gendisk() waits for requests in flight, a host that completes
  * nothing for remove_timeout_ms (pvfsd killed and not restarted) must not
- * make unbind or rmmod wait for ever: fail what it holds.
+ * make unbind or rmmod wait for ever: give up on it.
  */
 static void pvfs_check_remove_progress(struct pvfs_dev *dev)
 {
@@ -800,7 +997,143 @@ static void pvfs_check_remove_progress(struct pvfs_dev *dev)
 		return;
 	}
 	if (time_after(jiffies, dev->progress + msecs_to_jiffies(remove_timeout_ms)))
-		pvfs_kill(dev, "unbinding, and the host completed nothing for remove_timeout_ms");
+		pvfs_kill(dev, "unbinding, and the host completed nothing for remove_timeout_ms",
+			  false);
+}
+
+/* ---- volume properties ---- */
+
+struct pvfs_props {
+	u64 features;
+	u64 capacity;
+	u32 lbs, pbs, max_io_bytes, max_discard_bytes;
+};
+
+/*
+ * Copy and check what the host published before it release-stored READY.
+ * Fills @props only if the values are usable.
+ */
+static int pvfs_read_props(struct pvfs_dev *dev, struct pvfs_props *props)
+{
+	struct pvfs_region_hdr *hdr = dev->hdr;
+	struct pvfs_props p;
+
+	/* Never accept a bit the host did not offer, nor one we do not know. */
+	p.features = READ_ONCE(hdr->host_features) & PVFS_F_ALL;
+	p.capacity = READ_ONCE(hdr->capacity);
+	p.lbs = READ_ONCE(hdr->logical_block_size);
+	p.pbs = READ_ONCE(hdr->physical_block_size);
+	p.max_io_bytes = READ_ONCE(hdr->max_io_bytes);
+	p.max_discard_bytes = READ_ONCE(hdr->max_discard_bytes);
+
+	if (p.pbs < p.lbs)
+		p.pbs = p.lbs;
+	if (p.lbs < SECTOR_SIZE || p.lbs > PAGE_SIZE ||
+	    !is_power_of_2(p.lbs) || !is_power_of_2(p.pbs) ||
+	    (p.capacity & (p.lbs - 1)) || p.max_io_bytes < PAGE_SIZE ||
+	    (p.max_io_bytes & (p.lbs - 1))) {
+		dev_err(pvfs_device(dev),
+			"invalid pvfs volume (capacity %llu, block %u/%u, max io %u)\n",
+			p.capacity, p.lbs, p.pbs, p.max_io_bytes);
+		return -EINVAL;
+	}
+	p.max_discard_bytes = round_down(p.max_discard_bytes, p.lbs);
+	if (!p.max_discard_bytes)
+		p.features &= ~(PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES);
+	*props = p;
+	return 0;
+}
+
+static void pvfs_accept_props(struct pvfs_dev *dev, const struct pvfs_props *p)
+{
+	WRITE_ONCE(dev->features, p->features);
+	dev->capacity = p->capacity;
+	dev->lbs = p->lbs;
+	dev->pbs = p->pbs;
+	dev->max_io_bytes = p->max_io_bytes;
+	dev->max_discard_bytes = p->max_discard_bytes;
+
+	WRITE_ONCE(dev->hdr->guest_features, dev->features);
+	/* Release: a host that acquires guest_generation sees the features. */
+	PVFS_STORE_RELEASE(&dev->hdr->guest_generation, dev->generation);
+}
+
+static void pvfs_set_capacity(struct pvfs_dev *dev, u64 capacity)
+{
+	u64 old = dev->capacity;
+
+	dev->capacity = capacity;
+	if (set_capacity_and_notify(dev->disk, capacity >> SECTOR_SHIFT))
+		dev_info(pvfs_device(dev), "capacity %llu -> %llu bytes\n", old, capacity);
+}
+
+/* Discard and write-zeroes limits from the accepted features. */
+static void pvfs_set_discard_limits(struct pvfs_dev *dev)
+{
+	struct request_queue *q = dev->disk->queue;
+	u32 sectors = dev->max_discard_bytes >> SECTOR_SHIFT;
+
+	if (dev->features & (PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES))
+		q->limits.discard_granularity = dev->lbs;
+	blk_queue_max_discard_sectors(q, dev->features & PVFS_F_DISCARD ? sectors : 0);
+	blk_queue_max_write_zeroes_sectors(q, dev->features & PVFS_F_WRITE_ZEROES ? sectors : 0);
+}
+
+/*
+ * A new host generation may change any volume property: apply what a live
+ * disk can take (capacity, read-only, write cache, discard), and fence the
+ * disk when it cannot (another block size, a smaller I/O limit: requests
+ * already built would be refused).
+ */
+static void pvfs_revalidate(struct pvfs_dev *dev)
+{
+	struct pvfs_props p;
+	u64 changed;
+
+	lockdep_assert_held(&dev->state_lock);
+	if (pvfs_read_props(dev, &p) ||
+	    p.lbs != dev->lbs || p.pbs != dev->pbs || p.max_io_bytes < dev->max_io_bytes) {
+		dev_err(pvfs_device(dev),
+			"the new host generation changed the block size or I/O limit (block %u/%u -> %u/%u, max io %u -> %u): new I/O fails\n",
+			dev->lbs, dev->pbs, p.lbs, p.pbs, dev->max_io_bytes, p.max_io_bytes);
+		pvfs_fence(dev);
+		return;
+	}
+	changed = p.features ^ dev->features;
+	if (p.capacity != dev->capacity)
+		pvfs_set_capacity(dev, p.capacity);
+	pvfs_accept_props(dev, &p);
+	if (changed & PVFS_F_RO)
+		set_disk_ro(dev->disk, p.features & PVFS_F_RO);
+	if (changed & PVFS_F_FLUSH)
+		blk_queue_write_cache(dev->disk->queue, p.features & PVFS_F_FLUSH,
+				      p.features & PVFS_F_FLUSH);
+	pvfs_set_discard_limits(dev);
+	if (changed)
+		dev_info(pvfs_device(dev), "features %#llx -> %#llx\n",
+			 (unsigned long long)(p.features ^ changed),
+			 (unsigned long long)p.features);
+}
+
+/* PVFS_F_RESIZE: a READY host grew the volume (config_generation moved). */
+static void pvfs_check_resize(struct pvfs_dev *dev)
+{
+	u64 capacity;
+	u32 gen;
+
+	lockdep_assert_held(&dev->state_lock);
+	if (!(dev->features & PVFS_F_RESIZE) ||
+	    pvfs_config_read_capacity(dev->hdr, &capacity, &gen) || gen == dev->config_gen)
+		return;		/* busy (odd): the next tick looks again */
+	WRITE_ONCE(dev->config_gen, gen);
+	if (capacity == dev->capacity)
+		return;
+	if (capacity < dev->capacity || (capacity & (dev->lbs - 1))) {
+		dev_warn(pvfs_device(dev), "host announced capacity %llu (now %llu): ignored\n",
+			 capacity, dev->capacity);
+		return;
+	}
+	pvfs_set_capacity(dev, capacity);
 }
 
 static void pvfs_watchdog(struct work_struct *work)
@@ -821,15 +1154,26 @@ static void pvfs_watchdog(struct work_struct *work)
 			 pvfs_state_name(prev), pvfs_state_name(state), gen);
 
 	gone = pvfs_gone_reason(dev, state);
-	if (!gone && READ_ONCE(dev->ring_broken))
-		gone = "the driver found the ring broken";
 	if (gone) {
-		pvfs_kill(dev, gone);
+		/* Under PVFS_F_DRAIN a terminal state means nothing is in flight. */
+		pvfs_kill(dev, gone, (state == PVFS_HOST_BROKEN || state == PVFS_HOST_REMOVED) &&
+				     (dev->features & PVFS_F_DRAIN) && !dev->ring_broken);
 		mutex_unlock(&dev->state_lock);
 		return;		/* terminal: nothing left to watch */
 	}
+	if (READ_ONCE(dev->ring_broken)) {
+		pvfs_kill(dev, "the driver found the ring broken", false);
+		mutex_unlock(&dev->state_lock);
+		return;
+	}
+	if (state == PVFS_HOST_DRAINING && !dev->dead) {
+		/* Stop submitting, keep reaping: a terminal state follows. */
+		dev_info(pvfs_device(dev), "host is draining: new I/O fails, %u request(s) in flight complete\n",
+			 pvfs_nr_inflight(dev));
+		pvfs_fence(dev);
+	}
 
-	if (gen != dev->generation) {
+	if (gen != dev->generation && state == PVFS_HOST_READY) {
 		/*
 		 * A new pvfsd instance took the region over. It re-issues
 		 * what its predecessor had consumed; requests it has not
@@ -840,11 +1184,14 @@ static void pvfs_watchdog(struct work_struct *work)
 			 "host restarted (generation %u -> %u), requests stay queued\n",
 			 dev->generation, gen);
 		dev->generation = gen;
-		PVFS_STORE_RELEASE(&dev->hdr->guest_generation, gen);
+		pvfs_revalidate(dev);
+		WRITE_ONCE(dev->config_gen, READ_ONCE(dev->hdr->config_generation));
 		pvfs_kick_all(dev);
 	} else if (state == PVFS_HOST_READY && prev != PVFS_HOST_READY) {
 		pvfs_kick_all(dev);
 	}
+	if (state == PVFS_HOST_READY)
+		pvfs_check_resize(dev);
 	if (dev->removing)
 		pvfs_check_remove_progress(dev);
 	mutex_unlock(&dev->state_lock);
@@ -960,15 +1307,19 @@ static int pvfs_read_geometry(struct pvfs_dev *dev, u64 bar_len)
 	return 0;
 }
 
-static int pvfs_wait_ready(struct pvfs_dev *dev, unsigned long deadline)
+/*
+ * Wait for a READY host. @broken_ok: a BROKEN one will do too, because the
+ * caller is about to reset it (which repairs the ring).
+ */
+static int pvfs_wait_ready(struct pvfs_dev *dev, unsigned long deadline, bool broken_ok)
 {
 	u32 state;
 
 	for (;;) {
 		state = pvfs_host_state(dev);
-		if (state == PVFS_HOST_READY)
+		if (state == PVFS_HOST_READY || (broken_ok && state == PVFS_HOST_BROKEN))
 			return 0;
-		if (state != PVFS_HOST_INIT)
+		if (state != PVFS_HOST_INIT && state != PVFS_HOST_DRAINING)
 			return dev_err_probe(pvfs_device(dev), -ENODEV,
 					     "pvfs host state is %s, not binding\n",
 					     pvfs_state_name(state));
@@ -979,61 +1330,6 @@ static int pvfs_wait_ready(struct pvfs_dev *dev, unsigned long deadline)
 	return dev_err_probe(pvfs_device(dev), -ENODEV,
 			     "pvfs host not READY after %u ms (state %s), not binding\n",
 			     ready_timeout_ms, pvfs_state_name(state));
-}
-
-/*
- * Copy and check what the host published before it release-stored READY.
- * Fills @props only if the values are usable.
- */
-struct pvfs_props {
-	u64 features;
-	u64 capacity;
-	u32 lbs, pbs, max_io_bytes, max_discard_bytes;
-};
-
-static int pvfs_read_props(struct pvfs_dev *dev, struct pvfs_props *props)
-{
-	struct pvfs_region_hdr *hdr = dev->hdr;
-	struct pvfs_props p;
-
-	p.features = READ_ONCE(hdr->host_features) & PVFS_F_ALL;
-	p.capacity = READ_ONCE(hdr->capacity);
-	p.lbs = READ_ONCE(hdr->logical_block_size);
-	p.pbs = READ_ONCE(hdr->physical_block_size);
-	p.max_io_bytes = READ_ONCE(hdr->max_io_bytes);
-	p.max_discard_bytes = READ_ONCE(hdr->max_discard_bytes);
-
-	if (p.pbs < p.lbs)
-		p.pbs = p.lbs;
-	if (p.lbs < SECTOR_SIZE || p.lbs > PAGE_SIZE ||
-	    !is_power_of_2(p.lbs) || !is_power_of_2(p.pbs) ||
-	    (p.capacity & (p.lbs - 1)) || p.max_io_bytes < PAGE_SIZE ||
-	    (p.max_io_bytes & (p.lbs - 1))) {
-		dev_err(pvfs_device(dev),
-			"invalid pvfs volume (capacity %llu, block %u/%u, max io %u)\n",
-			p.capacity, p.lbs, p.pbs, p.max_io_bytes);
-		return -EINVAL;
-	}
-	/* Never accept a bit the host did not offer, nor one we do not know. */
-	p.max_discard_bytes = round_down(p.max_discard_bytes, p.lbs);
-	if (!p.max_discard_bytes)
-		p.features &= ~(PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES);
-	*props = p;
-	return 0;
-}
-
-static void pvfs_accept_props(struct pvfs_dev *dev, const struct pvfs_props *p)
-{
-	dev->features = p->features;
-	dev->capacity = p->capacity;
-	dev->lbs = p->lbs;
-	dev->pbs = p->pbs;
-	dev->max_io_bytes = p->max_io_bytes;
-	dev->max_discard_bytes = p->max_discard_bytes;
-
-	WRITE_ONCE(dev->hdr->guest_features, dev->features);
-	/* Release: a host that acquires guest_generation sees the features. */
-	PVFS_STORE_RELEASE(&dev->hdr->guest_generation, dev->generation);
 }
 
 static int pvfs_alloc_hwqs(struct pvfs_dev *dev)
@@ -1180,16 +1476,52 @@ static void pvfs_set_limits(struct pvfs_dev *dev)
 
 	if (dev->features & PVFS_F_FLUSH)
 		blk_queue_write_cache(q, true, true);
-	if (dev->features & (PVFS_F_DISCARD | PVFS_F_WRITE_ZEROES))
-		q->limits.discard_granularity = dev->lbs;
-	if (dev->features & PVFS_F_DISCARD)
-		blk_queue_max_discard_sectors(q, dev->max_discard_bytes >> SECTOR_SHIFT);
-	if (dev->features & PVFS_F_WRITE_ZEROES)
-		blk_queue_max_write_zeroes_sectors(q, dev->max_discard_bytes >> SECTOR_SHIFT);
+	pvfs_set_discard_limits(dev);
 
 	set_capacity(dev->disk, dev->capacity >> SECTOR_SHIFT);
 	if (dev->features & PVFS_F_RO)
 		set_disk_ro(dev->disk, true);
+}
+
+/*
+ * pvfs_take_over - make the queues ours at probe. With PVFS_F_RESET: the
+ * reset handshake, so nothing a previous kernel of this VM (reboot, kexec,
+ * crash, QEMU system_reset) or a previous driver instance left in flight
+ * can complete into our memory; then the host's properties again, as a
+ * reset may follow a new host generation. Without it (an older host): wait
+ * for the old requests to finish and skip their completions. Bounded by
+ * the probe's deadline.
+ */
+static int pvfs_take_over(struct pvfs_dev *dev, unsigned long deadline)
+{
+	struct pvfs_props props;
+	unsigned int q;
+	int err;
+
+	if (!(dev->features & PVFS_F_RESET)) {
+		for (q = 0; q < dev->nr_hwqs; q++)
+			pvfs_quiesce_queue(dev, &dev->hwqs[q], deadline);
+		return 0;
+	}
+
+	mutex_lock(&dev->state_lock);
+	err = pvfs_reset(dev, deadline);
+	mutex_unlock(&dev->state_lock);
+	if (err)
+		return dev_err_probe(pvfs_device(dev), -ENODEV,
+				     "%s within ready_timeout_ms=%u, not binding\n",
+				     pvfs_reset_error(err), ready_timeout_ms);
+	/* A BROKEN ring is READY again once the reset is answered. */
+	err = pvfs_wait_ready(dev, deadline, false);
+	if (err)
+		return err;
+	dev->generation = READ_ONCE(dev->hdr->host_generation);
+	if (pvfs_read_props(dev, &props))
+		return dev_err_probe(pvfs_device(dev), -ENODEV, "not binding\n");
+	pvfs_accept_props(dev, &props);
+	dev_info(pvfs_device(dev), "reset acknowledged by the host (generation %u)\n",
+		 dev->generation);
+	return 0;
 }
 
 /*
@@ -1222,7 +1554,6 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
 	struct pvfs_props props;
 	struct pvfs_dev *dev;
-	unsigned int q;
 	u64 bar_len;
 	int err;
 
@@ -1239,6 +1570,7 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!dev)
 		return -ENOMEM;
 	dev->pdev = pdev;
+	INIT_LIST_HEAD(&dev->quarantine);
 	mutex_init(&dev->state_lock);
 	INIT_DELAYED_WORK(&dev->watchdog, pvfs_watchdog);
 	pci_set_drvdata(pdev, dev);
@@ -1287,7 +1619,8 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto out_unmap_region;
 	}
 
-	err = pvfs_wait_ready(dev, deadline);
+	err = pvfs_wait_ready(dev, deadline,
+			      READ_ONCE(dev->hdr->host_features) & PVFS_F_RESET);
 	if (err)
 		goto out_unmap_regs;
 	dev->generation = READ_ONCE(dev->hdr->host_generation);
@@ -1296,6 +1629,7 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		err = dev_err_probe(&pdev->dev, -ENODEV, "not binding\n");
 		goto out_unmap_regs;
 	}
+	/* guest_features go out before the reset request (pvfs_ring.h, "Reset"). */
 	pvfs_accept_props(dev, &props);
 
 	err = pvfs_setup_vectors(dev);
@@ -1305,8 +1639,9 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pvfs_alloc_hwqs(dev);
 	if (err)
 		goto out_free_hwqs;
-	for (q = 0; q < dev->nr_hwqs; q++)
-		pvfs_quiesce_queue(dev, &dev->hwqs[q], deadline);
+	err = pvfs_take_over(dev, deadline);
+	if (err)
+		goto out_free_hwqs;
 
 	err = pvfs_request_irqs(dev);
 	if (err)
@@ -1335,6 +1670,7 @@ static int pvfs_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	dev->disk->private_data = dev;
 	pvfs_set_limits(dev);
 	dev->last_state = PVFS_HOST_READY;
+	dev->config_gen = READ_ONCE(dev->hdr->config_generation) & ~1u;
 
 	err = device_add_disk(&pdev->dev, dev->disk, pvfs_attr_groups);
 	if (err)
@@ -1374,6 +1710,35 @@ out_free_dev:
 	return err;
 }
 
+/*
+ * Tell the host this instance is gone, so that nothing of it stays in
+ * flight for the next one: the reset handshake, bounded by
+ * remove_timeout_ms; quarantined pages are released once it is answered,
+ * and kept for good otherwise. Submission and interrupts have stopped.
+ */
+static void pvfs_say_goodbye(struct pvfs_dev *dev, const char *when)
+{
+	int err;
+
+	mutex_lock(&dev->state_lock);
+	pvfs_stop_reaping(dev);
+	if ((dev->features & PVFS_F_RESET) && pvfs_host_state(dev) != PVFS_HOST_REMOVED &&
+	    pci_device_is_present(dev->pdev)) {
+		if (!dev->reset_pending)
+			pvfs_reset_post(dev);
+		err = pvfs_reset_wait(dev, jiffies + msecs_to_jiffies(remove_timeout_ms));
+		if (err)
+			dev_err(pvfs_device(dev),
+				"%s: %s within remove_timeout_ms=%u; a host that plugs this region later answers it before it runs anything\n",
+				when, pvfs_reset_error(err), remove_timeout_ms);
+	}
+	if (dev->quarantined)
+		dev_warn(pvfs_device(dev),
+			 "%s: %lu page(s) stay quarantined for good: the host never confirmed it stopped using them\n",
+			 when, dev->quarantined);
+	mutex_unlock(&dev->state_lock);
+}
+
 static void pvfs_remove(struct pci_dev *pdev)
 {
 	struct pvfs_dev *dev = pci_get_drvdata(pdev);
@@ -1383,19 +1748,21 @@ static void pvfs_remove(struct pci_dev *pdev)
 	dev->progress = jiffies;
 	/* Surprise removal: nobody will ever answer (like nvme_remove). */
 	if (!pci_device_is_present(pdev))
-		pvfs_kill(dev, "the device is gone");
+		pvfs_kill(dev, "the device is gone", false);
 	mutex_unlock(&dev->state_lock);
 
 	/*
 	 * The watchdog keeps running while del_gendisk() waits for requests
 	 * in flight, so that a host that goes away now, or is gone already,
-	 * still lets it finish (pvfs_check_remove_progress).
+	 * still lets it finish (pvfs_check_remove_progress). Interrupts go
+	 * before the watchdog: a queue-0 interrupt may queue it.
 	 */
 	del_gendisk(dev->disk);
+	pvfs_free_irqs(dev, dev->nr_default);
 	cancel_delayed_work_sync(&dev->watchdog);
+	pvfs_say_goodbye(dev, "unbinding");
 
 	blk_mq_free_tag_set(&dev->tag_set);
-	pvfs_free_irqs(dev, dev->nr_default);
 	pvfs_free_hwqs(dev);
 	pci_free_irq_vectors(pdev);
 	pci_iounmap(pdev, dev->regs);
@@ -1405,6 +1772,44 @@ static void pvfs_remove(struct pci_dev *pdev)
 	put_disk(dev->disk);
 	ida_free(&pvfs_index_ida, dev->index);
 	kfree(dev);
+}
+
+/*
+ * Reboot, kexec, power-off: the next kernel (or firmware) gets this memory,
+ * so the host must forget our requests now. Stop submitting and reaping,
+ * reset, and fail what was in flight once the host has answered; without
+ * an answer they are left alone (the next kernel's probe resets again).
+ */
+static void pvfs_shutdown(struct pci_dev *pdev)
+{
+	struct pvfs_dev *dev = pci_get_drvdata(pdev);
+	unsigned int q, tag, n = 0;
+
+	if (!dev)
+		return;
+	mutex_lock(&dev->state_lock);
+	dev->removing = true;	/* no blk_mark_disk_dead() from here on */
+	pvfs_fence(dev);
+	mutex_unlock(&dev->state_lock);
+	cancel_delayed_work_sync(&dev->watchdog);
+	pvfs_say_goodbye(dev, "shutdown");
+
+	mutex_lock(&dev->state_lock);
+	if (!dev->reset_pending) {
+		for (q = 0; q < dev->nr_hwqs; q++) {
+			struct pvfs_hwq *hq = &dev->hwqs[q];
+
+			for_each_set_bit(tag, hq->inflight, hq->ring.depth) {
+				if (test_and_clear_bit(tag, hq->inflight)) {
+					pvfs_finish(hq->rqs[tag], BLK_STS_IOERR, NULL);
+					n++;
+				}
+			}
+		}
+	}
+	mutex_unlock(&dev->state_lock);
+	if (n)
+		dev_info(&pdev->dev, "shutdown: %u request(s) in flight cancelled by the reset\n", n);
 }
 
 /* ---- power management ---- */
@@ -1448,6 +1853,7 @@ static int __maybe_unused pvfs_pm_restore(struct device *d)
 	struct pvfs_dev *dev = pci_get_drvdata(to_pci_dev(d));
 	unsigned long deadline = jiffies + msecs_to_jiffies(ready_timeout_ms);
 	unsigned int q;
+	int err;
 
 	for (q = 0; q < dev->nr_hwqs; q++) {
 		struct pvfs_hwq *hq = &dev->hwqs[q];
@@ -1455,8 +1861,11 @@ static int __maybe_unused pvfs_pm_restore(struct device *d)
 		hq->sq_tail = READ_ONCE(hq->ring.ctrl->sq_tail);
 		hq->cq_head = READ_ONCE(hq->ring.ctrl->cq_head);
 		WRITE_ONCE(hq->ring.ctrl->cq_flags, hq->polled ? PVFS_CQ_NO_INTERRUPT : 0);
-		pvfs_quiesce_queue(dev, hq, deadline);
 	}
+	/* The queue is frozen: nothing of ours is in flight. */
+	err = pvfs_take_over(dev, deadline);
+	if (err)
+		dev_err(d, "restore: %d; the disk may see stale completions\n", err);
 	return pvfs_pm_thaw(d);
 }
 
@@ -1480,6 +1889,7 @@ static struct pci_driver pvfs_pci_driver = {
 	.id_table	= pvfs_pci_ids,
 	.probe		= pvfs_probe,
 	.remove		= pvfs_remove,
+	.shutdown	= pvfs_shutdown,
 	.driver		= {
 		.pm		= pm_sleep_ptr(&pvfs_pm_ops),
 		/* probe may wait for pvfsd: do not hold up the rest of boot */
