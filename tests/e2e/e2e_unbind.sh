@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# e2e_unbind - unbinding pvfs_blk and rmmod with I/O in flight never hang,
+# in one boot of the real product (host-lib.sh: pvfsd, pvfs-shim):
+#   1. pvfsd alive, fio writing: rmmod returns at once with an error (the
+#      disk is open), unbind returns, fio ends with errors, and a rebind
+#      gives a disk whose data round trip verifies;
+#   2. pvfsd killed (SIGKILL, never restarted) while fio has requests in
+#      flight: rmmod again returns with an error, unbind returns within
+#      remove_timeout_ms (2 s here) plus the reset wait, fio ends with I/O
+#      errors, rmmod then succeeds, and the kernel log says why.
+# On a driver that waits for requests while the host may still answer,
+# step 2's unbind never returns (the guest test times out).
+# About 70 s under TCG.
+#
+# Exit status: 0 pass, 1 fail, 77 skip. Environment: PVFS_BUILD (build),
+# PVFS_E2E_KEEP=1.
+
+E2E_NAME=e2e-unbind
+# shellcheck source=tests/e2e/host-lib.sh
+. "$(dirname "$0")/host-lib.sh"
+
+write_guest_script() {
+	cat >"$1" <<'EOF'
+#!/bin/sh
+# unbind (guest side, from tests/e2e/e2e_unbind.sh).
+. /lib/pvfs-e2e.sh
+
+dev=/dev/pvfs0
+drv=/sys/bus/pci/drivers/pvfs_blk
+params="remove_timeout_ms=2000 ready_timeout_ms=5000"
+
+# flood: fio writing to the disk for up to 120 s in the background, until
+# at least 4 requests are in flight (bounded); its pid in $fio_pid.
+flood() {
+	fio --name=flood --filename=$dev --direct=1 --ioengine=libaio --rw=randwrite \
+		--bs=4k --iodepth=32 --size=32M --time_based --runtime=120 \
+		>/tmp/fio.$1 2>&1 &
+	fio_pid=$!
+	i=0
+	while [ "$(awk '{ print $1 + $2 }' /sys/block/pvfs0/inflight 2>/dev/null || echo 0)" -lt 4 ]; do
+		i=$((i + 1))
+		if [ "$i" -ge 300 ]; then
+			pvfs_fail "$1-inflight" "fewer than 4 requests in flight after 30 s"
+			pvfs_done
+		fi
+		usleep 100000
+	done
+}
+
+# unbind_bounded NAME SECONDS: unbind the device in the background and wait
+# up to SECONDS for the write to return (a hung unbind cannot be killed).
+unbind_bounded() {
+	t0=$(date +%s)
+	( echo "$addr" > $drv/unbind ) 2>/tmp/unbind.err &
+	ub=$!
+	i=0
+	while kill -0 $ub 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -ge $(($2 * 10)) ]; then
+			pvfs_fail "$1" "unbind did not return within $2 s"
+			dmesg | grep pvfs | tail -n 10 | sed 's/^/    /'
+			pvfs_done
+		fi
+		usleep 100000
+	done
+	secs=$(($(date +%s) - t0))
+	if [ ! -e $dev ]; then
+		pvfs_pass "$1"
+		pvfs_note "$1 returned after ${secs}s"
+	else
+		pvfs_fail "$1" "$dev still there after unbind"
+	fi
+}
+
+# fio_failed NAME FLOOD: the background fio of flood FLOOD ended (bounded)
+# with an I/O error.
+fio_failed() {
+	i=0
+	while kill -0 $fio_pid 2>/dev/null && [ $i -lt 300 ]; do i=$((i + 1)); usleep 100000; done
+	if wait $fio_pid; then
+		pvfs_fail "$1" "fio succeeded"
+	elif grep -Eq 'error|Input/output' /tmp/fio.$2; then
+		pvfs_pass "$1"
+		pvfs_note "$1: $(grep -Eo '(err|error)=[^ ,]*.*' /tmp/fio.$2 | head -n 1)"
+	else
+		tail -n 5 /tmp/fio.$2 | sed 's/^/    /'
+		pvfs_fail "$1" "fio ended without an I/O error"
+	fi
+}
+
+pvfs_load_disk unbind-insmod 60 $params
+addr=$(basename "$(readlink -f /sys/block/pvfs0/device)")
+pvfs_note "device $addr"
+
+# 1. pvfsd alive.
+flood alive
+if timeout 10 rmmod pvfs_blk 2>/dev/null; then
+	pvfs_fail unbind-alive-rmmod "rmmod succeeded with the disk open"
+else
+	pvfs_pass unbind-alive-rmmod
+fi
+unbind_bounded unbind-alive 30
+fio_failed alive-fio alive
+pvfs_check unbind-rebind sh -c "echo $addr > $drv/bind"
+if pvfs_wait_for $dev 30; then
+	dd if=/dev/urandom of=/tmp/blob bs=1M count=4 2>/dev/null
+	dd if=/tmp/blob of=$dev bs=1M seek=8 oflag=direct 2>/dev/null
+	if [ "$(dd if=$dev bs=1M skip=8 count=4 iflag=direct 2>/dev/null | md5sum)" = \
+	     "$(md5sum < /tmp/blob)" ]; then
+		pvfs_pass unbind-rebind-data
+	else
+		pvfs_fail unbind-rebind-data "4 MiB read back differ"
+	fi
+else
+	pvfs_fail unbind-rebind-disk "no $dev after bind"
+	pvfs_done
+fi
+
+# 2. pvfsd gone: the host kills it once it reads this line; we see the
+# requests stop completing.
+flood gone
+pvfs_note "kill-pvfsd"
+last=-1 same=0 i=0
+while [ $same -lt 10 ]; do
+	now=$(awk '{ print $1 + $5 }' /sys/block/pvfs0/stat)
+	if [ "$now" = "$last" ]; then same=$((same + 1)); else same=0; fi
+	last=$now
+	i=$((i + 1))
+	[ $i -lt 600 ] || { pvfs_fail unbind-gone-stall "I/O still completes 60 s after kill-pvfsd"; pvfs_done; }
+	usleep 100000
+done
+pvfs_note "I/O stalled with $(awk '{ print $1 + $2 }' /sys/block/pvfs0/inflight) request(s) in flight"
+if timeout 10 rmmod pvfs_blk 2>/dev/null; then
+	pvfs_fail unbind-gone-rmmod "rmmod succeeded with the disk open"
+else
+	pvfs_pass unbind-gone-rmmod
+fi
+unbind_bounded unbind-gone 30
+fio_failed gone-fio gone
+pvfs_check unbind-rmmod timeout 30 rmmod pvfs_blk
+dmesg | grep -E 'pvfs' | tail -n 8 | sed 's/^/    /'
+if dmesg | grep -q 'completed nothing for remove_timeout_ms'; then
+	pvfs_pass unbind-gone-reason
+else
+	pvfs_fail unbind-gone-reason "no message saying why the requests failed"
+fi
+pvfs_check_dmesg unbind
+pvfs_done
+EOF
+}
+
+e2e_init
+e2e_guest_test unbind
+e2e_start_pvfsd
+e2e_attach "$e2e_tenant" vol.img 64M
+e2e_start_shim "$e2e_tenant"
+
+t0=$SECONDS
+"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t unbind -m "$e2e_mem" -c 2 -T 300 \
+	-l "$e2e_work/serial.log" -- "${e2e_qemu_args[@]}" &
+boot_pid=$!
+e2e_wait_note kill-pvfsd "$boot_pid" "ready for pvfsd to go"
+kill -9 "$e2e_pvfsd_pid"
+wait "$e2e_pvfsd_pid" 2>/dev/null
+e2e_pvfsd_pid=
+e2e_log "pvfsd killed (SIGKILL) under the guest's I/O"
+wait "$boot_pid"
+e2e_boot_rc=$?
+e2e_boot_secs=$((SECONDS - t0))
+e2e_check_serial unbind
+e2e_log "PASS (guest ran ${e2e_boot_secs}s)"
