@@ -616,7 +616,9 @@ static int pvfs_reap(struct pvfs_hwq *hq, struct io_comp_batch *iob)
 	for (;;) {
 		pvfs_cq_interrupts_off(&hq->ring);
 		found += pvfs_reap_cq(hq, iob);
-		if (hq->broken || !pvfs_cq_interrupts_on(&hq->ring, hq->cq_head))
+		/* Nothing taken (broken, stopped): looking again would spin. */
+		if (hq->broken || READ_ONCE(hq->dev->reap_stopped) ||
+		    !pvfs_cq_interrupts_on(&hq->ring, hq->cq_head))
 			break;
 	}
 out:
