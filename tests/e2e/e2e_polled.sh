@@ -11,9 +11,17 @@
 #     queue would move them);
 #   - the same job without --hipri, through the interrupt queue (batched
 #     completions, ->queue_rqs): verifies, and the counts do move;
-#   - sysfs: /sys/block/pvfs0/pvfs/{queues,poll_queues,host_state,...}.
-# Fails on a driver without poll queues (no io_poll, or interrupts move).
-# About 60 s under TCG.
+#   - sysfs: /sys/block/pvfs0/pvfs/{queues,poll_queues,host_state,...};
+#   - a lost interrupt (pvfsd --test-hooks, `pvfsctl test-drop-interrupts`):
+#     the one read whose interrupt the host drops is recovered by the
+#     timeout handler reaping the CQ (io_timeout_s=3: "completion polled"),
+#     with no I/O error;
+#   - online resize (`pvfsctl resize`, PVFS_F_RESIZE): the disk grows
+#     without a reboot and the new blocks round-trip data.
+# The last two run when pvfsd/pvfsctl have those commands (else they are
+# skipped with a note). Fails on a driver without poll queues, without the
+# timeout's reap (the read fails or hangs), or without resize.
+# About 75 s under TCG.
 #
 # Exit status: 0 pass, 1 fail, 77 skip. Environment: PVFS_BUILD (build),
 # PVFS_E2E_KEEP=1.
@@ -21,6 +29,8 @@
 E2E_NAME=e2e-polled
 # shellcheck source=tests/e2e/host-lib.sh
 . "$(dirname "$0")/host-lib.sh"
+
+flag_blk=2047		# the 4 KiB block (of 8 MiB) the host writes "ARMED" into
 
 write_guest_script() {
 	cat >"$1" <<'EOF'
@@ -30,7 +40,10 @@ write_guest_script() {
 
 dev=/dev/pvfs0
 sys=/sys/block/pvfs0
-pvfs_load_disk polled-insmod 60 poll_queues=1
+lost=$(pvfs_arg lost 0)
+resize=$(pvfs_arg resize 0)
+flag_blk=$(pvfs_arg flag_blk 2047)
+pvfs_load_disk polled-insmod 60 poll_queues=1 io_timeout_s=3
 
 attrs="queues=$(cat $sys/pvfs/queues) poll_queues=$(cat $sys/pvfs/poll_queues) io_poll=$(cat $sys/queue/io_poll)"
 pvfs_note "sysfs: $attrs host_state=$(cat $sys/pvfs/host_state) generation=$(cat $sys/pvfs/host_generation) features=$(cat $sys/pvfs/features)"
@@ -73,6 +86,63 @@ else
 	pvfs_fail polled-irq-path "no interrupt for $((s2 - s1)) requests on the interrupt queue"
 fi
 
+# Lost interrupt: once the host reads "arm-drop" it drops the tenant's next
+# interrupt and then writes ARMED into block flag_blk. One read at a time
+# until ARMED shows: the read whose interrupt was dropped waits for the
+# timeout (3 s), which reaps its CQE; no read may fail.
+if [ "$lost" = 1 ]; then
+	pvfs_note "arm-drop"
+	n=0 slow=0 err=0
+	while :; do
+		t0=$(cut -d. -f1 /proc/uptime)
+		if ! m=$(dd if=$dev bs=4096 skip="$flag_blk" count=1 iflag=direct 2>/tmp/dd.err | head -c 5); then
+			err=1
+		fi
+		grep -q 'error' /tmp/dd.err && err=1
+		[ $(($(cut -d. -f1 /proc/uptime) - t0)) -ge 2 ] && slow=$((slow + 1))
+		n=$((n + 1))
+		[ "$m" = ARMED ] && break
+		[ "$n" -lt 600 ] || break
+		usleep 50000
+	done
+	pvfs_note "lost interrupt: $n reads, $slow slow, errors $err; $(dmesg | grep -c 'completion polled') 'completion polled'"
+	if [ "$m" = ARMED ] && [ "$err" = 0 ] && dmesg | grep -q 'completion polled'; then
+		pvfs_pass polled-lost-interrupt
+	else
+		cat /tmp/dd.err | sed 's/^/    /'
+		pvfs_fail polled-lost-interrupt "want ARMED, no error, a 'completion polled' timeout"
+	fi
+else
+	pvfs_skip polled-lost-interrupt "pvfsd has no --test-hooks"
+fi
+
+# Online resize: the host grows the volume by 16 MiB once it reads
+# "resize-now"; the disk must follow (bounded) and the new end must work.
+if [ "$resize" = 1 ]; then
+	size0=$(cat $sys/size)
+	pvfs_note "resize-now"
+	i=0
+	while [ "$(cat $sys/size)" = "$size0" ] && [ $i -lt 300 ]; do i=$((i + 1)); usleep 100000; done
+	size1=$(cat $sys/size)
+	pvfs_note "resize: $size0 -> $size1 sectors after $((i / 10)).$((i % 10)) s"
+	if [ "$size1" = $((size0 + 32768)) ]; then
+		pvfs_pass polled-resize
+		dd if=/dev/urandom of=/tmp/blob bs=1M count=4 2>/dev/null
+		dd if=/tmp/blob of=$dev bs=1M seek=$((size0 / 2048 + 8)) oflag=direct 2>/dev/null
+		if [ "$(dd if=$dev bs=1M skip=$((size0 / 2048 + 8)) count=4 iflag=direct 2>/dev/null | md5sum)" = \
+		     "$(md5sum < /tmp/blob)" ]; then
+			pvfs_pass polled-resize-data
+		else
+			pvfs_fail polled-resize-data "4 MiB past the old end did not round-trip"
+		fi
+	else
+		pvfs_fail polled-resize "want $((size0 + 32768)) sectors"
+	fi
+	dmesg | grep -E 'capacity|pvfs0' | tail -n 3 | sed 's/^/    /'
+else
+	pvfs_skip polled-resize "pvfsctl has no resize"
+fi
+
 pvfs_check polled-rmmod rmmod pvfs_blk
 pvfs_check_dmesg polled
 pvfs_done
@@ -81,11 +151,46 @@ EOF
 
 e2e_init
 e2e_guest_test polled
-e2e_start_pvfsd
+lost=0 resize=0 hooks=()
+if "$e2e_bin/pvfsd" --help 2>&1 | grep -q -- --test-hooks; then
+	lost=1 hooks=(--test-hooks)
+fi
+"$e2e_bin/pvfsctl" --help 2>&1 | grep -qw resize && resize=1
+e2e_start_pvfsd "${hooks[@]}"
 e2e_attach "$e2e_tenant" vol.img 64M
 e2e_start_shim "$e2e_tenant"
-e2e_boot polled 300
+
+t0=$SECONDS
+e2e_sampler "$e2e_tenant" &
+e2e_sampler_pid=$!
+"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t polled -m "$e2e_mem" -c 2 -T 300 \
+	-l "$e2e_work/serial.log" -a "pvfs.lost=$lost pvfs.resize=$resize pvfs.flag_blk=$flag_blk" \
+	-- "${e2e_qemu_args[@]}" &
+boot_pid=$!
+if [ "$lost" = 1 ]; then
+	e2e_wait_note arm-drop "$boot_pid" "ready to lose an interrupt"
+	"${e2e_ctl[@]}" test-drop-interrupts "$e2e_tenant" 1 >/dev/null ||
+		e2e_fail "pvfsctl test-drop-interrupts"
+	printf 'ARMED' | dd of="$e2e_work/vols/vol.img" bs=4096 seek="$flag_blk" count=1 \
+		conv=sync,notrunc oflag=direct status=none || e2e_fail "cannot write the flag block"
+	e2e_log "one interrupt dropped"
+fi
+if [ "$resize" = 1 ]; then
+	e2e_wait_note resize-now "$boot_pid" "ready for the resize"
+	"${e2e_ctl[@]}" resize "$e2e_tenant" 80M >/dev/null || e2e_fail "pvfsctl resize $e2e_tenant 80M"
+	e2e_log "volume resized to 80M"
+fi
+wait "$boot_pid"
+e2e_boot_rc=$?
+e2e_boot_secs=$((SECONDS - t0))
+e2e_stop e2e_sampler_pid
 e2e_check_serial polled
 e2e_report "$e2e_tenant"
+if [ "$lost" = 1 ]; then
+	dropped=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenants"][0].get("interrupts_dropped", "?"))' \
+		"$e2e_work/stats.json")
+	[ "$dropped" = 1 ] || e2e_fail "pvfsd dropped $dropped interrupts, not 1"
+	e2e_log "pvfsd dropped 1 interrupt; the guest recovered it without an error"
+fi
 kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
 e2e_log "PASS (guest ran ${e2e_boot_secs}s)"

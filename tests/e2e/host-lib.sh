@@ -119,12 +119,13 @@ e2e_guest_test() {
 	e2e_overlay "$ov"
 }
 
-# e2e_start_pvfsd: pvfsd in the foreground on the work directory; ready when
-# pvfsctl version answers (bounded).
+# e2e_start_pvfsd [ARGS...]: pvfsd in the foreground on the work directory,
+# with ARGS added to its command line; ready when pvfsctl version answers
+# (bounded).
 e2e_start_pvfsd() {
 	local i
 	"$e2e_bin/pvfsd" --runtime-dir "$e2e_work/run" --volume-dir "$e2e_work/vols" \
-		--metrics-listen none >>"$e2e_work/pvfsd.log" 2>&1 &
+		--metrics-listen none "$@" >>"$e2e_work/pvfsd.log" 2>&1 &
 	e2e_pvfsd_pid=$!
 	for i in $(seq 100); do
 		"${e2e_ctl[@]}" version >/dev/null 2>&1 && return 0
