@@ -103,7 +103,7 @@ ADMIN=()
 [ "$(id -u)" -eq 0 ] || ADMIN=(--admin-group "$(id -gn)")
 
 "$PVFSD" --runtime-dir "$D/run" --volume-dir "$D/vols" --metrics-listen none "${ADMIN[@]}" \
-	>"$D/pvfsd.log" 2>&1 &
+	--io-threads 2 --rebalance no >"$D/pvfsd.log" 2>&1 &
 PID=$!
 ready=0
 for _ in $(seq 200); do	# at most 10 s
@@ -187,6 +187,14 @@ expect_ok "stats" "${P[@]}" stats
 has "stats has the tenant header" "^NAME +STATE +POLLER +IOPS +MiB/s +READ +WRITE +ERRORS +INFLIGHT +P50us +P99us +P99\.9us +DOORBELLS +IRQS +THROTTLED +QDELAYus$"
 has "stats has a row per tenant" "^web +unplugged +- +0 +0\.0 +0 +0 +0 +0 "
 has "stats has the poller table" "^POLLER +BUSY\(s\) +IDLE\(s\) +WAKEUPS +INFLIGHT +TENANTS +LOAD% +STATE$"
+expect_err "move needs --poller" "missing --poller N" "${P[@]}" move web
+expect_err "move: --poller is a number" "invalid --poller value 'x'" "${P[@]}" move web --poller x
+expect_err "move to a poller that does not exist" "poller 7 does not exist" \
+	"${P[@]}" move web --poller 7
+expect_err "move of an unplugged tenant" "tenant web is not running" "${P[@]}" move web --poller 0
+expect_err "move of an unknown tenant" "no tenant named nope" "${P[@]}" move nope --poller 0
+expect_ok "help move" "${P[@]}" help move
+has "help move shows --poller" "^  -p, --poller N "
 expect_ok "stats NAME --json" "${P[@]}" --json stats web
 json "stats --json has one tenant, ops and pollers" \
 	'[t["name"] for t in j["tenants"]] == ["web"] and "p99" in j["tenants"][0]["ops"]["read"]["latency_us"] and len(j["pollers"]) >= 1'
@@ -417,6 +425,17 @@ if MODE == "raw":
     out = subprocess.run([sys.argv[3], "-s", SOCK, "list"], capture_output=True, text=True).stdout
     report(any(l.startswith("web ") and " running " in l and l.split()[-2] == "2x8"
                for l in out.splitlines()), "pvfsctl list shows the plug (running, 2x8)", out)
+    other = 1 - call("stats", {"name": "web"})["result"]["tenants"][0]["poller"]
+    out = subprocess.run([sys.argv[3], "-s", SOCK, "move", "web", "--poller", str(other)],
+                         capture_output=True, text=True).stdout
+    report(out == "tenant web moved to poller %d\n" % other, "pvfsctl move moves a plugged tenant", out)
+    out = subprocess.run([sys.argv[3], "-s", SOCK, "list"], capture_output=True, text=True).stdout
+    report(any(l.startswith("web ") and l.split()[-1] == str(other) for l in out.splitlines()),
+           "pvfsctl list shows its new poller", out)
+    out = subprocess.run([sys.argv[3], "-s", SOCK, "--json", "move", "web", "--poller", str(other)],
+                         capture_output=True, text=True).stdout
+    report(json.loads(out) == {"name": "web", "poller": other, "moved": False},
+           "pvfsctl --json move to its own poller: moved false", out)
     ps.close()
     st = wait_state("web", "unplugged")
     report(st == "unplugged", "closing the plug connection unplugs", st)
