@@ -19,7 +19,7 @@ mkdir -p "$T/vols"
 truncate -s 64M "$T/vols/a.img" "$T/vols/b.img"
 export PVFS_SOCKET=$T/run/control.sock
 "$BUILD/bin/pvfsd" --runtime-dir "$T/run" --volume-dir "$T/vols" --metrics-listen 127.0.0.1:0 \
-	2> "$T/log" &
+	--io-threads 2 --rebalance no 2> "$T/log" &
 PID=$!
 for _ in $(seq 100); do "$BUILD/bin/pvfsctl" version > /dev/null 2>&1 && break; sleep 0.1; done
 ADDR=$(cat "$T/run/metrics.addr")
@@ -53,6 +53,15 @@ for _ in $(seq 200); do
 done
 [ $live = 1 ] && kill -0 $A 2>/dev/null && ok "scraped while both tenants do I/O" ||
 	notok "no live scrape with both tenants busy"
+# Move a between the two pollers while it runs: its counters must still add up.
+moved=0
+for _ in 1 2 3 4; do
+	p=$("$BUILD/bin/pvfsctl" --json list | python3 -c 'import json, sys
+print(next((t.get("poller", -1) for t in json.load(sys.stdin)["tenants"] if t["name"] == "a"), -1))')
+	[ "$p" -ge 0 ] && "$BUILD/bin/pvfsctl" move a --poller $((1 - p)) > /dev/null &&
+		moved=$((moved + 1))
+done
+[ $moved -ge 1 ] && ok "moved a $moved time(s) while it ran" || notok "no move of a succeeded"
 grep -q "text/plain; version=0.0.4" "$T/hdr" && ok "Content-Type is text format 0.0.4" || notok "content type: $(cat "$T/hdr")"
 if out=$(promtool check metrics < "$T/live.prom" 2>&1); then
 	ok "promtool check metrics passes on the live scrape"
@@ -62,7 +71,8 @@ fi
 for f in pvfs_tenant_ops_total pvfs_tenant_bytes_total pvfs_tenant_errors_total \
 	pvfs_tenant_latency_seconds pvfs_tenant_inflight pvfs_tenant_doorbells_total \
 	pvfs_tenant_interrupts_total pvfs_tenant_throttled_total pvfs_poller_busy_seconds_total \
-	pvfs_poller_idle_seconds_total pvfs_poller_wakeups_total pvfsd_tenants pvfsd_build_info; do
+	pvfs_poller_idle_seconds_total pvfs_poller_wakeups_total pvfsd_tenants pvfsd_build_info \
+	pvfs_tenant_moves_total pvfsd_moves_total pvfs_poller_tenants pvfs_poller_active; do
 	grep -q "^# HELP $f " "$T/live.prom" && grep -q "^# TYPE $f " "$T/live.prom" ||
 		notok "family $f missing HELP/TYPE"
 done
@@ -72,7 +82,7 @@ wait $A; ra=$?; wait $Z; rb=$?
 [ $ra = 0 ] && [ $rb = 0 ] && ok "both VMs finished" || notok "bench exit $ra $rb"
 scrape /metrics > "$T/end.prom" 2> /dev/null
 promtool check metrics < "$T/end.prom" > /dev/null 2>&1 && ok "promtool passes after the run" || notok "promtool after run"
-python3 - "$T" <<'PY' && ok "pvfsd's counters equal pvfs-bench's own counts" || notok "counters disagree"
+python3 - "$T" "$moved" <<'PY' && ok "pvfsd's counters equal pvfs-bench's own counts, moves counted" || notok "counters disagree"
 import json, re, sys
 t = sys.argv[1]
 m = {}
@@ -92,6 +102,10 @@ for name in ("a", "b"):
           f"pvfsd ops {ops:.0f} bytes {byt:.0f} histogram count {cnt:.0f} doorbells {bells:.0f}")
     ok &= ops == b["ops"] and byt == b["bytes"] and cnt == ops and errs == 0
     ok &= bells == b["doorbells"]
+moves = (m.get('pvfs_tenant_moves_total{tenant="a"}'), m.get("pvfsd_moves_total"))
+print(f"# moves of a: {sys.argv[2]} by pvfsctl; metrics: tenant {moves[0]}, pvfsd {moves[1]}")
+ok &= moves == (float(sys.argv[2]), float(sys.argv[2]))
+ok &= m.get('pvfs_poller_active{poller="1"}') == 1
 sys.exit(0 if ok else 1)
 PY
 scrape /nope > /dev/null 2> "$T/hdr"; grep -q "HTTP 404" "$T/hdr" && ok "404 for other paths" || notok "other path: $(cat "$T/hdr")"
