@@ -28,7 +28,13 @@
 "                             (not above --iops-limit; 0 = none)\n" \
 "      --latency-target US    defend a mean latency of US microseconds: while it\n" \
 "                             is missed, pvfsd keeps the device queue shorter\n" \
-"                             (costs other tenants throughput; 0 = none)\n"
+"                             (costs other tenants throughput; 0 = none)\n" \
+"      --irq-coalesce-us US   interrupt coalescing: at most one interrupt per\n" \
+"                             queue per US microseconds, and no completion's\n" \
+"                             interrupt delayed longer (0 = off, the default;\n" \
+"                             at most 10000)\n" \
+"      --irq-coalesce-count N with --irq-coalesce-us: interrupt at once when N\n" \
+"                             completions wait (0 = no count threshold)\n"
 
 const struct command commands[] = {
 	{ "attach", attach_main, "NAME --volume PATH [OPTIONS]",
@@ -63,14 +69,26 @@ const struct command commands[] = {
 	  "ERRORS count since attach. Latencies (P50us, P99us, P99.9us) are in\n"
 	  "microseconds: the larger of the read and write values. QDELAYus is the mean\n"
 	  "time a request waited in the scheduler.\n" },
+	{ "resize", resize_main, "NAME SIZE",
+	  "Grow tenant NAME's volume to SIZE; a running guest sees the new size.",
+	  "SIZE is in bytes, or with a K, M, G or T suffix (powers of 1024), and a\n"
+	  "multiple of the volume's block size. pvfsd only grows volumes: a SIZE\n"
+	  "below the current one is refused. A file volume is extended (sparse);\n"
+	  "a block device must be grown on the host first.\n" },
 	{ "set-qos", set_qos_main, "NAME [--weight N] [--iops-limit N] [--bps-limit SIZE] "
-	  "[--iops-reservation N] [--latency-target US]",
+	  "[--iops-reservation N] [--latency-target US] [--irq-coalesce-us US] "
+	  "[--irq-coalesce-count N]",
 	  "Change tenant NAME's QoS at run time; unnamed settings are kept.",
 	  QOS_OPTIONS },
 	{ "version", version_main, "",
 	  "Show pvfsctl's version and the running pvfsd's version and ring ABI.", NULL },
 	{ "help", help_main, "[COMMAND]",
 	  "Show the commands, or COMMAND's options.", NULL },
+	{ "test-drop-interrupts", test_drop_interrupts_main, "NAME [COUNT]",
+	  "Test hook: do not send tenant NAME's next COUNT (1) interrupts.",
+	  "Only for testing a guest driver's recovery from a lost interrupt: pvfsd\n"
+	  "refuses it unless started with --test-hooks. The completions are posted\n"
+	  "as usual; only the interrupts that would announce them are not sent.\n" },
 };
 
 const size_t nr_commands = ARRAY_SIZE(commands);

@@ -35,8 +35,10 @@ int detach_main(int argc, char **argv);
 int help_main(int argc, char **argv);
 int list_main(int argc, char **argv);
 int move_main(int argc, char **argv);
+int resize_main(int argc, char **argv);
 int set_qos_main(int argc, char **argv);
 int stats_main(int argc, char **argv);
+int test_drop_interrupts_main(int argc, char **argv);
 int version_main(int argc, char **argv);
 
 const struct command *command_find(const char *name);

@@ -20,6 +20,8 @@ int qos_option(const char *cmd, int opt, const char *arg, json_t *params)
 		{ QOS_OPT_BPS_LIMIT, "--bps-limit", "bps_limit", OPT_SIZE },
 		{ QOS_OPT_IOPS_RESV, "--iops-reservation", "iops_reservation", OPT_COUNT },
 		{ QOS_OPT_LAT_TARGET, "--latency-target", "latency_target_us", OPT_COUNT },
+		{ QOS_OPT_IRQ_US, "--irq-coalesce-us", "irq_coalesce_us", OPT_COUNT },
+		{ QOS_OPT_IRQ_COUNT, "--irq-coalesce-count", "irq_coalesce_count", OPT_COUNT },
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -40,6 +42,7 @@ void fmt_qos(json_t *qos, char *resv, size_t resvlen, char *limits, size_t limle
 	json_int_t r = jint(qos, "iops_reservation");
 	json_int_t iops = jint(qos, "iops_limit"), bps = jint(qos, "bps_limit");
 	json_int_t lat = jint(qos, "latency_target_us");
+	json_int_t irq_us = jint(qos, "irq_coalesce_us"), irq_n = jint(qos, "irq_coalesce_count");
 	char b[32];
 	size_t n = 0;
 
@@ -56,6 +59,11 @@ void fmt_qos(json_t *qos, char *resv, size_t resvlen, char *limits, size_t limle
 	if (lat && n < limlen)
 		n += (size_t)snprintf(limits + n, limlen - n, "%slat=%lldus", n ? "," : "",
 				      (long long)lat);
+	if (irq_us && n < limlen)
+		n += (size_t)snprintf(limits + n, limlen - n, "%sirq=%lldus", n ? "," : "",
+				      (long long)irq_us);
+	if (irq_us && irq_n && n < limlen)
+		n += (size_t)snprintf(limits + n, limlen - n, "/%lld", (long long)irq_n);
 	if (!n)
 		snprintf(limits, limlen, "-");
 }

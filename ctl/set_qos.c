@@ -39,7 +39,8 @@ int set_qos_main(int argc, char **argv)
 		goto out;
 	if (!json_object_size(params)) {
 		usage_error(argv[0], "nothing to change: give at least one of --weight, "
-			    "--iops-limit, --bps-limit, --iops-reservation, --latency-target");
+			    "--iops-limit, --bps-limit, --iops-reservation, --latency-target, "
+			    "--irq-coalesce-us, --irq-coalesce-count");
 		goto out;
 	}
 	json_object_set_new(params, "name", json_string(name));

@@ -218,16 +218,18 @@ static void m_attach(struct call *k)
 	const char *name, *volume, *cache = "none";
 	int readonly = 0;
 	struct qos_params qp = QOS_PARAMS_ABSENT;
+	json_int_t co_us = QOS_ABSENT, co_count = QOS_ABSENT;
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	struct tenant *t;
 	char err[512];
 	int r;
 
 	if (unpack(k->c, k->id, k->params,
-		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
+		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I, s?I, s?I}", "name", &name,
 		   "volume", &volume, "readonly", &readonly, "cache", &cache, "weight", &qp.weight,
 		   "iops_reservation", &qp.iops_reservation, "iops_limit", &qp.iops_limit,
-		   "bps_limit", &qp.bps_limit, "latency_target_us", &qp.latency_target_us))
+		   "bps_limit", &qp.bps_limit, "latency_target_us", &qp.latency_target_us,
+		   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count))
 		return;
 	if (!strcmp(cache, "none"))
 		ap.cache = CACHE_NONE;
@@ -237,6 +239,8 @@ static void m_attach(struct call *k)
 		return reply_error(k->c, k->id, -EINVAL,
 				   "cache must be \"none\" or \"writeback\", got \"%s\"", cache);
 	r = qos_decode(&qp, &ap.qos, err, sizeof(err));
+	if (!r)
+		r = coalesce_decode(co_us, co_count, &ap.coalesce, err, sizeof(err));
 	if (r)
 		return reply_error(k->c, k->id, r, "%s", err);
 	ap.name = name;
@@ -463,29 +467,96 @@ static void m_set_qos(struct call *k)
 {
 	const char *name;
 	struct qos_params qp = QOS_PARAMS_ABSENT;
+	json_int_t co_us = QOS_ABSENT, co_count = QOS_ABSENT;
+	struct irq_coalesce co;
 	struct tenant *t;
 	struct sched_qos q;
+	json_t *qos;
 	char err[256];
 	int r;
 
-	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I, s?I}", "name", &name,
-		   "weight", &qp.weight, "iops_reservation", &qp.iops_reservation,
+	if (unpack(k->c, k->id, k->params, "{s:s, s?I, s?I, s?I, s?I, s?I, s?I, s?I}",
+		   "name", &name, "weight", &qp.weight, "iops_reservation", &qp.iops_reservation,
 		   "iops_limit", &qp.iops_limit, "bps_limit", &qp.bps_limit,
-		   "latency_target_us", &qp.latency_target_us))
+		   "latency_target_us", &qp.latency_target_us,
+		   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count))
 		return;
 	t = tenant_find(name);
 	if (!t)
 		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
 				   name);
 	q = t->qos;
+	co = t->coalesce;
 	r = qos_decode(&qp, &q, err, sizeof(err));
+	if (!r)
+		r = coalesce_decode(co_us, co_count, &co, err, sizeof(err));
 	if (r)
 		return reply_error(k->c, k->id, r, "%s", err);
 	r = tenant_set_qos(t, &q, err, sizeof(err));
 	if (r < 0)
 		return reply_error(k->c, k->id, r, "%s", err);
+	tenant_set_coalesce(t, &co);
 	state_save();
-	reply_result(k->c, k->id, json_pack("{s:s, s:o}", "name", name, "qos", qos_json(&t->qos)));
+	qos = qos_json(&t->qos);
+	coalesce_json_add(qos, &t->coalesce);
+	reply_result(k->c, k->id, json_pack("{s:s, s:o}", "name", name, "qos", qos));
+}
+
+static void m_resize(struct call *k)
+{
+	const char *name;
+	json_int_t size;
+	struct tenant *t;
+	char err[512];
+	int r;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s:I}", "name", &name, "size", &size))
+		return;
+	t = tenant_find(name);
+	if (!t)
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	if (size < 0)
+		return reply_error(k->c, k->id, PVFS_RPC_INVALID_PARAMS,
+				   "invalid params: size must be >= 0 (0: the volume's size now)");
+	r = tenant_resize(t, (uint64_t)size, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	reply_result(k->c, k->id, stats_tenant_summary(t));
+}
+
+/*
+ * m_test_drop_interrupts - a test hook (pvfsd --test-hooks only): the
+ * tenant's next count interrupts are not sent, as if lost, so that a guest
+ * driver's recovery from a lost interrupt can be tested. Not for production:
+ * without --test-hooks the method refuses to run.
+ */
+static void m_test_drop_interrupts(struct call *k)
+{
+	const char *name;
+	json_int_t count = 1;
+	struct tenant *t;
+	char err[256];
+	int r;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s?I}", "name", &name, "count", &count))
+		return;
+	if (!cfg.test_hooks)
+		return reply_error(k->c, k->id, -EPERM,
+				   "test hooks are off; start pvfsd with --test-hooks (for tests "
+				   "only)");
+	t = tenant_find(name);
+	if (!t)
+		return reply_error(k->c, k->id, -ENOENT, "no tenant named %s (see pvfsctl list)",
+				   name);
+	if (count < 1 || count > 1000000)
+		return reply_error(k->c, k->id, -EINVAL, "count must be 1-1000000, got %lld",
+				   (long long)count);
+	r = tenant_drop_interrupts(t, (uint32_t)count, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	reply_result(k->c, k->id, json_pack("{s:s, s:I}", "name", name, "dropping",
+					    (json_int_t)count));
 }
 
 struct method {
@@ -500,8 +571,10 @@ static const struct method methods[] = {
 	{ "list", m_list, false },
 	{ "move", m_move, false },
 	{ "plug", m_plug, true },
+	{ "resize", m_resize, false },
 	{ "set_qos", m_set_qos, false },
 	{ "stats", m_stats, false },
+	{ "test_drop_interrupts", m_test_drop_interrupts, false },
 	{ "version", m_version, false },
 };
 

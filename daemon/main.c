@@ -64,6 +64,8 @@ static void usage(FILE *f)
 "      --admin-group GROUP    members may use the control socket (default: root only)\n"
 "      --max-connections N    control connections without a plugged VM (default %d)\n"
 "      --allow-block-devices  allow block devices as volumes\n"
+"      --test-hooks           enable the control methods that exist for tests\n"
+"                             (test_drop_interrupts); never in production\n"
 "  -v, --verbose              debug logging\n"
 "  -h, --help                 this help\n"
 "      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT,
@@ -73,7 +75,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
-	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE };
+	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -90,6 +92,7 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "tenants-per-poller", required_argument, NULL, O_TPP },
 		{ "rebalance", required_argument, NULL, O_REBALANCE },
+		{ "test-hooks", no_argument, NULL, O_TEST_HOOKS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -128,6 +131,10 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 			exit(0);
 		case 'v':
 			log_init("pvfsd", LOG_DEBUG);
+			break;
+		case O_TEST_HOOKS:
+			/* Command line only: a config file never turns test hooks on. */
+			cfg.test_hooks = true;
 			break;
 		default:
 			r = config_set_option(opts, c, optarg);

@@ -33,7 +33,8 @@
 #include "util.h"
 
 enum fam {
-	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS,
+	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS, F_COALESCED,
+	F_RESETS, F_COALESCE_US,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
 	F_POLL_WAKEUPS, F_POLL_CAP, F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE,
 	F_MOVES_ALL, F_NR
@@ -53,6 +54,12 @@ static const struct {
 			  "Doorbells the guest rang (VM exits)." },
 	[F_INTERRUPTS] = { "pvfs_tenant_interrupts_total", "counter",
 			   "Interrupts (call eventfd signals) sent to the guest." },
+	[F_COALESCED] = { "pvfs_tenant_coalesced_total", "counter",
+			  "Completions whose interrupt was merged into another by coalescing." },
+	[F_RESETS] = { "pvfs_tenant_resets_total", "counter",
+		       "Reset handshakes the guest asked for and pvfsd answered." },
+	[F_COALESCE_US] = { "pvfs_tenant_irq_coalesce_seconds", "gauge",
+			    "Interrupt coalescing window (0: off)." },
 	[F_THROTTLED] = { "pvfs_tenant_throttled_total", "counter",
 			  "Times a QoS limit held the tenant back while it had work." },
 	[F_THROTTLED_SEC] = { "pvfs_tenant_throttled_seconds_total", "counter",
@@ -219,6 +226,12 @@ void metrics_render(struct evbuffer *b)
 	tenant_counter(b, F_INFLIGHT, offsetof(struct tenant_stats, inflight), 1.0);
 	tenant_counter(b, F_DOORBELLS, offsetof(struct tenant_stats, doorbells), 1.0);
 	tenant_counter(b, F_INTERRUPTS, offsetof(struct tenant_stats, interrupts), 1.0);
+	tenant_counter(b, F_COALESCED, offsetof(struct tenant_stats, coalesced), 1.0);
+	tenant_counter(b, F_RESETS, offsetof(struct tenant_stats, resets), 1.0);
+	header(b, F_COALESCE_US);
+	for (const struct tenant *t = tenant_first(); t; t = t->next)
+		evbuffer_add_printf(b, "%s{tenant=\"%s\"} %.6f\n", fams[F_COALESCE_US].name, t->name,
+				    (double)t->coalesce.us / 1e6);
 	throttle_metrics(b);
 	tenant_counter(b, F_QDELAY, offsetof(struct tenant_stats, queue_delay_ns), 1e-9);
 	tenant_counter(b, F_INVALID, offsetof(struct tenant_stats, invalid), 1.0);

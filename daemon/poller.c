@@ -30,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "lifecycle.h"
 #include "log.h"
 #include "poller.h"
 #include "poller_test.h"
@@ -49,7 +50,7 @@ enum { UD_REQ = 0, UD_KICK = 1, UD_MBOX = 2, UD_IGNORE = 3, UD_CALL = 4, UD_WATC
 #define UD_PTR(ud) ((void *)(uintptr_t)((ud) & ~7ull))
 #define UD_KIND(ud) ((unsigned)((ud) & 7))
 
-enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS, MSG_MOVE };
+enum msg_type { MSG_ADD, MSG_REMOVE, MSG_QOS, MSG_MOVE, MSG_RESIZE, MSG_COALESCE, MSG_DROP_IRQS };
 
 /*
  * A message names its tenant by pointer and id. MSG_ADD hands the tenant
@@ -69,6 +70,9 @@ struct poller_msg {
 	bool force;
 	bool moved;			/* MSG_ADD: arrives from another poller */
 	struct sched_qos qos;
+	uint64_t capacity;		/* MSG_RESIZE */
+	struct irq_coalesce coalesce;	/* MSG_COALESCE */
+	uint32_t count;			/* MSG_DROP_IRQS */
 };
 
 struct poller {
@@ -94,6 +98,7 @@ struct poller {
 	uint8_t slot_used[FILE_SLOTS];
 	uint64_t spin_ns;		/* adaptive idle window */
 	bool wakeup_set;		/* NEED_WAKEUP is still set from a heartbeat */
+	uint64_t irq_wake;		/* earliest coalesced interrupt due, UINT64_MAX: none */
 	struct poller_stats st;
 	struct pvfs_seg seg_scratch[PVFS_MAX_SEGS];
 };
@@ -114,6 +119,8 @@ const char *const pvfs_op_names[PVFS_OP_MAX] = {
 	[PVFS_OP_WRITE_ZEROES] = "write_zeroes",
 };
 
+static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, uint64_t now);
+
 static struct io_uring_sqe *get_sqe(struct poller *p)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
@@ -131,6 +138,20 @@ static struct io_uring_sqe *get_sqe(struct poller *p)
 
 /* ---- guest-visible effects ---- */
 
+/*
+ * state_due - the tenant is to end in terminal state st (pvfs_ring.h "Host
+ * states"): DRAINING now, st once nothing it consumed is in flight
+ * (settle_tenants). A detach's REMOVED wins over BROKEN.
+ */
+static void state_due(struct tenant_io *tio, uint32_t st)
+{
+	if (tio->terminal)
+		return;
+	if (tio->state_due != PVFS_HOST_REMOVED)
+		tio->state_due = st;
+	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_DRAINING);
+}
+
 static void mark_broken(struct tenant_io *tio, const char *why)
 {
 	if (tio->broken)
@@ -139,8 +160,7 @@ static void mark_broken(struct tenant_io *tio, const char *why)
 	/* Release: whoever sees st.broken below also finds the reason. */
 	__atomic_store_n(&tio->t->broken_reason, why, __ATOMIC_RELEASE);
 	stat_add(&tio->t->st.broken, 1);
-	/* Release: a guest that sees BROKEN sees every CQE posted before. */
-	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_BROKEN);
+	state_due(tio, PVFS_HOST_BROKEN);
 	log_warn("tenant %s: ring is corrupt (%s); tenant marked broken, others unaffected",
 		 tio->t->name, why);
 }
@@ -248,6 +268,8 @@ static void complete_req(struct poller *p, struct io_req *req, int32_t res, uint
 	req->busy = 0;
 	account(tio->t, req->op, res, now - req->t_seen);
 	post_cqe(tio, req->ioq, req->tag, res);
+	if (!req->ioq->irq_cqes++)
+		req->ioq->irq_first_ns = now;
 }
 
 /* ---- submission ---- */
@@ -420,9 +442,15 @@ static int scan(struct poller *p, uint64_t now)
 	int any = 0;
 
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		uint32_t req;
 		int work = 0;
 
-		if (tio->broken || tio->moving || (tio->removing && !tio->fail_new))
+		/* One load per tenant and pass: the guest's line, written only by a reset. */
+		if (unlikely(pvfs_host_reset_pending(tio->hdr, tio->reset_ack, &req)) &&
+		    !tio->resetting && !tio->removing && !tio->moving)
+			start_reset(p, tio, req, now);
+		if (tio->broken || tio->moving || tio->resetting || tio->terminal ||
+		    (tio->removing && !tio->fail_new))
 			continue;
 		if (unlikely(tio->has_recov))
 			work = 1;
@@ -461,8 +489,8 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	while ((se = sched_pick(&p->sched, now, ret_wake))) {
 		struct tenant_io *tio = container_of(se, struct tenant_io, se);
 		uint32_t bytes = 0;
-		enum dispatch_result r = tio->broken ? DISPATCH_NONE :
-					 dispatch_one(p, tio, now, &bytes);
+		enum dispatch_result r = tio->broken || tio->resetting || tio->terminal ?
+					 DISPATCH_NONE : dispatch_one(p, tio, now, &bytes);
 
 		if (r == DISPATCH_NONE) {
 			sched_deactivate(&p->sched, se, now);
@@ -486,6 +514,13 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	tio->inflight--;
 	p->inflight--;
 	stat_add(&tio->t->st.inflight, (uint64_t)-1);
+	if (unlikely(tio->resetting)) {
+		/* The guest forgot it: no CQE, no continuation (pvfs_ring.h "Reset"). */
+		req->busy = 0;
+		account(tio->t, req->op, -ECANCELED, now - req->t_seen);
+		sched_completed(&p->sched, &tio->se, now - req->t_seen, now);
+		return;
+	}
 	if (res > 0 && (req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE)) {
 		req->done += (uint32_t)res;
 		if (req->done < req->len) {
@@ -594,12 +629,53 @@ static void backend_passes(struct poller *p)
 }
 
 /*
+ * coalesce_hold - true if ioq's interrupt waits for more CQEs (interrupt
+ * coalescing): until count of them are posted or the first has waited
+ * coalesce.us, whichever is first; the poller wakes up for the deadline.
+ * When it fires and the guest has reaped everything meanwhile (it polls, or
+ * another queue's interrupt woke it), no interrupt is needed at all.
+ */
+static bool coalesce_hold(struct poller *p, struct tenant_io *tio, struct io_queue *ioq,
+			  uint64_t now)
+{
+	uint64_t due = ioq->irq_first_ns + (uint64_t)tio->coalesce.us * 1000;
+
+	if (now < due && (!tio->coalesce.count || ioq->irq_cqes < tio->coalesce.count)) {
+		p->irq_wake = MIN(p->irq_wake, due);
+		return true;
+	}
+	if (PVFS_LOAD_ACQUIRE(&ioq->q.ctrl->cq_head) == ioq->cq_tail) {
+		stat_add(&tio->t->st.coalesced, ioq->irq_cqes);
+		ioq->need_irq = false;
+		ioq->irq_cqes = 0;
+		return true;
+	}
+	if (ioq->irq_cqes > 1)
+		stat_add(&tio->t->st.coalesced, ioq->irq_cqes - 1);
+	return false;
+}
+
+/* interrupt - signal ioq's guest, unless the test hook eats this one. */
+static void interrupt(struct poller *p, struct tenant_io *tio, struct io_queue *ioq)
+{
+	if (unlikely(tio->drop_irqs)) {
+		tio->drop_irqs--;
+		stat_add(&tio->t->st.interrupts_dropped, 1);
+		return;
+	}
+	signal_call(p, ioq);
+}
+
+/*
  * signal_guests - one interrupt per queue that got CQEs in this batch (a
  * queue whose last interrupt is still being written gets one more after
  * it, covering everything posted meanwhile).
  */
 static void signal_guests(struct poller *p)
 {
+	uint64_t now = 0;
+
+	p->irq_wake = UINT64_MAX;
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
 		if (tio->fd_cancelled)
 			continue;
@@ -608,9 +684,18 @@ static void signal_guests(struct poller *p)
 
 			if (!ioq->need_irq)
 				continue;
+			if (unlikely(tio->coalesce.us) && !ioq->force_irq) {
+				if (!now)
+					now = now_ns();
+				if (coalesce_hold(p, tio, ioq, now))
+					continue;
+			}
 			ioq->need_irq = false;
-			if (pvfs_cq_wants_interrupt(&ioq->q))
-				signal_call(p, ioq);
+			ioq->irq_cqes = 0;
+			if (ioq->force_irq || pvfs_cq_wants_interrupt(&ioq->q)) {
+				ioq->force_irq = false;
+				interrupt(p, tio, ioq);
+			}
 		}
 	}
 }
@@ -742,6 +827,55 @@ static void cancel_io(struct tenant_io *tio)
 }
 
 /*
+ * start_reset - the guest asked to forget its previous life (pvfs_ring.h
+ * "Reset"): take no SQE, cancel what is in flight, and post nothing for it
+ * (handle_req_cqe); settle_tenants finishes once it has all come back.
+ */
+static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, uint64_t now)
+{
+	tio->resetting = true;
+	tio->reset_req = req;
+	sched_deactivate(&p->sched, &tio->se, now);
+	if (tio->inflight)
+		cancel_io(tio);
+	log_notice("tenant %s: the guest asked for a reset; cancelling its %u request(s) in flight",
+		   tio->t->name, tio->inflight);
+}
+
+/*
+ * settle_tenants - the life-cycle steps that wait for a tenant's in-flight
+ * I/O to drain: answer a reset (a BROKEN ring comes back READY), or publish
+ * the terminal state due (pvfs_ring.h "Host states"), after which the ring
+ * and the guest's memory are not touched again.
+ */
+static void settle_tenants(struct poller *p)
+{
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		if (likely(!tio->resetting && !tio->state_due) || tio->inflight)
+			continue;
+		if (tio->resetting) {
+			if (tio->broken || tio->state_due == PVFS_HOST_BROKEN) {
+				tio->broken = false;
+				tio->state_due = 0;
+				tio->terminal = false;
+				__atomic_store_n(&tio->t->broken_reason, NULL, __ATOMIC_RELAXED);
+				__atomic_store_n(&tio->t->st.broken, 0, __ATOMIC_RELAXED);
+				PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_READY);
+			}
+			lifecycle_reset_ring(tio, tio->reset_req);
+			tio->resetting = false;
+			stat_add(&tio->t->st.resets, 1);
+			log_notice("tenant %s: reset done; the guest starts afresh", tio->t->name);
+		}
+		if (tio->state_due && !tio->terminal) {
+			/* Release: a guest that sees it sees every CQE posted before. */
+			PVFS_STORE_RELEASE(&tio->hdr->host_state, tio->state_due);
+			tio->terminal = true;
+		}
+	}
+}
+
+/*
  * finish_removes - hand back tenants whose last operation has completed.
  * Once a removed tenant's I/O has drained, the interrupts it still had on
  * their way are cancelled and no new ones start (a VMM may make a call
@@ -827,8 +961,8 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			/* A second remove may upgrade (unplug, then detach), never downgrade. */
 			if (m->fail_new && !tio->fail_new) {
 				tio->fail_new = true;
-				/* Detach: the guest sees the device go away. */
-				PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_REMOVED);
+				/* Detach: the guest sees the device go away, once drained. */
+				state_due(tio, PVFS_HOST_REMOVED);
 			}
 			sched_deactivate(&p->sched, &tio->se, now);
 			cancel_eventfd_ops(p, tio, false);
@@ -852,6 +986,25 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio->moving = true;
 			sched_deactivate(&p->sched, &tio->se, now);
 			cancel_eventfd_ops(p, tio, false);
+			break;
+		case MSG_RESIZE:
+			tio = owned(p, m);
+			if (tio && !tio->terminal && m->capacity > tio->capacity) {
+				lifecycle_set_capacity(tio, m->capacity);
+				/* pvfs_ring.h "Volume properties": queue 0, whatever its flags. */
+				tio->queues[0].need_irq = true;
+				tio->queues[0].force_irq = true;
+			}
+			break;
+		case MSG_COALESCE:
+			tio = owned(p, m);
+			if (tio)
+				tio->coalesce = m->coalesce;
+			break;
+		case MSG_DROP_IRQS:
+			tio = owned(p, m);
+			if (tio)
+				tio->drop_irqs += m->count;
 			break;
 		}
 		free(m);
@@ -922,6 +1075,30 @@ void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q)
 	post_msg(tio->p, m);
 }
 
+void poller_resize(struct tenant_io *tio, uint64_t capacity)
+{
+	struct poller_msg *m = new_msg(MSG_RESIZE, tio);
+
+	m->capacity = capacity;
+	post_msg(tio->p, m);
+}
+
+void poller_set_coalesce(struct tenant_io *tio, const struct irq_coalesce *c)
+{
+	struct poller_msg *m = new_msg(MSG_COALESCE, tio);
+
+	m->coalesce = *c;
+	post_msg(tio->p, m);
+}
+
+void poller_drop_interrupts(struct tenant_io *tio, uint32_t count)
+{
+	struct poller_msg *m = new_msg(MSG_DROP_IRQS, tio);
+
+	m->count = count;
+	post_msg(tio->p, m);
+}
+
 int poller_done_fd(void)
 {
 	return done_efd;
@@ -980,7 +1157,7 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 	int r;
 
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->broken || tio->removing || tio->moving)
+		if (tio->broken || tio->removing || tio->moving || tio->resetting)
 			continue;
 		for (uint32_t i = 0; i < tio->nr_queues; i++) {
 			struct io_queue *ioq = &tio->queues[i];
@@ -992,7 +1169,8 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 		}
 	}
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->broken || tio->removing || tio->moving)
+		/* Broken ones too: their guest's reset rings queue 0. */
+		if (tio->removing || tio->moving)
 			continue;
 		for (uint32_t i = 0; i < tio->nr_queues; i++)
 			if (!tio->queues[i].kick_armed)
@@ -1063,7 +1241,10 @@ static int poller_pass(struct poller *p, uint64_t now, uint64_t *ret_wake)
 		p->pending_sqes = 0;
 	}
 	signal_guests(p);
+	settle_tenants(p);
 	finish_removes(p);
+	/* A coalesced interrupt is due then: sleep no longer. */
+	*ret_wake = MIN(*ret_wake, p->irq_wake);
 	return work;
 }
 

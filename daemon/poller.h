@@ -14,6 +14,7 @@
 
 #include "sched.h"
 
+struct irq_coalesce;
 struct poller;
 struct poller_stats;
 struct tenant_io;
@@ -52,6 +53,12 @@ void poller_move(struct tenant_io *tio);
 void poller_remove(struct tenant_io *tio, bool fail_new, bool force);
 /* poller_set_qos - apply new QoS to a running tenant. */
 void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
+/* poller_resize - a running tenant's volume grew to capacity: tell its guest. */
+void poller_resize(struct tenant_io *tio, uint64_t capacity);
+/* poller_set_coalesce - apply new interrupt coalescing to a running tenant. */
+void poller_set_coalesce(struct tenant_io *tio, const struct irq_coalesce *c);
+/* poller_drop_interrupts - test hook (--test-hooks): do not send the next count interrupts. */
+void poller_drop_interrupts(struct tenant_io *tio, uint32_t count);
 /* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */
 int poller_done_fd(void);
 /* poller_reap_done - cb(tio) for each tenant whose remove has finished (control thread). */

@@ -74,7 +74,23 @@ struct tenant_stats {
 	uint64_t dispatched;
 	uint64_t inflight;		/* gauge */
 	uint64_t broken;		/* 1 once the ring was found corrupt */
+	uint64_t resets;		/* reset handshakes answered (pvfs_ring.h "Reset") */
+	uint64_t coalesced;		/* CQEs whose interrupt was merged into another */
+	uint64_t interrupts_dropped;	/* interrupts not sent by the test hook */
 };
+
+/*
+ * Interrupt coalescing of a tenant (pvfsctl --irq-coalesce-us/-count): at
+ * most one interrupt per queue per window of us microseconds, sent early
+ * once count CQEs wait for it. us = 0: off, every batch interrupts.
+ */
+struct irq_coalesce {
+	uint32_t us;			/* 0 .. IRQ_COALESCE_US_MAX */
+	uint32_t count;			/* 0 (no count threshold) .. IRQ_COALESCE_COUNT_MAX */
+};
+
+#define IRQ_COALESCE_US_MAX	10000u
+#define IRQ_COALESCE_COUNT_MAX	65535u
 
 struct guest_mem {
 	uint64_t gpa, size;
@@ -125,6 +141,9 @@ struct io_queue {
 	bool call_busy;			/* a write to call_fd is in io_uring */
 	bool call_again;		/* another interrupt is due once it completes */
 	bool need_irq;			/* CQEs posted since the last interrupt */
+	bool force_irq;			/* interrupt even with NO_INTERRUPT (a resize, queue 0) */
+	uint32_t irq_cqes;		/* CQEs posted since the last interrupt (coalescing) */
+	uint64_t irq_first_ns;		/* when the first of them was posted */
 	/*
 	 * Requests a previous pvfsd consumed and did not complete, found in the
 	 * in-flight table at plug: re-issued through the scheduler (limits and
@@ -171,6 +190,17 @@ struct tenant_io {
 	bool moving;			/* move: take no new SQEs, hand back when quiet */
 	bool fail_new;			/* detach: complete new SQEs with -ENODEV */
 	bool broken;
+	/*
+	 * Life cycle (pvfs_ring.h "Host states", "Reset"): the terminal state
+	 * to publish once nothing is in flight (DRAINING until then), and the
+	 * reset in progress. reset_ack is the host's copy of the last answer.
+	 */
+	uint32_t state_due;		/* PVFS_HOST_BROKEN or _REMOVED, 0: none */
+	bool terminal;			/* state_due is published: hands off the ring */
+	bool resetting;			/* draining for reset request reset_req */
+	uint32_t reset_req, reset_ack;
+	struct irq_coalesce coalesce;
+	uint32_t drop_irqs;		/* test hook: interrupts not to send */
 };
 
 struct tenant {
@@ -188,6 +218,7 @@ struct tenant {
 	bool is_bdev;
 	enum cache_mode cache;
 	struct sched_qos qos;
+	struct irq_coalesce coalesce;
 	enum tenant_state state;
 	struct tenant_io *tio;		/* non-NULL while plugged */
 	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it (opaque) */
@@ -229,6 +260,7 @@ struct daemon_config {
 	uint32_t inflight_cap;
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
+	bool test_hooks;		/* --test-hooks: control methods for tests only */
 	gid_t admin_gid;		/* (gid_t)-1: root only */
 	uint32_t max_conns;		/* control connections that plug no VM */
 	const char *metrics_listen;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "pvfs_ctl.h"
+#include "pvfsd.h"
 #include "qos_json.h"
 #include "sched.h"
 
@@ -60,5 +61,46 @@ int qos_decode(const struct qos_params *p, struct sched_qos *q, char *err, size_
 		}
 		q->latency_target_ns = lat * 1000;
 	}
+	return 0;
+}
+
+void coalesce_json_add(json_t *qos, const struct irq_coalesce *c)
+{
+	json_object_set_new(qos, "irq_coalesce_us", json_integer(c->us));
+	json_object_set_new(qos, "irq_coalesce_count", json_integer(c->count));
+}
+
+int coalesce_decode(json_int_t us, json_int_t count, struct irq_coalesce *c, char *err,
+		    size_t errlen)
+{
+	struct irq_coalesce n = *c;
+
+	if ((us != QOS_ABSENT && us < 0) || (count != QOS_ABSENT && count < 0)) {
+		snprintf(err, errlen, "invalid params: %s must be >= 0",
+			 us != QOS_ABSENT && us < 0 ? "irq_coalesce_us" : "irq_coalesce_count");
+		return PVFS_RPC_INVALID_PARAMS;
+	}
+	if (us != QOS_ABSENT) {
+		if (us > IRQ_COALESCE_US_MAX) {
+			snprintf(err, errlen, "irq_coalesce_us must be 0-%u (0 = off), got %lld",
+				 IRQ_COALESCE_US_MAX, (long long)us);
+			return -EINVAL;
+		}
+		n.us = (uint32_t)us;
+	}
+	if (count != QOS_ABSENT) {
+		if (count > IRQ_COALESCE_COUNT_MAX) {
+			snprintf(err, errlen, "irq_coalesce_count must be 0-%u (0 = none), got %lld",
+				 IRQ_COALESCE_COUNT_MAX, (long long)count);
+			return -EINVAL;
+		}
+		n.count = (uint32_t)count;
+	}
+	if (n.count && !n.us) {
+		snprintf(err, errlen, "irq_coalesce_count %u needs irq_coalesce_us: the window "
+			 "bounds how long a completion may wait for its interrupt", n.count);
+		return -EINVAL;
+	}
+	*c = n;
 	return 0;
 }

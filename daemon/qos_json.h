@@ -36,4 +36,20 @@ json_t *qos_json(const struct sched_qos *q);
  */
 int qos_decode(const struct qos_params *p, struct sched_qos *q, char *err, size_t errlen);
 
+struct irq_coalesce;
+
+/*
+ * coalesce_json_add - add irq_coalesce_us and irq_coalesce_count to a qos
+ * object: interrupt coalescing is shown and saved with the QoS settings,
+ * though the scheduler does not see it (the poller applies it).
+ */
+void coalesce_json_add(json_t *qos, const struct irq_coalesce *c);
+/*
+ * coalesce_decode - apply irq_coalesce_us and irq_coalesce_count, each
+ * QOS_ABSENT when not given, to *c; 0 or the error code and message like
+ * qos_decode. A count needs a window: the window bounds the delay.
+ */
+int coalesce_decode(json_int_t us, json_int_t count, struct irq_coalesce *c, char *err,
+		    size_t errlen);
+
 #endif

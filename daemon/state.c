@@ -44,12 +44,15 @@ void state_save(void)
 		return;
 	arr = json_array();
 	for (const struct tenant *t = tenant_first(); t; t = t->next) {
+		json_t *qos;
+
 		if (t->detaching)
 			continue;
+		qos = qos_json(&t->qos);
+		coalesce_json_add(qos, &t->coalesce);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
 				"name", t->name, "volume", t->volume, "readonly", t->readonly,
-				"cache", cache_mode_name(t->cache),
-				"qos", qos_json(&t->qos)));
+				"cache", cache_mode_name(t->cache), "qos", qos));
 	}
 	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
 	/*
@@ -84,6 +87,7 @@ static int restore_one(json_t *e, size_t i)
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
 	const char *cache = "none";
 	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0, lat = 0;
+	json_int_t co_us = 0, co_count = 0;
 	int readonly = 0;
 	json_error_t jerr;
 	struct tenant *t;
@@ -91,10 +95,11 @@ static int restore_one(json_t *e, size_t i)
 	int r;
 
 	if (json_unpack_ex(e, &jerr, JSON_STRICT,
-			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I}}",
+			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I, s?I, s?I}}",
 			   "name", &ap.name, "volume", &ap.volume, "readonly", &readonly,
 			   "cache", &cache, "qos", "weight", &weight, "iops_reservation", &resv,
-			   "iops_limit", &iops, "bps_limit", &bps, "latency_target_us", &lat) < 0) {
+			   "iops_limit", &iops, "bps_limit", &bps, "latency_target_us", &lat,
+			   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count) < 0) {
 		log_err("state file %s: tenant %zu: %s; skipped", cfg.state_file, i, jerr.text);
 		return -EINVAL;
 	}
@@ -110,6 +115,10 @@ static int restore_one(json_t *e, size_t i)
 	ap.qos.iops_limit = (uint64_t)iops;
 	ap.qos.bps_limit = (uint64_t)bps;
 	ap.qos.latency_target_ns = (uint64_t)lat * 1000;
+	if (coalesce_decode(co_us, co_count, &ap.coalesce, err, sizeof(err))) {
+		log_err("state file %s: tenant %s: %s; skipped", cfg.state_file, ap.name, err);
+		return -EINVAL;
+	}
 	r = tenant_attach(&ap, &t, err, sizeof(err));
 	if (r < 0)
 		log_err("state file %s: cannot restore tenant %s: %s", cfg.state_file, ap.name, err);

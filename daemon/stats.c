@@ -17,7 +17,11 @@
 
 json_t *stats_tenant_summary(const struct tenant *t)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:o, s:I}",
+	json_t *qos = qos_json(&t->qos);
+	json_t *o;
+
+	coalesce_json_add(qos, &t->coalesce);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:o, s:I}",
 			      "name", t->name,
 			      "state", tenant_state_name(tenant_effective_state(t)),
 			      "volume", t->volume, "volume_path", t->volume_real,
@@ -26,7 +30,7 @@ json_t *stats_tenant_summary(const struct tenant *t)
 			      "capacity", (json_int_t)t->capacity,
 			      "logical_block_size", (int)t->lbs,
 			      "physical_block_size", (int)t->pbs,
-			      "qos", qos_json(&t->qos),
+			      "qos", qos,
 			      "plugs", (json_int_t)t->plugs);
 
 	if (tenant_effective_state(t) == TENANT_BROKEN) {
@@ -136,6 +140,11 @@ static json_t *tenant_json(const struct tenant *t)
 	json_object_set_new(o, "invalid", json_integer((json_int_t)stat_get(&t->st.invalid)));
 	json_object_set_new(o, "doorbells", json_integer((json_int_t)stat_get(&t->st.doorbells)));
 	json_object_set_new(o, "interrupts", json_integer((json_int_t)stat_get(&t->st.interrupts)));
+	json_object_set_new(o, "coalesced", json_integer((json_int_t)stat_get(&t->st.coalesced)));
+	json_object_set_new(o, "resets", json_integer((json_int_t)stat_get(&t->st.resets)));
+	if (stat_get(&t->st.interrupts_dropped))
+		json_object_set_new(o, "interrupts_dropped",
+				    json_integer((json_int_t)stat_get(&t->st.interrupts_dropped)));
 	json_object_set_new(o, "throttled", json_integer((json_int_t)throttled));
 	json_object_set_new(o, "throttled_seconds", json_real((double)throttled_ns / 1e9));
 	json_object_set_new(o, "dispatched", json_integer((json_int_t)dispatched));

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "poller.h"
 #include "pvfsd.h"
@@ -404,6 +405,7 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	t->readonly = ap->readonly;
 	t->cache = ap->cache;
 	t->qos = ap->qos;
+	t->coalesce = ap->coalesce;
 	t->state = TENANT_UNPLUGGED;
 
 	flags = (ap->readonly ? O_RDONLY : O_RDWR) | (ap->cache == CACHE_NONE ? O_DIRECT : 0);
@@ -507,7 +509,9 @@ static uint64_t host_features(const struct tenant *t)
 	return ((f & BACKEND_F_FLUSH) ? PVFS_F_FLUSH : 0) |
 	       ((f & BACKEND_F_DISCARD) ? PVFS_F_DISCARD : 0) |
 	       ((f & BACKEND_F_WRITE_ZEROES) ? PVFS_F_WRITE_ZEROES : 0) |
-	       ((t->readonly || (f & BACKEND_F_RO)) ? PVFS_F_RO : 0);
+	       ((t->readonly || (f & BACKEND_F_RO)) ? PVFS_F_RO : 0) |
+	       /* pvfs_ring.h's life-cycle bits: what pvfsd itself does. */
+	       PVFS_F_DRAIN | PVFS_F_RESET | ((f & BACKEND_F_RESIZE) ? PVFS_F_RESIZE : 0);
 }
 
 static void tio_free(struct tenant_io *tio)
@@ -715,6 +719,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	tio->max_discard_bytes = max_bytes(MAX_DISCARD_BYTES, t->backend->info.max_discard_bytes,
 					   t->lbs);
 	tio->qos = t->qos;
+	tio->coalesce = t->coalesce;
 	tio->readonly = t->readonly;
 	tio->direct = t->backend->info.direct;
 	r = setup_queues(tio, fds);
@@ -726,13 +731,21 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 	if (r < 0)
 		goto out_free_tio;
 
+	/*
+	 * A guest that asked for a reset nobody answered, or failed what was
+	 * left when the last host ended in a terminal state, must not see any
+	 * of it run: start empty (pvfs_ring.h "Host states", "Reset"). Before
+	 * anything is re-issued: recover() then finds an empty table.
+	 */
+	if (lifecycle_plug_needs_reset(tio)) {
+		lifecycle_reset_ring(tio, PVFS_READ_ONCE(&h->reset_req));
+		log_notice("tenant %s: the region is reset (asked by the guest, or left in a "
+			   "terminal state); nothing left in it runs", t->name);
+	} else {
+		tio->reset_ack = PVFS_READ_ONCE(&h->reset_ack);
+	}
 	/* Volume facts, then READY last with a release: the guest reads them after it. */
-	h->host_features = host_features(t);
-	h->capacity = t->capacity;
-	h->logical_block_size = t->lbs;
-	h->physical_block_size = t->pbs;
-	h->max_io_bytes = tio->max_io_bytes;
-	h->max_discard_bytes = tio->max_discard_bytes;
+	lifecycle_publish_volume(tio, host_features(t), t->pbs);
 	t->generation = PVFS_READ_ONCE(&h->host_generation) + 1;
 	PVFS_WRITE_ONCE(&h->host_generation, t->generation);
 	PVFS_STORE_RELEASE(&h->host_state, (uint32_t)PVFS_HOST_READY);
@@ -864,6 +877,13 @@ static bool move_end(struct tenant *t, struct tenant_io *tio)
 		 */
 		fold_sched_stats(t, tio);
 		tio->qos = t->qos;
+		tio->coalesce = t->coalesce;
+		/* Likewise a resize: publish it now, with its interrupt on queue 0. */
+		if (t->capacity > tio->capacity) {
+			lifecycle_set_capacity(tio, t->capacity);
+			tio->queues[0].need_irq = true;
+			tio->queues[0].force_irq = true;
+		}
 		poller_add(dst, tio, true);
 		t->moves++;
 		t->moved_ns = now_ns();
@@ -948,5 +968,67 @@ int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_
 	t->qos = *q;
 	if (t->tio && t->state == TENANT_RUNNING)
 		poller_set_qos(t->tio, q);
+	return 0;
+}
+
+void tenant_set_coalesce(struct tenant *t, const struct irq_coalesce *c)
+{
+	t->coalesce = *c;
+	if (t->tio && t->state == TENANT_RUNNING)
+		poller_set_coalesce(t->tio, c);
+}
+
+int tenant_resize(struct tenant *t, uint64_t size, char *err, size_t errlen)
+{
+	const struct backend_ops *ops = t->backend->ops;
+	uint64_t cap;
+	char why[256];
+	int r;
+
+	if (t->detaching)
+		return fail(err, errlen, -EBUSY, "tenant %s is being detached", t->name);
+	if (!ops->resize)
+		return fail(err, errlen, -EOPNOTSUPP, "tenant %s's %s volume cannot be resized",
+			    t->name, ops->kind);
+	if (size & (t->lbs - 1))
+		return fail(err, errlen, -EINVAL,
+			    "size %llu is not a multiple of tenant %s's block size (%u bytes)",
+			    (unsigned long long)size, t->name, t->lbs);
+	if (size && size < t->capacity)
+		return fail(err, errlen, -EINVAL,
+			    "tenant %s has %llu bytes; pvfsd only grows volumes (shrinking would "
+			    "cut off data the guest may use): give at least that",
+			    t->name, (unsigned long long)t->capacity);
+	if (size == t->capacity)
+		return 0;
+	if (size && t->readonly)
+		return fail(err, errlen, -EROFS, "tenant %s is read-only; pvfsd does not resize "
+			    "read-only volumes", t->name);
+	/* The resize hook of the backend (backend.h); size 0 re-reads a grown device. */
+	r = ops->resize(t->backend, size, &cap, why, sizeof(why));
+	if (r < 0)
+		return fail(err, errlen, r, "cannot resize tenant %s: %s", t->name, why);
+	if (cap < t->capacity)
+		return fail(err, errlen, -EIO,
+			    "tenant %s's volume shrank underneath pvfsd to %llu bytes (it had "
+			    "%llu); the guest keeps the old size", t->name,
+			    (unsigned long long)cap, (unsigned long long)t->capacity);
+	if (cap == t->capacity)
+		return 0;
+	log_info("tenant %s resized: %llu -> %llu bytes", t->name,
+		 (unsigned long long)t->capacity, (unsigned long long)cap);
+	t->capacity = cap;
+	if (t->tio && t->state == TENANT_RUNNING)
+		poller_resize(t->tio, cap);
+	return 0;
+}
+
+int tenant_drop_interrupts(struct tenant *t, uint32_t count, char *err, size_t errlen)
+{
+	if (!t->tio || t->state != TENANT_RUNNING)
+		return fail(err, errlen, -ENOTCONN, "tenant %s has no VM plugged", t->name);
+	poller_drop_interrupts(t->tio, count);
+	log_notice("tenant %s: test hook: the next %u interrupt(s) will not be sent", t->name,
+		   count);
 	return 0;
 }

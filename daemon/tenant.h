@@ -18,6 +18,7 @@ struct attach_params {
 	bool readonly;
 	enum cache_mode cache;
 	struct sched_qos qos;
+	struct irq_coalesce coalesce;
 };
 
 struct plug_mem {
@@ -72,6 +73,17 @@ int tenant_move(struct tenant *t, struct poller *dst, tenant_move_cb cb, void *a
 /* tenant_moves_total - moves finished since pvfsd started, all tenants together. */
 uint64_t tenant_moves_total(void);
 int tenant_set_qos(struct tenant *t, const struct sched_qos *q, char *err, size_t errlen);
+/* tenant_set_coalesce - interrupt coalescing (validated by the caller), now and at every plug. */
+void tenant_set_coalesce(struct tenant *t, const struct irq_coalesce *c);
+/*
+ * tenant_resize - grow t's volume to size bytes (a multiple of its block
+ * size) through its backend's resize hook, or with size 0 take the size the
+ * volume has now (a block device grown on the host), and tell a plugged
+ * guest (pvfs_ring.h PVFS_F_RESIZE). Refuses to shrink.
+ */
+int tenant_resize(struct tenant *t, uint64_t size, char *err, size_t errlen);
+/* tenant_drop_interrupts - test hook: t's next count interrupts are not sent. */
+int tenant_drop_interrupts(struct tenant *t, uint32_t count, char *err, size_t errlen);
 void tenant_conn_closed(struct ctl_conn *conn);
 /*
  * tenant_drained - the poller has let go of tio (main.c passes it to

@@ -132,5 +132,23 @@ unsigned pvfs_uguest_reap(struct pvfs_uguest_queue *uq, struct pvfs_cqe *out, un
 int pvfs_uguest_wait(struct pvfs_uguest_queue *uq, int timeout_ms);
 /* pvfs_uguest_set_polling - set or clear NO_INTERRUPT on the queue. */
 void pvfs_uguest_set_polling(struct pvfs_uguest_queue *uq, int polling);
+/*
+ * pvfs_uguest_reset - the reset handshake (pvfs_ring.h "Reset"): ask the
+ * host to forget everything this region's guest had submitted, and wait up
+ * to timeout_ms for its answer. On 0 every queue is empty and every tag
+ * free, and nothing submitted before will ever complete or touch guest
+ * memory. -EOPNOTSUPP: the last host did not offer PVFS_F_RESET (nothing
+ * was asked); -ENODEV: the host removed the volume (REMOVED, or a state this
+ * driver does not know); -ETIMEDOUT: no answer in time (pvfsd is gone, or a
+ * request cannot be cancelled yet): the request stays pending, and the
+ * caller must neither submit nor reuse the memory of earlier requests until
+ * a later call succeeds. The caller must not submit or reap meanwhile.
+ */
+int pvfs_uguest_reset(struct pvfs_uguest *g, int timeout_ms);
+/*
+ * pvfs_uguest_capacity - the volume's capacity and the config_generation it
+ * belongs to (PVFS_F_RESIZE), or -EAGAIN while the host is changing it.
+ */
+int pvfs_uguest_capacity(struct pvfs_uguest *g, uint64_t *ret_capacity, uint32_t *ret_gen);
 
 #endif

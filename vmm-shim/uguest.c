@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pvfs_shim.h"
@@ -155,4 +156,68 @@ void pvfs_uguest_set_polling(struct pvfs_uguest_queue *uq, int polling)
 	PVFS_WRITE_ONCE(&uq->q.ctrl->cq_flags, polling ? PVFS_CQ_NO_INTERRUPT : 0u);
 	/* Order the flag store before the next CQ check of the caller. */
 	PVFS_MB();
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* reset_adopt - after the ack: both queues of every queue pair are empty where the host says. */
+static void reset_adopt(struct pvfs_uguest *g)
+{
+	for (uint32_t i = 0; i < g->nr_queues; i++) {
+		struct pvfs_uguest_queue *uq = &g->queues[i];
+		uint32_t depth = uq->q.depth;
+
+		uq->sq_tail = uq->sq_published = PVFS_READ_ONCE(&uq->q.ctrl->sq_head);
+		uq->cq_head = PVFS_READ_ONCE(&uq->q.ctrl->cq_tail);
+		pvfs_cq_release(&uq->q, uq->cq_head);
+		for (uint32_t t = 0; t < depth; t++)
+			uq->free_tags[t] = (uint16_t)(depth - 1 - t);
+		uq->nr_free = depth;
+	}
+}
+
+int pvfs_uguest_reset(struct pvfs_uguest *g, int timeout_ms)
+{
+	struct pvfs_region_hdr *h = g->r->base;
+	uint64_t one = 1, deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint32_t req, st;
+
+	if (!(PVFS_READ_ONCE(&h->host_features) & PVFS_F_RESET))
+		return -EOPNOTSUPP;
+	req = pvfs_reset_request(h);
+	/* Whatever sq_flags say: the host may sleep without NEED_WAKEUP set. */
+	if (write(g->queues[0].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	for (;;) {
+		if (pvfs_reset_acked(h, req)) {
+			reset_adopt(g);
+			return 0;
+		}
+		st = PVFS_LOAD_ACQUIRE(&h->host_state);
+		if (st != PVFS_HOST_INIT && st != PVFS_HOST_READY && st != PVFS_HOST_DRAINING &&
+		    st != PVFS_HOST_BROKEN)
+			return -ENODEV;
+		if (mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		/* A bounded poll, like a guest driver's msleep loop. */
+		poll(NULL, 0, 1);
+	}
+}
+
+int pvfs_uguest_capacity(struct pvfs_uguest *g, uint64_t *ret_capacity, uint32_t *ret_gen)
+{
+	__u64 cap;
+	__u32 gen;
+
+	if (pvfs_config_read_capacity(g->r->base, &cap, &gen) < 0)
+		return -EAGAIN;
+	*ret_capacity = cap;
+	*ret_gen = gen;
+	return 0;
 }
