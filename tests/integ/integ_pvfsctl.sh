@@ -167,7 +167,7 @@ has "list shows web with its QoS" "^web +unplugged +a\.img +64\.0 MiB +rw +none 
 has "list shows db read-only" "^db +unplugged .*b\.img +10\.0 GiB +ro +writeback +100 +- +- +- +-$"
 expect_ok "list --json" "${P[@]}" --json list
 json "list --json has both tenants with their QoS" \
-	'sorted(t["name"] for t in j["tenants"]) == ["db", "web"] and [t for t in j["tenants"] if t["name"] == "web"][0]["qos"] == {"weight": 200, "iops_reservation": 100, "iops_limit": 5000, "bps_limit": 104857600, "latency_target_us": 0}'
+	'sorted(t["name"] for t in j["tenants"]) == ["db", "web"] and [t for t in j["tenants"] if t["name"] == "web"][0]["qos"] == {"weight": 200, "iops_reservation": 100, "iops_limit": 5000, "bps_limit": 104857600, "latency_target_us": 0, "irq_coalesce_us": 0, "irq_coalesce_count": 0}'
 
 expect_ok "set-qos" "${P[@]}" set-qos web --weight 300 --iops-limit 8000
 has "set-qos reports the new QoS" "tenant web: weight 300, reservation 100, limits iops=8000,bps=100M"
@@ -175,13 +175,38 @@ expect_ok "list after set-qos" "${P[@]}" list
 has "list shows the new QoS" "^web .* 300 +100 +iops=8000,bps=100M "
 expect_ok "set-qos --json" "${P[@]}" --json set-qos web --bps-limit 0
 json "set-qos --json returns the whole QoS" \
-	'j == {"name": "web", "qos": {"weight": 300, "iops_reservation": 100, "iops_limit": 8000, "bps_limit": 0, "latency_target_us": 0}}'
+	'j == {"name": "web", "qos": {"weight": 300, "iops_reservation": 100, "iops_limit": 8000, "bps_limit": 0, "latency_target_us": 0, "irq_coalesce_us": 0, "irq_coalesce_count": 0}}'
 
 expect_ok "set-qos --latency-target" "${P[@]}" set-qos web --latency-target 500
 has "set-qos shows the latency target" "limits iops=8000,lat=500us"
 expect_err "latency target above 10 s is refused" "latency_target_us must be 0-10000000" \
 	"${P[@]}" set-qos web --latency-target 20000000
 expect_ok "set-qos --latency-target 0" "${P[@]}" set-qos web --latency-target 0
+
+# Interrupt coalescing (issue 11): shown with the QoS, bounded, count needs a window.
+expect_ok "set-qos --irq-coalesce-us" "${P[@]}" set-qos web --irq-coalesce-us 50 --irq-coalesce-count 8
+has "set-qos shows the coalescing" "limits iops=8000,irq=50us/8"
+expect_err "a coalescing window above 10 ms is refused" "irq_coalesce_us must be 0-10000" \
+	"${P[@]}" set-qos web --irq-coalesce-us 20000
+expect_err "a count without a window is refused" "needs irq_coalesce_us" \
+	"${P[@]}" set-qos web --irq-coalesce-us 0
+expect_ok "set-qos --irq-coalesce-us 0 --irq-coalesce-count 0" "${P[@]}" set-qos web \
+	--irq-coalesce-us 0 --irq-coalesce-count 0
+
+# Online resize (issue 11): grows the file, refuses to shrink.
+expect_ok "resize grows" "${P[@]}" resize web 128M
+has "resize reports the new size" "tenant web: 128.0 MiB \(134217728 bytes\)"
+if [ "$(stat -c %s "$D/vols/a.img")" = 134217728 ]; then
+	ok "resize grew the file"
+else
+	notok "resize grew the file (size $(stat -c %s "$D/vols/a.img"))"
+fi
+expect_err "resize refuses to shrink" "pvfsd only grows volumes" "${P[@]}" resize web 64M
+expect_err "resize of a read-only tenant is refused" "is read-only" "${P[@]}" resize db 20G
+expect_err "resize to an unaligned size is refused" "not a multiple" "${P[@]}" resize web 134218000
+expect_err "resize of an unknown tenant" "no tenant named nope" "${P[@]}" resize nope 1G
+expect_err "test hook refused without --test-hooks" "test hooks are off" \
+	"${P[@]}" test-drop-interrupts web
 
 expect_ok "stats" "${P[@]}" stats
 has "stats has the tenant header" "^NAME +STATE +POLLER +IOPS +MiB/s +READ +WRITE +ERRORS +INFLIGHT +P50us +P99us +P99\.9us +DOORBELLS +IRQS +THROTTLED +QDELAYus$"

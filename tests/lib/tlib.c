@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -616,4 +617,116 @@ uint64_t tl_rand(uint64_t *state)
 	x ^= x >> 27;
 	*state = x;
 	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* ---- slowfs: a FUSE volume with held reads ---- */
+
+void tl_slowfs_start(struct tl_daemon *d, struct tl_slowfs *fs, uint64_t size, uint64_t gate_off)
+{
+	char *probe[] = { "/usr/bin/python3", "-c", "import fusepy", NULL };
+	char path[512], gate[32], *argv[7];
+	uint8_t block[4096];
+	int fd;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->events_fd = fs->gate_fd = -1;
+	if (access("/dev/fuse", R_OK | W_OK) < 0)
+		tl_skip("SKIP: no /dev/fuse (slowfs needs FUSE)");
+	if (tl_run(probe, "/dev/null", 30000) != 0)
+		tl_skip("SKIP: python3-fusepy is missing (scripts/install-deps installs it)");
+	snprintf(fs->mnt, sizeof(fs->mnt), "%s/fuse", d->vols);
+	snprintf(fs->ctl, sizeof(fs->ctl), "%s/slowfs", d->dir);
+	snprintf(fs->back, sizeof(fs->back), "%s/slowfs/back.img", d->dir);
+	if (mkdir(fs->mnt, 0755) < 0 || mkdir(fs->ctl, 0755) < 0)
+		tl_fatal("mkdir for slowfs: %m");
+	fd = open(fs->back, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		tl_fatal("create %s: %m", fs->back);
+	for (uint64_t off = 0; off < size; off += sizeof(block)) {
+		for (size_t i = 0; i < sizeof(block); i++)
+			block[i] = tl_slowfs_byte(off + i);
+		if (pwrite(fd, block, sizeof(block), (off_t)off) != (ssize_t)sizeof(block))
+			tl_fatal("write %s: %m", fs->back);
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "%s/events", fs->ctl);
+	if (mkfifo(path, 0600) < 0)
+		tl_fatal("mkfifo %s: %m", path);
+	/* Ours first, non-blocking: slowfs's blocking open for writing then returns. */
+	fs->events_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/gate", fs->ctl);
+	if (fs->events_fd < 0 || mkfifo(path, 0600) < 0)
+		tl_fatal("slowfs fifos: %m");
+	snprintf(gate, sizeof(gate), "%llu", (unsigned long long)gate_off);
+	argv[0] = "/usr/bin/python3";
+	argv[1] = "tests/integ/slowfs.py";
+	argv[2] = fs->mnt;
+	argv[3] = fs->back;
+	argv[4] = fs->ctl;
+	argv[5] = gate;
+	argv[6] = NULL;
+	fs->pid = tl_spawn(argv, NULL);
+	if (tl_slowfs_wait_read(fs, 20000) != -1)
+		tl_fatal("slowfs did not come up (see its output above)");
+	/* slowfs holds the gate open for reading and writing: this never blocks. */
+	fs->gate_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fs->gate_fd < 0)
+		tl_fatal("open %s: %m", path);
+}
+
+int64_t tl_slowfs_wait_read(struct tl_slowfs *fs, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = fs->events_fd, .events = POLLIN };
+		char *nl = memchr(fs->buf, '\n', fs->len);
+		int64_t left;
+		ssize_t n;
+
+		if (nl) {
+			/* "m" (mounted): -1; "r OFFSET": the offset. */
+			int64_t v = fs->buf[0] == 'r' ? strtoll(fs->buf + 2, NULL, 10) : -1;
+
+			fs->len -= (size_t)(nl + 1 - fs->buf);
+			memmove(fs->buf, nl + 1, fs->len);
+			return v;
+		}
+		left = (int64_t)(deadline - now_ns()) / 1000000;
+		if (left <= 0 || fs->len == sizeof(fs->buf))
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		n = read(fs->events_fd, fs->buf + fs->len, sizeof(fs->buf) - fs->len);
+		if (n > 0)
+			fs->len += (size_t)n;
+		else if (n == 0)
+			return -ETIMEDOUT;	/* slowfs exited */
+	}
+}
+
+void tl_slowfs_release(struct tl_slowfs *fs)
+{
+	if (fs->gate_fd >= 0 && write(fs->gate_fd, "x", 1) != 1)
+		tl_fatal("slowfs gate: %m");
+}
+
+void tl_slowfs_stop(struct tl_slowfs *fs)
+{
+	if (fs->pid <= 0)
+		return;
+	/* Whatever still waits gets its data; then the mount goes. */
+	for (int i = 0; i < 64 && fs->gate_fd >= 0; i++)
+		if (write(fs->gate_fd, "x", 1) != 1)
+			break;
+	/* slowfs unmounts on SIGTERM; the lazy unmount is for one that cannot. */
+	kill(fs->pid, SIGTERM);
+	tl_wait(fs->pid, 10000);
+	umount2(fs->mnt, MNT_DETACH);
+	fs->pid = 0;
+	if (fs->gate_fd >= 0)
+		close(fs->gate_fd);
+	if (fs->events_fd >= 0)
+		close(fs->events_fd);
+	fs->gate_fd = fs->events_fd = -1;
 }

@@ -146,6 +146,35 @@ int tl_vm_rw(struct tl_vm *vm, uint32_t q, bool write, uint64_t off, uint32_t le
  */
 bool tl_vm_roundtrip(struct tl_vm *vm, uint64_t off, uint8_t pat);
 
+/*
+ * A volume whose reads the test holds (tests/integ/slowfs.py, a FUSE file
+ * system): vols/fuse/vol.img, size bytes of tl_slowfs_byte(), where every
+ * read at or beyond gate_off blocks until tl_slowfs_release(). The slow
+ * device the life-cycle tests need for a request that stays in flight as
+ * long as they like, without sleeps.
+ */
+struct tl_slowfs {
+	pid_t pid;
+	char mnt[400], ctl[400], back[400];
+	int events_fd, gate_fd;
+	char buf[256];
+	size_t len;
+};
+
+/* tl_slowfs_byte - the volume's byte at off. */
+static inline uint8_t tl_slowfs_byte(uint64_t off)
+{
+	return (uint8_t)(off * 7 + (off >> 12) * 13 + 1);
+}
+/* tl_slowfs_start - mount it under d's volume dir; skips (77) without FUSE or fusepy. */
+void tl_slowfs_start(struct tl_daemon *d, struct tl_slowfs *fs, uint64_t size, uint64_t gate_off);
+/* tl_slowfs_wait_read - wait up to timeout_ms for a held read; its offset, or -ETIMEDOUT. */
+int64_t tl_slowfs_wait_read(struct tl_slowfs *fs, int timeout_ms);
+/* tl_slowfs_release - let one held read (or the next one) go. */
+void tl_slowfs_release(struct tl_slowfs *fs);
+/* tl_slowfs_stop - release everything, unmount, reap. Safe to call twice. */
+void tl_slowfs_stop(struct tl_slowfs *fs);
+
 /* tl_rand - xorshift64* on *state: reproducible pseudo-random numbers. */
 uint64_t tl_rand(uint64_t *state);
 
