@@ -62,7 +62,7 @@ const struct command commands[] = {
 	  "                             poller takes over. Automatic rebalancing may move\n"
 	  "                             it again later (pvfsd --rebalance no turns it off)\n" },
 	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
-	  "Show I/O statistics of all tenants (or NAME) and of the pollers.",
+	  "Show I/O statistics of all tenants (or NAME), their devices and the pollers.",
 	  "  -w, --watch SECONDS        repeat every SECONDS until interrupted\n"
 	  "\n"
 	  "IOPS and MiB/s are over pvfsd's last one-second interval; READ, WRITE and\n"

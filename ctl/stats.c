@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stats.c - `pvfsctl stats`: per-tenant I/O statistics and the pollers'
- * activity (method "stats"), once or every --watch SECONDS until SIGINT or
+ * stats.c - `pvfsctl stats`: per-tenant I/O statistics, the scheduling
+ * domains (devices) and the pollers' activity (method "stats"), once or every --watch SECONDS until SIGINT or
  * SIGTERM. The screen is cleared between prints only when stdout is a
  * terminal, so that a redirected --watch is a plain log.
  */
@@ -112,6 +112,29 @@ static void print_pollers(json_t *pollers)
 	table_free(tab);
 }
 
+static void print_domains(json_t *domains)
+{
+	static const char *const headers[] = {
+		"DOMAIN", "TENANTS", "BUSY", "IOPS", "MiB/s", "INFLIGHT", "CAP", NULL,
+	};
+	struct table *tab = table_new(headers, "lrrrrrr");
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(domains, i, d) {
+		table_row(tab);
+		table_cell(tab, "%s", jstr(d, "domain"));
+		table_cell(tab, "%lld", (long long)jint(d, "tenants"));
+		table_cell(tab, "%lld", (long long)jint(d, "busy"));
+		table_cell(tab, "%.0f", jreal(d, "iops"));
+		table_cell(tab, "%.1f", jreal(d, "bps") / (1024.0 * 1024.0));
+		table_cell(tab, "%lld", (long long)jint(d, "inflight"));
+		table_cell(tab, "%lld", (long long)jint(d, "inflight_cap"));
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
 static int show(const char *name)
 {
 	json_t *params = name ? json_pack("{s:s}", "name", name) : NULL, *result = NULL;
@@ -122,6 +145,8 @@ static int show(const char *name)
 		print_json(result);
 	} else {
 		print_tenants(json_object_get(result, "tenants"));
+		putchar('\n');
+		print_domains(json_object_get(result, "domains"));
 		putchar('\n');
 		print_pollers(json_object_get(result, "pollers"));
 	}

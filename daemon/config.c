@@ -25,6 +25,7 @@ struct daemon_config cfg = {
 	.rebalance = true,
 	.sched_mode = SCHED_MODE_FAIR,
 	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
+	.anticipation_us = SCHED_ANTIC_NS_DEFAULT / 1000,
 	.poll_min_us = 50,
 	.poll_max_us = 1000,
 	.admin_gid = (gid_t)-1,
@@ -229,6 +230,12 @@ int config_set(const char *rawkey, const char *v)
 		if (parse_u64(v, &n) < 0 || n < 1 || n > SCHED_INFLIGHT_CAP_MAX)
 			goto bad;
 		cfg.inflight_cap = (uint32_t)n;
+	} else if (!strcmp(key, "anticipation-us")) {
+		if (restart_only(key))
+			return 0;
+		if (parse_u64(v, &n) < 0 || n > SCHED_ANTIC_NS_MAX / 1000)
+			goto bad;
+		cfg.anticipation_us = (uint32_t)n;
 	} else if (!strcmp(key, "poll-us")) {
 		unsigned lo, hi;
 		char end;

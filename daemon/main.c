@@ -58,7 +58,9 @@ static void usage(FILE *f)
 "      --tenants-per-poller N busy tenants per active poller with auto (default 4)\n"
 "      --rebalance yes|no     move tenants between pollers by load (default yes)\n"
 "      --scheduler fair|fifo  cross-tenant scheduling (default fair)\n"
-"      --inflight-cap N       requests in io_uring at once per poller (default %d)\n"
+"      --inflight-cap N       requests in flight at once per device (default %d)\n"
+"      --anticipation-us N    keep a tenant's turn for N us after its queue runs\n"
+"                             empty (default %llu; 0 = fully work-conserving)\n"
 "      --poll-us MIN:MAX      adaptive spin window before sleeping (default 50:1000)\n"
 "      --metrics-listen A:P   Prometheus endpoint (default 127.0.0.1:9477; none = off)\n"
 "      --admin-group GROUP    members may use the control socket (default: root only)\n"
@@ -69,13 +71,13 @@ static void usage(FILE *f)
 "  -v, --verbose              debug logging\n"
 "  -h, --help                 this help\n"
 "      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT,
-		PVFSD_MAX_CONNS_DEFAULT);
+		SCHED_ANTIC_NS_DEFAULT / 1000, PVFSD_MAX_CONNS_DEFAULT);
 }
 
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
-	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS };
+	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -84,6 +86,7 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "io-threads", required_argument, NULL, 't' },
 		{ "scheduler", required_argument, NULL, O_SCHED },
 		{ "inflight-cap", required_argument, NULL, O_CAP },
+		{ "anticipation-us", required_argument, NULL, O_ANTIC },
 		{ "poll-us", required_argument, NULL, O_POLL },
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "admin-group", required_argument, NULL, O_ADMIN },

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "domain.h"
 #include "log.h"
 #include "metrics.h"
 #include "placement.h"
@@ -36,8 +37,8 @@ enum fam {
 	F_OPS, F_BYTES, F_ERRORS, F_LATENCY, F_INFLIGHT, F_DOORBELLS, F_INTERRUPTS, F_COALESCED,
 	F_RESETS, F_COALESCE_US,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
-	F_POLL_WAKEUPS, F_POLL_CAP, F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE,
-	F_MOVES_ALL, F_NR
+	F_POLL_WAKEUPS, F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY, F_DOM_OPS,
+	F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE, F_MOVES_ALL, F_NR
 };
 
 static const struct {
@@ -74,8 +75,16 @@ static const struct {
 			  "Time a poller thread spun idle or slept." },
 	[F_POLL_WAKEUPS] = { "pvfs_poller_wakeups_total", "counter",
 			     "Times a poller thread woke from sleep." },
-	[F_POLL_CAP] = { "pvfs_poller_inflight_cap", "gauge",
-			 "In-flight cap in force (lowered while a latency target is missed)." },
+	[F_DOM_INFLIGHT] = { "pvfs_domain_inflight", "gauge",
+			     "Requests of a scheduling domain (device) in flight, all pollers." },
+	[F_DOM_CAP] = { "pvfs_domain_inflight_cap", "gauge",
+			"A domain's in-flight cap in force (lowered while a latency target "
+			"is missed)." },
+	[F_DOM_TENANTS] = { "pvfs_domain_tenants", "gauge", "Tenants attached in a domain." },
+	[F_DOM_BUSY] = { "pvfs_domain_busy_tenants", "gauge",
+			 "Tenants of a domain with requests queued or in flight." },
+	[F_DOM_OPS] = { "pvfs_domain_ops_total", "counter",
+			"Requests completed in a domain (its attached tenants' ops)." },
 	[F_TENANTS] = { "pvfsd_tenants", "gauge", "Tenants by state." },
 	[F_BUILD] = { "pvfsd_build_info", "gauge", "Build information; the value is 1." },
 	[F_MOVES] = { "pvfs_tenant_moves_total", "counter",
@@ -213,6 +222,57 @@ static void poller_metrics(struct evbuffer *b)
 	}
 }
 
+/* A domain key in a label value: Prometheus escapes \\, " and newline. */
+static void label_value(struct evbuffer *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, v, 1);
+	}
+}
+
+static void domain_metrics(struct evbuffer *b)
+{
+	static const enum fam df[] = { F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY,
+				       F_DOM_OPS };
+
+	for (size_t j = 0; j < ARRAY_SIZE(df); j++) {
+		header(b, df[j]);
+		for (const struct domain *d = domain_first(); d; d = d->next) {
+			struct sched_domain_stats ds;
+			uint64_t v = 0;
+
+			sched_domain_stats(d->sd, &ds);
+			switch (df[j]) {
+			case F_DOM_INFLIGHT:
+				v = ds.inflight;
+				break;
+			case F_DOM_CAP:
+				v = ds.inflight_cap;
+				break;
+			case F_DOM_TENANTS:
+				v = d->tenants;
+				break;
+			case F_DOM_BUSY:
+				v = ds.busy;
+				break;
+			default:
+				for (const struct tenant *t = tenant_first(); t; t = t->next)
+					for (unsigned op = 0; t->dom == d && op < PVFS_OP_MAX; op++)
+						v += stat_get(&t->st.op[op].ops);
+				break;
+			}
+			evbuffer_add_printf(b, "%s{domain=\"", fams[df[j]].name);
+			label_value(b, d->key);
+			evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
 void metrics_render(struct evbuffer *b)
 {
 	static const enum tenant_state states[] = {
@@ -236,10 +296,7 @@ void metrics_render(struct evbuffer *b)
 	tenant_counter(b, F_QDELAY, offsetof(struct tenant_stats, queue_delay_ns), 1e-9);
 	tenant_counter(b, F_INVALID, offsetof(struct tenant_stats, invalid), 1.0);
 	poller_metrics(b);
-	header(b, F_POLL_CAP);
-	for (int i = 0; i < poller_count(); i++)
-		evbuffer_add_printf(b, "%s{poller=\"%d\"} %u\n", fams[F_POLL_CAP].name, i,
-				    poller_effective_cap(i));
+	domain_metrics(b);
 	header(b, F_POLL_TENANTS);
 	for (int i = 0; i < poller_count(); i++)
 		evbuffer_add_printf(b, "%s{poller=\"%d\"} %u\n", fams[F_POLL_TENANTS].name, i,

@@ -30,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "domain.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "poller.h"
@@ -776,11 +777,13 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now, bo
 	p->tenants = tio;
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
-	sched_entity_add(&p->sched, &tio->se, &tio->qos, now);	/* move: scheduler hand-over */
 	if (moved) {
+		/* Its place in the fair order, tags and debts come with it. */
+		sched_entity_attach(&p->sched, &tio->se, now);
 		arrive(tio);
 		return;
 	}
+	sched_entity_add(&p->sched, &tio->se, tio->dom, &tio->qos, now);
 	if (!tio->broken)
 		recover(tio);
 }
@@ -910,7 +913,11 @@ static void finish_removes(struct poller *p)
 		}
 		*pp = tio->next;
 		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
-		sched_entity_remove(&p->sched, &tio->se);	/* move: scheduler hand-over */
+		/* A move keeps the tenant's scheduling state for the next poller. */
+		if (tio->moving)
+			sched_entity_detach(&p->sched, &tio->se, now_ns());
+		else
+			sched_entity_remove(&p->sched, &tio->se);
 		pthread_mutex_lock(&done_lock);
 		tio->next = done_head;
 		done_head = tio;
@@ -1350,7 +1357,7 @@ static void host_unregister_file(struct backend_host *h, int slot)
 
 /* ---- setup ---- */
 
-static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct poller **ret)
+static int poller_create(int idx, uint32_t cap, struct poller **ret)
 {
 	struct io_uring_params params = { .flags = IORING_SETUP_CQSIZE, .cq_entries = CQ_ENTRIES };
 	struct poller *p;
@@ -1377,12 +1384,10 @@ static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct pol
 		r = -errno;
 		goto fail;
 	}
-	r = sched_init(&p->sched, mode, cap, FILE_SLOTS);
-	if (r < 0)
-		goto fail_efd;
+	sched_init(&p->sched, (uint32_t)idx);
 	r = io_uring_queue_init_params(RING_ENTRIES, &p->ring, &params);
 	if (r < 0)
-		goto fail_sched;
+		goto fail_efd;
 	r = io_uring_register_files_sparse(&p->ring, FILE_SLOTS);
 	if (r < 0)
 		goto fail_ring;
@@ -1406,8 +1411,6 @@ static int poller_create(int idx, enum sched_mode mode, uint32_t cap, struct pol
 
 fail_ring:
 	io_uring_queue_exit(&p->ring);
-fail_sched:
-	sched_destroy(&p->sched);
 fail_efd:
 	close(p->mbox_efd);
 fail:
@@ -1424,8 +1427,9 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (done_efd < 0)
 		return -errno;
+	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n);
 	for (int i = 0; i < n; i++) {
-		r = poller_create(i, mode, inflight_cap, &pollers[i]);
+		r = poller_create(i, inflight_cap, &pollers[i]);
 		if (r < 0)
 			return r;
 		r = -pthread_create(&pollers[i]->thread, NULL, poller_main, pollers[i]);
@@ -1462,13 +1466,13 @@ void poller_stop_all(void)
 
 		pthread_join(p->thread, NULL);
 		io_uring_queue_exit(&p->ring);
-		sched_destroy(&p->sched);
 		close(p->mbox_efd);
 		pthread_mutex_destroy(&p->mbox_lock);
 		free(p);
 		pollers[i] = NULL;
 	}
 	nr_pollers = 0;
+	domain_teardown();
 	if (done_efd >= 0)
 		close(done_efd);
 	done_efd = -1;
@@ -1477,11 +1481,6 @@ void poller_stop_all(void)
 int poller_count(void)
 {
 	return nr_pollers;
-}
-
-uint32_t poller_effective_cap(int i)
-{
-	return sched_effective_cap(&pollers[i]->sched);
 }
 
 const struct poller_stats *poller_stats(int i)
@@ -1515,7 +1514,8 @@ int poller_test_start(enum sched_mode mode, uint32_t inflight_cap)
 	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (done_efd < 0)
 		return -errno;
-	r = poller_create(0, mode, inflight_cap, &pollers[0]);
+	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, 1);
+	r = poller_create(0, inflight_cap, &pollers[0]);
 	if (r < 0) {
 		close(done_efd);
 		done_efd = -1;

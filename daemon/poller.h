@@ -23,8 +23,6 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap);
 void poller_stop_all(void);
 int poller_count(void);
 const struct poller_stats *poller_stats(int i);
-/* poller_effective_cap - the in-flight cap in force (latency targets lower it). */
-uint32_t poller_effective_cap(int i);
 /* poller_get - poller i (0 <= i < poller_count()); poller_index - its number. */
 struct poller *poller_get(int i);
 int poller_index(const struct poller *p);

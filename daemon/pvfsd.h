@@ -42,6 +42,7 @@
 
 struct event_base;
 struct ctl_conn;
+struct domain;
 struct poller;
 struct tenant;
 
@@ -163,6 +164,7 @@ struct tenant_io {
 	struct poller *p;
 	struct tenant_io *next;		/* poller's list */
 	struct sched_entity se;
+	struct sched_domain *dom;	/* the tenant's device: what it competes for */
 	struct pvfs_region_hdr *hdr;
 	void *region;
 	size_t region_size;
@@ -219,6 +221,7 @@ struct tenant {
 	enum cache_mode cache;
 	struct sched_qos qos;
 	struct irq_coalesce coalesce;
+	struct domain *dom;		/* its scheduling domain (domain.h), from attach */
 	enum tenant_state state;
 	struct tenant_io *tio;		/* non-NULL while plugged */
 	struct ctl_conn *plug_conn;	/* the VMM's connection that plugged it (opaque) */
@@ -258,6 +261,7 @@ struct daemon_config {
 	int nr_cpus;
 	enum sched_mode sched_mode;
 	uint32_t inflight_cap;
+	uint32_t anticipation_us;
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	bool test_hooks;		/* --test-hooks: control methods for tests only */

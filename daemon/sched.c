@@ -19,11 +19,25 @@
  *    waits its debt off, which keeps the long-run rate exact without
  *    knowing the next request's size at pick time.
  *
- * Three indexed binary heaps hold the active entities: by virtual time (all
- * runnable), by reservation tag (runnable with a reservation), by eligible
- * time (held by a limit). A throttled entity is parked lazily: it leaves
- * the runnable heaps the first time pick would have chosen it, which keeps
- * dispatch O(log n) and counts only the throttling that held back work.
+ * Four indexed binary heaps per (poller, domain) hold the entities: by
+ * virtual time (all runnable), by reservation tag (runnable with a
+ * reservation), by eligible time (held by a limit), by virtual time again
+ * (inactive, within their anticipation window). A throttled entity is
+ * parked lazily: it leaves the runnable heaps the first time pick would
+ * have chosen it, which keeps dispatch O(log n) and counts only the
+ * throttling that held back work.
+ *
+ * Why fronts and not one shared heap: pollers must not take a lock per
+ * request. Each poller orders its own entities of a domain and publishes
+ * the smallest virtual time among them (runnable or anticipated) in its
+ * own cache line of the domain; a poller dispatches its best entity only
+ * while that is at most SCHED_LEAD_COST / weight ahead of every other
+ * poller's front. Virtual time is the domain's (vnow is an atomic
+ * maximum), so all pollers' entities are in one order, as in dmClock
+ * where servers share tags and not queues. A poller that waits for a
+ * front looks again within SCHED_RECHECK_NS (sched_pick's wake time); a
+ * front from an anticipated entity carries its expiry, so a poller that
+ * went to sleep cannot hold the others back beyond the window.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,6 +49,7 @@
 
 #define NS_PER_S 1000000000ull
 #define HEAP_NONE UINT32_MAX
+#define VT_NONE UINT64_MAX	/* a front with no entity */
 /*
  * A runnable entity is never more than one request's charge (< 2^33) ahead
  * of the system virtual time; anything further ahead after a long idle
@@ -48,7 +63,16 @@ enum {
 	F_PARKED = 1u << 2,	/* in the throttle heap, not the runnable ones */
 	F_PICK_RESV = 1u << 3,	/* last pick was by reservation */
 	F_BUSY = 1u << 4,	/* active or with requests in flight: has a slot share */
+	F_ANTIC = 1u << 5,	/* in the anticipation heap */
+	F_QUEUED = 1u << 6,	/* in a poller's queues (not between detach and attach) */
 };
+
+enum { LAT_MISSED = 1u << 0, LAT_MET = 1u << 1 };
+
+#define ld(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define st(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define sub(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
 
 /* Virtual time may wrap; compare by signed distance (as Linux CFS does). */
 static inline bool vt_before(uint64_t a, uint64_t b)
@@ -64,16 +88,22 @@ static inline uint64_t sat_sub(uint64_t a, uint64_t b)
 /* Per-entity counters: single writer (the poller), read from anywhere. */
 static inline void stat_dec(uint64_t *c)
 {
-	uint64_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	uint64_t v = ld(c);
 
 	if (v)
-		__atomic_store_n(c, v - 1, __ATOMIC_RELAXED);
+		st(c, v - 1);
+}
+
+static inline struct sched_dq *dq_of(const struct sched *s, const struct sched_entity *e)
+{
+	return &e->dom->dq[s->idx];
 }
 
 static bool heap_less(int h, const struct sched_entity *a, const struct sched_entity *b)
 {
 	switch (h) {
 	case SCHED_HEAP_WEIGHT:
+	case SCHED_HEAP_ANTIC:
 		return vt_before(a->vtime, b->vtime);
 	case SCHED_HEAP_RESV:
 		return a->resv_tag < b->resv_tag;
@@ -127,31 +157,31 @@ static inline bool in_heap(const struct sched_entity *e, int h)
 	return e->heap_idx[h] != HEAP_NONE;
 }
 
-static inline struct sched_entity *heap_top(const struct sched *s, int h)
+static inline struct sched_entity *heap_top(const struct sched_dq *q, int h)
 {
-	return s->heap[h].n ? s->heap[h].v[0] : NULL;
+	return q->heap[h].n ? q->heap[h].v[0] : NULL;
 }
 
 /* Capacity is max_entities and an entity is in each heap at most once. */
-static void heap_push(struct sched *s, int h, struct sched_entity *e)
+static void heap_push(struct sched_dq *q, int h, struct sched_entity *e)
 {
-	struct sched_heap *hp = &s->heap[h];
+	struct sched_heap *hp = &q->heap[h];
 
 	heap_put(hp, h, hp->n++, e);
 	sift_up(hp, h, hp->n - 1);
 }
 
-static void heap_fix(struct sched *s, int h, struct sched_entity *e)
+static void heap_fix(struct sched_dq *q, int h, struct sched_entity *e)
 {
-	struct sched_heap *hp = &s->heap[h];
+	struct sched_heap *hp = &q->heap[h];
 
 	sift_up(hp, h, e->heap_idx[h]);
 	sift_down(hp, h, e->heap_idx[h]);
 }
 
-static void heap_del(struct sched *s, int h, struct sched_entity *e)
+static void heap_del(struct sched_dq *q, int h, struct sched_entity *e)
 {
-	struct sched_heap *hp = &s->heap[h];
+	struct sched_heap *hp = &q->heap[h];
 	uint32_t i = e->heap_idx[h];
 	struct sched_entity *last = hp->v[--hp->n];
 
@@ -159,7 +189,7 @@ static void heap_del(struct sched *s, int h, struct sched_entity *e)
 	if (i == hp->n)
 		return;
 	heap_put(hp, h, i, last);
-	heap_fix(s, h, last);
+	heap_fix(q, h, last);
 }
 
 /* Exact long-run division: q = (num + *rem) / d, remainder carried over. */
@@ -187,12 +217,14 @@ static void ready_update(struct sched_entity *e)
 }
 
 /*
- * busy_update - keep busy_weight (and busy_count, FIFO's equal shares) the
- * sum over entities that are active or still have requests in flight:
- * those are the ones the in-flight slots are shared among.
+ * busy_update - keep the domain's busy_weight (and busy_count, FIFO's
+ * equal shares) the sum over entities that are active or still have
+ * requests in flight: those are the ones the in-flight slots are shared
+ * among.
  */
-static void busy_update(struct sched *s, struct sched_entity *e)
+static void busy_update(struct sched_entity *e)
 {
+	struct sched_domain *d = e->dom;
 	bool busy = (e->flags & F_ADDED) &&
 		    ((e->flags & F_ACTIVE) || stat_get(&e->stats.inflight));
 
@@ -200,97 +232,177 @@ static void busy_update(struct sched *s, struct sched_entity *e)
 		return;
 	if (busy) {
 		e->flags |= F_BUSY;
-		s->busy_weight += e->qos.weight;
-		s->busy_count++;
+		add(&d->busy_weight, (uint64_t)e->qos.weight);
+		add(&d->busy_count, 1u);
 	} else {
 		e->flags &= ~F_BUSY;
-		s->busy_weight -= e->qos.weight;
-		s->busy_count--;
+		sub(&d->busy_weight, (uint64_t)e->qos.weight);
+		sub(&d->busy_count, 1u);
 	}
 }
 
 /*
  * slot_share - the in-flight slots e is guaranteed: its weight's part of
- * the effective cap among busy entities (FIFO: an equal part), rounded
- * down, so the shares add up to at most the cap.
+ * the domain's effective cap among busy entities (FIFO: an equal part),
+ * rounded down, so the shares add up to at most the cap.
  */
-static uint32_t slot_share(const struct sched *s, const struct sched_entity *e)
+static uint32_t slot_share(const struct sched_domain *d, const struct sched_entity *e)
 {
-	if (s->mode == SCHED_MODE_FIFO)
-		return s->busy_count ? s->cap_eff / s->busy_count : s->cap_eff;
-	if (!s->busy_weight)
-		return s->cap_eff;
-	return (uint32_t)((uint64_t)s->cap_eff * e->qos.weight / s->busy_weight);
+	uint32_t cap = ld(&d->cap_eff), n = ld(&d->busy_count);
+	uint64_t bw = ld(&d->busy_weight);
+
+	if (d->mode == SCHED_MODE_FIFO)
+		return n ? cap / n : cap;
+	if (!bw)
+		return cap;
+	return (uint32_t)MIN((uint64_t)cap * e->qos.weight / bw, (uint64_t)cap);
+}
+
+/* antic_expire - anticipated entities whose window ended at the top leave. */
+static void antic_expire(struct sched_dq *q, uint64_t now)
+{
+	struct sched_entity *e;
+
+	while ((e = heap_top(q, SCHED_HEAP_ANTIC)) && e->antic_until <= now) {
+		heap_del(q, SCHED_HEAP_ANTIC, e);
+		e->flags &= ~F_ANTIC;
+	}
+}
+
+/*
+ * publish - this poller's front in the domain: the smallest virtual time
+ * among its runnable and anticipated entities, and until when it holds
+ * (an anticipated entity's window). Stored only when it changed: each
+ * poller writes its own cache line, the others only read it.
+ */
+static void publish(const struct sched *s, struct sched_dq *q, uint64_t now)
+{
+	struct sched_front *f = &q->dom->front[s->idx];
+	struct sched_entity *w, *a;
+	uint64_t vt = VT_NONE, until = UINT64_MAX;
+
+	if (q->dom->mode != SCHED_MODE_FAIR)
+		return;
+	antic_expire(q, now);
+	w = heap_top(q, SCHED_HEAP_WEIGHT);
+	a = heap_top(q, SCHED_HEAP_ANTIC);
+	if (w)
+		vt = w->vtime;
+	if (a && (!w || vt_before(a->vtime, vt))) {
+		vt = a->vtime;
+		until = a->antic_until;
+	}
+	if (ld(&f->vtime) != vt)
+		st(&f->vtime, vt);
+	if (ld(&f->until) != until)
+		st(&f->until, until);
 }
 
 /* No banked credit: a (re)runnable entity starts at the system virtual time. */
-static void vtime_clamp(struct sched *s, struct sched_entity *e)
+static void vtime_clamp(struct sched_domain *d, struct sched_entity *e)
 {
-	if (vt_before(e->vtime, s->vnow) || e->vtime - s->vnow > VLEAD_MAX)
-		e->vtime = s->vnow;
+	uint64_t vnow = ld(&d->vnow);
+
+	if (vt_before(e->vtime, vnow) || e->vtime - vnow > VLEAD_MAX)
+		e->vtime = vnow;
 }
 
-static void make_runnable(struct sched *s, struct sched_entity *e)
+static void vnow_advance(struct sched_domain *d, uint64_t vt)
 {
-	vtime_clamp(s, e);
-	heap_push(s, SCHED_HEAP_WEIGHT, e);
+	uint64_t v = ld(&d->vnow);
+
+	while (vt_before(v, vt) &&
+	       !__atomic_compare_exchange_n(&d->vnow, &v, vt, true, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+static void make_runnable(struct sched_dq *q, struct sched_entity *e, bool clamp)
+{
+	if (clamp)
+		vtime_clamp(q->dom, e);
+	heap_push(q, SCHED_HEAP_WEIGHT, e);
 	if (e->qos.iops_reservation)
-		heap_push(s, SCHED_HEAP_RESV, e);
+		heap_push(q, SCHED_HEAP_RESV, e);
 }
 
-static void park(struct sched *s, struct sched_entity *e, uint64_t now)
+static void park(struct sched_dq *q, struct sched_entity *e, uint64_t now)
 {
-	heap_del(s, SCHED_HEAP_WEIGHT, e);
+	heap_del(q, SCHED_HEAP_WEIGHT, e);
 	if (in_heap(e, SCHED_HEAP_RESV))
-		heap_del(s, SCHED_HEAP_RESV, e);
+		heap_del(q, SCHED_HEAP_RESV, e);
 	e->flags |= F_PARKED;
 	e->throttle_start = now;
-	heap_push(s, SCHED_HEAP_THROTTLE, e);
+	heap_push(q, SCHED_HEAP_THROTTLE, e);
 	stat_add(&e->stats.throttled, 1);
 }
 
 /* Leave the throttle heap; held back from throttle_start until `until`. */
-static void unpark_account(struct sched *s, struct sched_entity *e, uint64_t until)
+static void unpark_account(struct sched_dq *q, struct sched_entity *e, uint64_t until)
 {
-	heap_del(s, SCHED_HEAP_THROTTLE, e);
+	heap_del(q, SCHED_HEAP_THROTTLE, e);
 	e->flags &= ~F_PARKED;
 	stat_add(&e->stats.throttled_ns, sat_sub(until, e->throttle_start));
 }
 
-int sched_init(struct sched *s, enum sched_mode mode, uint32_t inflight_cap,
-	       uint32_t max_entities)
+int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
+			uint32_t npollers, uint32_t max_entities,
+			struct sched_domain **ret_dom)
 {
-	int h;
+	struct sched_domain *d;
 
 	if ((mode != SCHED_MODE_FAIR && mode != SCHED_MODE_FIFO) ||
 	    inflight_cap < 1 || inflight_cap > SCHED_INFLIGHT_CAP_MAX ||
+	    antic_ns > SCHED_ANTIC_NS_MAX || npollers < 1 || npollers > SCHED_POLLERS_MAX ||
 	    max_entities < 1 || max_entities > SCHED_ENTITIES_MAX)
 		return -EINVAL;
 
-	memset(s, 0, sizeof(*s));
-	for (h = 0; h < SCHED_HEAP_NR; h++) {
-		s->heap[h].v = calloc(max_entities, sizeof(*s->heap[h].v));
-		if (!s->heap[h].v) {
-			sched_destroy(s);
-			return -ENOMEM;
+	d = aligned_alloc(64, (sizeof(*d) + npollers * sizeof(d->front[0]) + 63) / 64 * 64);
+	if (!d)
+		return -ENOMEM;
+	memset(d, 0, sizeof(*d) + npollers * sizeof(d->front[0]));
+	d->npollers = npollers;
+	d->dq = calloc(npollers, sizeof(*d->dq));
+	if (!d->dq)
+		goto out_free;
+	for (uint32_t i = 0; i < npollers; i++) {
+		d->dq[i].dom = d;
+		d->front[i].vtime = VT_NONE;
+		d->front[i].until = UINT64_MAX;
+		for (int h = 0; h < SCHED_HEAP_NR; h++) {
+			d->dq[i].heap[h].v = calloc(max_entities, sizeof(d->dq[i].heap[h].v[0]));
+			if (!d->dq[i].heap[h].v)
+				goto out_free;
 		}
 	}
-	s->mode = mode;
-	s->inflight_cap = inflight_cap;
-	s->cap_eff = inflight_cap;
-	s->max_entities = max_entities;
+	d->mode = mode;
+	d->inflight_cap = inflight_cap;
+	d->cap_eff = inflight_cap;
+	d->antic_ns = mode == SCHED_MODE_FAIR ? antic_ns : 0;
+	d->max_entities = max_entities;
+	*ret_dom = d;
 	return 0;
+
+out_free:
+	sched_domain_destroy(d);
+	return -ENOMEM;
 }
 
-void sched_destroy(struct sched *s)
+void sched_domain_destroy(struct sched_domain *d)
 {
-	int h;
-
-	if (!s)
+	if (!d)
 		return;
-	for (h = 0; h < SCHED_HEAP_NR; h++)
-		free(s->heap[h].v);
+	for (uint32_t i = 0; d->dq && i < d->npollers; i++)
+		for (int h = 0; h < SCHED_HEAP_NR; h++)
+			free(d->dq[i].heap[h].v);
+	free(d->dq);
+	free(d);
+}
+
+void sched_init(struct sched *s, uint32_t idx)
+{
 	memset(s, 0, sizeof(*s));
+	s->idx = idx;
 }
 
 int sched_qos_validate(const struct sched_qos *q)
@@ -308,44 +420,103 @@ int sched_qos_validate(const struct sched_qos *q)
 	return 0;
 }
 
-int sched_entity_add(struct sched *s, struct sched_entity *e,
+/* queue_in - e joins poller s's queues of its domain (inactive). */
+static int queue_in(struct sched *s, struct sched_entity *e)
+{
+	struct sched_dq *q = dq_of(s, e);
+
+	if (q->nentities >= e->dom->max_entities)
+		return -ENOSPC;
+	if (!q->nentities++ && !q->linked) {
+		q->next = s->dqs;
+		s->dqs = q;
+		q->linked = true;
+	}
+	e->flags |= F_QUEUED;
+	return 0;
+}
+
+/* queue_out - e leaves poller s's queues, whatever heaps it is in. */
+static void queue_out(struct sched *s, struct sched_entity *e, uint64_t now)
+{
+	struct sched_dq *q = dq_of(s, e);
+
+	for (int h = 0; h < SCHED_HEAP_NR; h++)
+		if (in_heap(e, h))
+			heap_del(q, h, e);
+	e->flags &= ~(F_QUEUED | F_ACTIVE | F_PARKED | F_ANTIC);
+	if (!--q->nentities) {
+		struct sched_dq **pp = &s->dqs;
+
+		while (*pp != q)
+			pp = &(*pp)->next;
+		*pp = q->next;
+		if (s->rr == q)
+			s->rr = NULL;
+		q->linked = false;
+	}
+	publish(s, q, now);
+}
+
+int sched_entity_add(struct sched *s, struct sched_entity *e, struct sched_domain *d,
 		     const struct sched_qos *q, uint64_t now)
 {
-	int h, r;
+	int r;
 
 	r = sched_qos_validate(q);
 	if (r < 0)
 		return r;
-	if (s->nentities >= s->max_entities)
-		return -ENOSPC;
-
 	memset(e, 0, sizeof(*e));
-	for (h = 0; h < SCHED_HEAP_NR; h++)
+	for (int h = 0; h < SCHED_HEAP_NR; h++)
 		e->heap_idx[h] = HEAP_NONE;
+	e->dom = d;
+	r = queue_in(s, e);
+	if (r < 0)
+		return r;
 	e->qos = *q;
-	e->vtime = s->vnow;
+	e->vtime = ld(&d->vnow);
 	e->resv_tag = now;
 	e->iops_tat = now;
 	e->bps_tat = now;
 	ready_update(e);
-	e->flags = F_ADDED;
-	s->nentities++;
+	e->flags |= F_ADDED;
+	add(&d->nentities, 1u);
 	return 0;
 }
 
 void sched_entity_remove(struct sched *s, struct sched_entity *e)
 {
-	int h;
-
 	if (!(e->flags & F_ADDED))
 		return;
-	for (h = 0; h < SCHED_HEAP_NR; h++)
-		if (in_heap(e, h))
-			heap_del(s, h, e);
+	if (e->flags & F_QUEUED)
+		queue_out(s, e, 0);
 	e->flags &= ~(F_ADDED | F_ACTIVE);
-	busy_update(s, e);
+	busy_update(e);
 	e->flags = 0;
-	s->nentities--;
+	sub(&e->dom->nentities, 1u);
+}
+
+void sched_entity_detach(struct sched *s, struct sched_entity *e, uint64_t now)
+{
+	if (!(e->flags & F_QUEUED))
+		return;
+	if (e->flags & F_PARKED)
+		stat_add(&e->stats.throttled_ns, sat_sub(now, e->throttle_start));
+	queue_out(s, e, now);
+	busy_update(e);
+}
+
+int sched_entity_attach(struct sched *s, struct sched_entity *e, uint64_t now)
+{
+	int r;
+
+	if (!(e->flags & F_ADDED) || (e->flags & F_QUEUED))
+		return 0;
+	r = queue_in(s, e);
+	if (r < 0)
+		return r;
+	publish(s, dq_of(s, e), now);
+	return 0;
 }
 
 /*
@@ -371,15 +542,16 @@ int sched_set_qos(struct sched *s, struct sched_entity *e,
 		  const struct sched_qos *q, uint64_t now)
 {
 	struct sched_qos old = e->qos;
+	struct sched_dq *dq;
 	int r;
 
 	r = sched_qos_validate(q);
 	if (r < 0)
 		return r;
 	if (e->flags & F_BUSY)
-		s->busy_weight += (uint64_t)q->weight - old.weight;
+		add(&e->dom->busy_weight, (uint64_t)q->weight - old.weight);
 	e->qos = *q;
-	if (!(e->flags & F_ADDED) || s->mode == SCHED_MODE_FIFO)
+	if (!(e->flags & F_ADDED) || e->dom->mode == SCHED_MODE_FIFO)
 		return 0;
 
 	/* Virtual time is weight-normalised already: only the remainder changes. */
@@ -394,57 +566,83 @@ int sched_set_qos(struct sched *s, struct sched_entity *e,
 	rescale_tat(&e->bps_tat, &e->bps_rem, old.bps_limit, q->bps_limit, now);
 	ready_update(e);
 
-	if (!(e->flags & F_ACTIVE))
+	if (!(e->flags & F_ACTIVE) || !(e->flags & F_QUEUED))
 		return 0;
+	dq = dq_of(s, e);
 	if (e->flags & F_PARKED) {
 		if (e->ready_ns > now) {
-			heap_fix(s, SCHED_HEAP_THROTTLE, e);
+			heap_fix(dq, SCHED_HEAP_THROTTLE, e);
 		} else {
-			unpark_account(s, e, now);
-			make_runnable(s, e);
+			unpark_account(dq, e, now);
+			make_runnable(dq, e, true);
 		}
-		return 0;
+	} else if (in_heap(e, SCHED_HEAP_RESV) && !q->iops_reservation) {
+		heap_del(dq, SCHED_HEAP_RESV, e);
+	} else if (in_heap(e, SCHED_HEAP_RESV)) {
+		heap_fix(dq, SCHED_HEAP_RESV, e);
+	} else if (q->iops_reservation) {
+		heap_push(dq, SCHED_HEAP_RESV, e);
 	}
-	if (in_heap(e, SCHED_HEAP_RESV) && !q->iops_reservation)
-		heap_del(s, SCHED_HEAP_RESV, e);
-	else if (in_heap(e, SCHED_HEAP_RESV))
-		heap_fix(s, SCHED_HEAP_RESV, e);
-	else if (q->iops_reservation)
-		heap_push(s, SCHED_HEAP_RESV, e);
+	publish(s, dq, now);
 	return 0;
 }
 
 void sched_activate(struct sched *s, struct sched_entity *e, uint64_t now)
 {
-	if ((e->flags & (F_ADDED | F_ACTIVE)) != F_ADDED)
+	struct sched_dq *q;
+	bool clamp = true;
+
+	if ((e->flags & (F_ADDED | F_ACTIVE | F_QUEUED)) != (F_ADDED | F_QUEUED))
 		return;
+	q = dq_of(s, e);
 	e->flags |= F_ACTIVE;
-	busy_update(s, e);
-	if (s->mode == SCHED_MODE_FIFO) {
-		e->vtime = ++s->seq;
-		heap_push(s, SCHED_HEAP_WEIGHT, e);
+	busy_update(e);
+	if (e->dom->mode == SCHED_MODE_FIFO) {
+		e->vtime = add(&e->dom->seq, 1) + 1;
+		heap_push(q, SCHED_HEAP_WEIGHT, e);
 		return;
+	}
+	if (e->flags & F_ANTIC) {
+		/* Back within its window: it keeps its place, no clamp. */
+		clamp = e->antic_until <= now;
+		heap_del(q, SCHED_HEAP_ANTIC, e);
+		e->flags &= ~F_ANTIC;
 	}
 	/* Idle time banks no reservation either. */
 	e->resv_tag = MAX(e->resv_tag, now);
-	make_runnable(s, e);
+	make_runnable(q, e, clamp);
 	if (e->ready_ns > now)
-		park(s, e, now);
+		park(q, e, now);
+	publish(s, q, now);
 }
 
 void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now)
 {
+	struct sched_dq *q;
+
 	if (!(e->flags & F_ACTIVE))
 		return;
+	q = dq_of(s, e);
 	if (e->flags & F_PARKED) {
-		unpark_account(s, e, MIN(now, e->ready_ns));
+		unpark_account(q, e, MIN(now, e->ready_ns));
 	} else {
-		heap_del(s, SCHED_HEAP_WEIGHT, e);
+		heap_del(q, SCHED_HEAP_WEIGHT, e);
 		if (in_heap(e, SCHED_HEAP_RESV))
-			heap_del(s, SCHED_HEAP_RESV, e);
+			heap_del(q, SCHED_HEAP_RESV, e);
+		/*
+		 * Only a tenant that keeps several requests in flight is
+		 * waited for: one with at most one (synchronous, bound by its
+		 * own latency) cannot use its share, and the others get it.
+		 */
+		if (e->dom->antic_ns && stat_get(&e->stats.inflight) >= SCHED_ANTIC_MIN_INFLIGHT) {
+			e->antic_until = now + e->dom->antic_ns;
+			e->flags |= F_ANTIC;
+			heap_push(q, SCHED_HEAP_ANTIC, e);
+		}
 	}
 	e->flags &= ~F_ACTIVE;
-	busy_update(s, e);
+	busy_update(e);
+	publish(s, q, now);
 }
 
 /*
@@ -454,15 +652,15 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now)
  * slot and stall all the others; with it, its slow requests only slow
  * itself. O(runnable entities), only while the cap is full.
  */
-static struct sched_entity *pick_guaranteed(struct sched *s, uint64_t now)
+static struct sched_entity *pick_guaranteed(struct sched_dq *q, uint64_t now)
 {
-	const struct sched_heap *hp = &s->heap[SCHED_HEAP_WEIGHT];
+	const struct sched_heap *hp = &q->heap[SCHED_HEAP_WEIGHT];
 	struct sched_entity *best = NULL;
 
 	for (uint32_t i = 0; i < hp->n; i++) {
 		struct sched_entity *e = hp->v[i];
 
-		if (e->ready_ns > now || stat_get(&e->stats.inflight) >= slot_share(s, e))
+		if (e->ready_ns > now || stat_get(&e->stats.inflight) >= slot_share(q->dom, e))
 			continue;
 		if (!best || heap_less(SCHED_HEAP_WEIGHT, e, best))
 			best = e;
@@ -472,20 +670,58 @@ static struct sched_entity *pick_guaranteed(struct sched *s, uint64_t now)
 	return best;
 }
 
-struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wake_ns)
+/*
+ * may_go - e is first among this poller's runnable entities of its domain:
+ * it goes unless it is more than its lead ahead of an anticipated entity
+ * here or of another poller's front. Otherwise *wake is lowered to when
+ * that may have changed.
+ */
+static bool may_go(const struct sched *s, const struct sched_dq *q,
+		   const struct sched_entity *e, uint64_t now, uint64_t *wake)
 {
-	struct sched_entity *e;
+	const struct sched_domain *d = q->dom;
+	uint64_t lead = MAX(1ull, SCHED_LEAD_COST / e->qos.weight);
+	const struct sched_entity *a = heap_top(q, SCHED_HEAP_ANTIC);
 
-	*ret_wake_ns = UINT64_MAX;
-	if (s->inflight >= s->cap_eff)
-		return s->busy_count > 1 ? pick_guaranteed(s, now) : NULL;
-	if (s->mode == SCHED_MODE_FIFO)
-		return heap_top(s, SCHED_HEAP_WEIGHT);
+	if (a && a->antic_until > now && vt_before(a->vtime, e->vtime) &&
+	    e->vtime - a->vtime > lead) {
+		*wake = MIN(*wake, a->antic_until);
+		return false;
+	}
+	for (uint32_t i = 0; i < d->npollers; i++) {
+		uint64_t vt, until;
+
+		if (i == s->idx)
+			continue;
+		vt = ld(&d->front[i].vtime);
+		if (vt == VT_NONE || !vt_before(vt, e->vtime) || e->vtime - vt <= lead)
+			continue;
+		until = ld(&d->front[i].until);
+		if (until <= now)
+			continue;
+		*wake = MIN(*wake, MIN(until, now + SCHED_RECHECK_NS));
+		return false;
+	}
+	return true;
+}
+
+static struct sched_entity *pick_dq(struct sched *s, struct sched_dq *q, uint64_t now,
+				    uint64_t *wake)
+{
+	struct sched_domain *d = q->dom;
+	struct sched_entity *e;
+	bool changed = false;
+
+	if (ld(&d->inflight) >= ld(&d->cap_eff))
+		return ld(&d->busy_count) > 1 ? pick_guaranteed(q, now) : NULL;
+	if (d->mode == SCHED_MODE_FIFO)
+		return heap_top(q, SCHED_HEAP_WEIGHT);
 
 	/* Whoever's limit allows it again competes from the current virtual time. */
-	while ((e = heap_top(s, SCHED_HEAP_THROTTLE)) && e->ready_ns <= now) {
-		unpark_account(s, e, e->ready_ns);
-		make_runnable(s, e);
+	while ((e = heap_top(q, SCHED_HEAP_THROTTLE)) && e->ready_ns <= now) {
+		unpark_account(q, e, e->ready_ns);
+		make_runnable(q, e, true);
+		changed = true;
 	}
 
 	/*
@@ -494,33 +730,62 @@ struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wak
 	 * O(log n) per dispatch.
 	 */
 	for (;;) {
-		e = heap_top(s, SCHED_HEAP_RESV);
+		e = heap_top(q, SCHED_HEAP_RESV);
 		if (e && e->resv_tag <= now) {
 			if (e->ready_ns > now) {
-				park(s, e, now);
+				park(q, e, now);
+				changed = true;
 				continue;
 			}
 			e->flags |= F_PICK_RESV;
 			break;
 		}
-		e = heap_top(s, SCHED_HEAP_WEIGHT);
+		e = heap_top(q, SCHED_HEAP_WEIGHT);
 		if (!e)
 			break;
 		if (e->ready_ns > now) {
-			park(s, e, now);
+			park(q, e, now);
+			changed = true;
 			continue;
 		}
-		/* Runnable entities never lag vnow, so this is SFQ's V(t). */
-		if (vt_before(s->vnow, e->vtime))
-			s->vnow = e->vtime;
+		if (!may_go(s, q, e, now, wake)) {
+			e = NULL;
+			break;
+		}
+		/* The front never lags vnow by more than a lead: SFQ's V(t). */
+		vnow_advance(d, e->vtime);
 		e->flags &= ~F_PICK_RESV;
 		break;
 	}
+	if (changed)
+		publish(s, q, now);
 	if (e)
 		return e;
-	e = heap_top(s, SCHED_HEAP_THROTTLE);
+	e = heap_top(q, SCHED_HEAP_THROTTLE);
 	if (e)
-		*ret_wake_ns = e->ready_ns;
+		*wake = MIN(*wake, e->ready_ns);
+	return NULL;
+}
+
+struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wake_ns)
+{
+	struct sched_dq *q, *start;
+
+	*ret_wake_ns = UINT64_MAX;
+	start = s->rr ? s->rr : s->dqs;
+	if (!start)
+		return NULL;
+	/* Domains are independent resources: take turns, starting after the last pick. */
+	q = start;
+	do {
+		struct sched_entity *e = pick_dq(s, q, now, ret_wake_ns);
+
+		if (e) {
+			s->rr = q->next;
+			return e;
+		}
+		q = q->next ? q->next : s->dqs;
+	} while (q != start);
 	return NULL;
 }
 
@@ -562,32 +827,39 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
 		      uint64_t now)
 {
 	uint64_t cost = sched_cost(bytes);
+	struct sched_dq *q;
 
-	__atomic_store_n(&s->inflight, s->inflight + 1, __ATOMIC_RELAXED);
+	add(&e->dom->inflight, 1u);
 	stat_add(&e->stats.inflight, 1);
 	stat_add(&e->stats.dispatched, 1);
 	stat_add(&e->stats.cost, cost);
 	if (!(e->flags & F_ADDED))
 		return;
-	busy_update(s, e);
+	busy_update(e);
 
-	if (s->mode == SCHED_MODE_FIFO) {
-		e->vtime = ++s->seq;
+	if (e->dom->mode == SCHED_MODE_FIFO) {
+		e->vtime = add(&e->dom->seq, 1) + 1;
 		if (in_heap(e, SCHED_HEAP_WEIGHT))
-			heap_fix(s, SCHED_HEAP_WEIGHT, e);
+			heap_fix(dq_of(s, e), SCHED_HEAP_WEIGHT, e);
 		return;
 	}
 
 	charge_fair(e, cost, bytes, now);
-	if (!(e->flags & F_ACTIVE))
+	if (!(e->flags & F_QUEUED))
 		return;
-	if (e->flags & F_PARKED) {
-		heap_fix(s, SCHED_HEAP_THROTTLE, e);
-		return;
+	q = dq_of(s, e);
+	if (e->flags & F_ACTIVE) {
+		if (e->flags & F_PARKED) {
+			heap_fix(q, SCHED_HEAP_THROTTLE, e);
+		} else {
+			heap_fix(q, SCHED_HEAP_WEIGHT, e);
+			if (in_heap(e, SCHED_HEAP_RESV))
+				heap_fix(q, SCHED_HEAP_RESV, e);
+		}
+	} else if (e->flags & F_ANTIC) {
+		heap_fix(q, SCHED_HEAP_ANTIC, e);
 	}
-	heap_fix(s, SCHED_HEAP_WEIGHT, e);
-	if (in_heap(e, SCHED_HEAP_RESV))
-		heap_fix(s, SCHED_HEAP_RESV, e);
+	publish(s, q, now);
 }
 
 /*
@@ -597,46 +869,53 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
  * nothing (a targeted tenant between bursts, or not scheduled on its CPU);
  * only after SCHED_LAT_QUIET_WINDOWS of them, when no targeted entity is
  * doing I/O any more, does the cap return to the configured one. O(1):
- * entities evaluate themselves as their samples come in.
+ * entities evaluate themselves as their samples come in. Run by the one
+ * poller that moved the window on.
  */
-static void lat_adjust(struct sched *s, uint64_t now)
+static void lat_adjust(struct sched_domain *d)
 {
-	uint32_t cap = s->cap_eff;
+	uint32_t cap = ld(&d->cap_eff);
+	uint32_t state = __atomic_exchange_n(&d->lat_state, 0u, __ATOMIC_RELAXED);
+	uint32_t quiet = state ? 0 : ld(&d->lat_quiet) + 1;
 
-	s->lat_quiet = s->lat_missed || s->lat_met ? 0 : s->lat_quiet + 1;
-	if (s->lat_missed)
+	st(&d->lat_quiet, quiet);
+	if (state & LAT_MISSED)
 		cap = cap > 4 ? cap / 2 : cap * 3 / 4;
-	else if (s->lat_met)
+	else if (state & LAT_MET)
 		cap += MAX(1u, cap / 8);
-	else if (s->lat_quiet >= SCHED_LAT_QUIET_WINDOWS)
-		cap = s->inflight_cap;
-	cap = MAX(1u, MIN(cap, s->inflight_cap));
-	__atomic_store_n(&s->cap_eff, cap, __ATOMIC_RELAXED);
-	s->lat_missed = s->lat_met = false;
-	s->lat_window_end = now + SCHED_LAT_WINDOW_NS;
+	else if (quiet >= SCHED_LAT_QUIET_WINDOWS)
+		cap = d->inflight_cap;
+	cap = MAX(1u, MIN(cap, d->inflight_cap));
+	st(&d->cap_eff, cap);
 }
 
 void sched_completed(struct sched *s, struct sched_entity *e, uint64_t lat_ns, uint64_t now)
 {
-	if (s->inflight)
-		__atomic_store_n(&s->inflight, s->inflight - 1, __ATOMIC_RELAXED);
+	struct sched_domain *d = e->dom;
+	uint64_t end;
+
+	(void)s;
+	if (ld(&d->inflight))
+		sub(&d->inflight, 1u);
 	stat_dec(&e->stats.inflight);
-	busy_update(s, e);
-	if (s->mode != SCHED_MODE_FAIR)
+	busy_update(e);
+	if (d->mode != SCHED_MODE_FAIR)
 		return;
 	if (lat_ns && e->qos.latency_target_ns && (e->flags & F_ADDED)) {
 		e->lat_sum += lat_ns;
 		if (++e->lat_cnt >= SCHED_LAT_SAMPLES) {
-			if (e->lat_sum / e->lat_cnt > e->qos.latency_target_ns)
-				s->lat_missed = true;
-			else
-				s->lat_met = true;
+			__atomic_fetch_or(&d->lat_state,
+					  e->lat_sum / e->lat_cnt > e->qos.latency_target_ns ?
+					  LAT_MISSED : LAT_MET, __ATOMIC_RELAXED);
 			e->lat_sum = 0;
 			e->lat_cnt = 0;
 		}
 	}
-	if (now >= s->lat_window_end)
-		lat_adjust(s, now);
+	end = ld(&d->lat_window_end);
+	if (now >= end && __atomic_compare_exchange_n(&d->lat_window_end, &end,
+						      now + SCHED_LAT_WINDOW_NS, false,
+						      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		lat_adjust(d);
 }
 
 void sched_entity_stats(const struct sched_entity *e, struct sched_stats *ret)
@@ -647,4 +926,12 @@ void sched_entity_stats(const struct sched_entity *e, struct sched_stats *ret)
 	ret->throttled = stat_get(&e->stats.throttled);
 	ret->throttled_ns = stat_get(&e->stats.throttled_ns);
 	ret->inflight = stat_get(&e->stats.inflight);
+}
+
+void sched_domain_stats(const struct sched_domain *d, struct sched_domain_stats *ret)
+{
+	ret->inflight = ld(&d->inflight);
+	ret->inflight_cap = ld(&d->cap_eff);
+	ret->busy = ld(&d->busy_count);
+	ret->entities = ld(&d->nentities);
 }

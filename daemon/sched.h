@@ -1,23 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sched.h - the data-plane scheduler: decides which tenant's next block
- * request a poller dispatches to io_uring. One struct sched per poller;
- * each tenant embeds a struct sched_entity. The scheduler never sees a
+ * request a poller dispatches to io_uring. The scheduler never sees a
  * request, only "this entity has work", "who goes next?" and "this entity
  * dispatched N bytes". Time is passed in (now, in ns on any monotonic
  * clock), so the module is pure and tests run it on a simulated clock.
+ *
+ * Three objects:
+ *   struct sched_domain  one per backing device (a disk, a remote target):
+ *                        what its tenants compete for. In-flight cap, slot
+ *                        shares, system virtual time, latency targets and
+ *                        the cost model are per domain, shared by every
+ *                        poller that serves one of its tenants (atomics,
+ *                        no lock).
+ *   struct sched         one per poller: its own entities, per domain.
+ *   struct sched_entity  one per tenant, embedded in it.
  *
  * Policy (SCHED_MODE_FAIR), see docs/qos.md for the operator's view:
  *
  *   cost        every request costs SCHED_OP_COST + its length in bytes, so
  *               a 4 KiB read costs 8 KiB-equivalent and a 1 MiB write
  *               1 MiB + 4 KiB: tenants are compared by cost, not by count.
- *   weight      start-time fair queueing on virtual time: an entity's
- *               virtual time advances by cost / weight at each dispatch and
- *               the active entity with the smallest one goes next, so
- *               backlogged entities share cost in proportion to weight.
- *               An entity that (re)activates starts at the system virtual
- *               time: idle time banks no credit.
+ *   weight      start-time fair queueing on the domain's virtual time: an
+ *               entity's virtual time advances by cost / weight at each
+ *               dispatch and the entity with the smallest one goes next, so
+ *               continuously active entities share cost in proportion to
+ *               weight. One order across pollers: each poller publishes
+ *               the smallest virtual time among its entities of a domain
+ *               (its front), and an entity goes only while it is at most
+ *               SCHED_LEAD_COST / weight ahead of every front. An entity
+ *               that (re)activates starts at the system virtual time: idle
+ *               time banks no credit.
+ *   anticipation an entity whose queue just ran empty while it had at
+ *               least SCHED_ANTIC_MIN_INFLIGHT requests in flight keeps its
+ *               place in the front for the domain's anticipation window
+ *               (default SCHED_ANTIC_NS_DEFAULT): a guest refilling its
+ *               queue does not lose its share to a neighbour that happens
+ *               to have work at that instant (BFQ's idling). It costs
+ *               throughput only while nobody else may go, at most one
+ *               window per gap. A synchronous tenant (one request at a
+ *               time) is not waited for: it cannot use its share.
  *   reservation a minimum in requests/s, served first (earliest reservation
  *               tag that is due, mClock's constraint phase). Dispatches won
  *               by weight count towards it, so an entity gets its
@@ -28,39 +50,42 @@
  *               plus one request. A request is charged after it is
  *               dispatched, so pick needs no size; an entity in debt is
  *               parked until its debt falls back under the burst. Limits
- *               win over reservations.
- *   in-flight   at most inflight_cap requests dispatched and not completed,
- *               all entities together, so the queue builds here (where the
- *               policy is) and not in the device. Each busy entity (active,
- *               or with requests in flight) is guaranteed its weight's
- *               share of the cap, rounded down: while the cap is full, an
- *               entity below its share may still dispatch up to it. So a
- *               tenant whose requests are slow (a hung backend, long
- *               flushes) and that took every free slot cannot stall the
- *               others: they get their shares at once, and the total in
- *               flight stays below twice the cap. Below the cap, anyone may
- *               borrow free slots (work-conserving).
+ *               win over reservations. A parked entity is in no front.
+ *   in-flight   at most inflight_cap requests dispatched and not completed
+ *               per domain, all pollers together (a poller may overshoot
+ *               it by one request per other poller racing for the last
+ *               slot), so the queue builds here (where the policy is) and
+ *               not in the device. Each busy entity (active, or with
+ *               requests in flight) is guaranteed its weight's share of the
+ *               cap, rounded down: while the cap is full, an entity below
+ *               its share may still dispatch up to it. So a tenant whose
+ *               requests are slow (a hung backend, long flushes) and that
+ *               took every free slot cannot stall the others: they get
+ *               their shares at once, and the total in flight stays below
+ *               twice the cap.
  *   latency     an optional latency target per entity (mean time from a
- *               request seen to its completion). Fair shares decide who
- *               goes next, but a light tenant's request still waits in the
- *               device behind everything in flight; so while an entity with
- *               a target misses it, the effective in-flight cap shrinks
- *               (multiplicatively, down to 1) and grows back (additively)
- *               while every target is met, like Linux's blk-iolatency. It
- *               trades the heavy tenants' throughput for the light one's
- *               latency, which is what an operator asks for by setting it.
+ *               request seen to its completion). While an entity with a
+ *               target misses it, the domain's effective in-flight cap
+ *               shrinks (multiplicatively, down to 1) and grows back
+ *               (additively) while every target is met, like Linux's
+ *               blk-iolatency.
  *
  * SCHED_MODE_FIFO ignores weights, reservations and limits: active entities are
  * served round-robin, one request each (still under the in-flight cap).
  *
  * Cost: sched_pick, sched_dispatched, sched_activate, sched_deactivate and
- * sched_set_qos are O(log n) in the number of active entities (three
- * indexed binary heaps); nothing allocates after sched_init.
+ * sched_set_qos are O(log n) in the poller's active entities of a domain
+ * plus O(pollers) relaxed atomic loads (the fronts), plus O(domains) in
+ * sched_pick; nothing allocates after sched_domain_create and sched_init.
  *
  * Threading: a struct sched and its entities belong to one poller thread;
- * every call is made from it, except sched_entity_stats(), which may be
- * called from any thread (counters are written with relaxed atomics).
- * Control-plane changes (set-qos, detach) are posted to the poller.
+ * every call is made from it, except sched_entity_stats() and
+ * sched_domain_stats(), which may be called from any thread. A domain is
+ * shared: its fields are written with atomics by every poller. Control-
+ * plane changes (set-qos, detach) are posted to the poller. An entity moves
+ * between pollers by sched_entity_detach() on the old one and
+ * sched_entity_attach() on the new one (same domain): its tags, debts and
+ * counters travel with it.
  */
 #ifndef PVFS_SCHED_H
 #define PVFS_SCHED_H
@@ -81,8 +106,18 @@ enum sched_mode {
 #define SCHED_INFLIGHT_CAP_DEFAULT 64
 #define SCHED_INFLIGHT_CAP_MAX	65536
 #define SCHED_ENTITIES_MAX	65536
+#define SCHED_POLLERS_MAX	64
 /* Per-request overhead in the cost model, in bytes-equivalent. */
 #define SCHED_OP_COST		4096u
+/* How far (in cost) an entity may run ahead of the front before it waits. */
+#define SCHED_LEAD_COST		(4ull * (SCHED_OP_COST + 4096))
+/* Anticipation: how long an entity whose queue ran empty keeps its place. */
+#define SCHED_ANTIC_NS_DEFAULT	200000ull
+#define SCHED_ANTIC_NS_MAX	10000000ull	/* 10 ms */
+/* ... for an entity with at least this many requests in flight as its queue ran empty. */
+#define SCHED_ANTIC_MIN_INFLIGHT 2u
+/* How soon a poller whose entities wait for another poller's looks again. */
+#define SCHED_RECHECK_NS	20000ull
 /* Burst of every rate (limit or reservation catch-up): 100 ms of that rate. */
 #define SCHED_BURST_NS		100000000ull
 /* Latency targets: evaluated every SCHED_LAT_WINDOW_NS over >= SCHED_LAT_SAMPLES completions. */
@@ -114,12 +149,24 @@ struct sched_stats {
 	uint64_t inflight;		/* dispatched, not yet completed */
 };
 
+/* Counters and gauges of a domain (see sched_domain_stats). */
+struct sched_domain_stats {
+	uint64_t inflight;
+	uint64_t inflight_cap;		/* in force now (latency targets lower it) */
+	uint64_t busy;			/* entities with work queued or in flight */
+	uint64_t entities;
+};
+
 enum {
 	SCHED_HEAP_WEIGHT,	/* active, not throttled; by virtual time */
 	SCHED_HEAP_RESV,	/* same, with a reservation; by reservation tag */
 	SCHED_HEAP_THROTTLE,	/* active, held by a limit; by eligible time */
+	SCHED_HEAP_ANTIC,	/* inactive within its anticipation window; by virtual time */
 	SCHED_HEAP_NR,
 };
+
+struct sched_domain;
+struct sched_dq;
 
 /*
  * Embedded in the caller's tenant; every field is private to sched.c. The
@@ -128,6 +175,7 @@ enum {
  */
 struct sched_entity {
 	struct sched_qos qos;
+	struct sched_domain *dom;
 	uint64_t vtime;		/* virtual start time of its next request */
 	uint64_t vrem;		/* remainder of cost / weight */
 	uint64_t resv_tag;	/* when its next reserved request is due */
@@ -138,6 +186,7 @@ struct sched_entity {
 	uint64_t bps_rem;
 	uint64_t ready_ns;	/* limits allow a dispatch from this time */
 	uint64_t throttle_start;
+	uint64_t antic_until;	/* end of its anticipation window */
 	uint32_t heap_idx[SCHED_HEAP_NR];
 	uint32_t flags;
 	uint32_t lat_cnt;	/* latency samples since the last evaluation */
@@ -150,23 +199,48 @@ struct sched_heap {
 	uint32_t n;
 };
 
-/* Embedded or allocated by the poller; fields private to sched.c. */
-struct sched {
+/* One poller's entities of one domain; private to sched.c. */
+struct sched_dq {
+	struct sched_domain *dom;
+	struct sched_dq *next;	/* the poller's list of domains it serves */
+	uint32_t nentities;
+	bool linked;
+	struct sched_heap heap[SCHED_HEAP_NR];
+};
+
+/* A domain's published front for one poller: own cache line, atomics. */
+struct sched_front {
+	uint64_t vtime;		/* smallest virtual time of its entities, or UINT64_MAX */
+	uint64_t until;		/* ... valid until then (an anticipated entity) */
+} __attribute__((aligned(64)));
+
+/* Allocated by sched_domain_create; fields private to sched.c. */
+struct sched_domain {
 	enum sched_mode mode;
 	uint32_t inflight_cap;
-	uint32_t cap_eff;	/* inflight_cap lowered by latency targets (atomic reads) */
-	uint32_t inflight;
-	uint64_t lat_window_end;
-	bool lat_missed;	/* some target was missed in this window */
-	bool lat_met;		/* some target was evaluated and met */
-	uint32_t lat_quiet;	/* consecutive windows without any evaluation */
-	uint32_t nentities;
+	uint64_t antic_ns;
+	uint32_t npollers;
 	uint32_t max_entities;
-	uint64_t busy_weight;	/* sum of weights of busy entities (slot shares) */
+	/* Written by every poller, with atomics. */
+	uint32_t cap_eff __attribute__((aligned(64)));
+	uint32_t inflight;
 	uint32_t busy_count;
+	uint32_t nentities;
+	uint64_t busy_weight;	/* sum of weights of busy entities (slot shares) */
 	uint64_t vnow;		/* system virtual time */
 	uint64_t seq;		/* FIFO round-robin order */
-	struct sched_heap heap[SCHED_HEAP_NR];
+	uint64_t lat_window_end;
+	uint32_t lat_state;	/* LAT_MISSED | LAT_MET in this window */
+	uint32_t lat_quiet;	/* consecutive windows without any evaluation */
+	struct sched_dq *dq;	/* npollers entries, one per poller */
+	struct sched_front front[];	/* npollers entries */
+};
+
+/* One per poller; fields private to sched.c. */
+struct sched {
+	uint32_t idx;		/* the poller's index in every domain */
+	struct sched_dq *dqs;	/* domains with entities on this poller */
+	struct sched_dq *rr;	/* where the next pick starts */
 };
 
 /* The cost model: what a request of `bytes` is charged, in bytes-equivalent. */
@@ -176,26 +250,44 @@ static inline uint64_t sched_cost(uint32_t bytes)
 }
 
 /*
- * sched_init - inflight_cap in 1..SCHED_INFLIGHT_CAP_MAX, max_entities in
- * 1..SCHED_ENTITIES_MAX. Allocates its heaps: -EINVAL, -ENOMEM.
- * sched_destroy accepts a zeroed or destroyed struct.
+ * sched_domain_create - a domain for npollers pollers (1..SCHED_POLLERS_MAX)
+ * each with up to max_entities (1..SCHED_ENTITIES_MAX) of its entities;
+ * inflight_cap in 1..SCHED_INFLIGHT_CAP_MAX, antic_ns <= SCHED_ANTIC_NS_MAX.
+ * -EINVAL, -ENOMEM. sched_domain_destroy accepts NULL; every entity must be
+ * removed first.
  */
-int sched_init(struct sched *s, enum sched_mode mode, uint32_t inflight_cap,
-	       uint32_t max_entities);
-void sched_destroy(struct sched *s);
+int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
+			uint32_t npollers, uint32_t max_entities,
+			struct sched_domain **ret_dom);
+void sched_domain_destroy(struct sched_domain *d);
+
+/* sched_init - poller idx's scheduler (idx < the domains' npollers). */
+void sched_init(struct sched *s, uint32_t idx);
 
 /* 0, or -EINVAL if a field is out of range (the control plane calls it first). */
 int sched_qos_validate(const struct sched_qos *q);
 
 /*
- * sched_entity_add - a new, inactive entity with QoS q. -EINVAL on bad q,
- * -ENOSPC past max_entities.
+ * sched_entity_add - a new, inactive entity of domain d with QoS q. -EINVAL
+ * on bad q, -ENOSPC past the domain's max_entities on this poller.
  * sched_entity_remove - forget it, active or not. Requests it still has in
- * flight keep counting against the cap until their sched_completed().
+ * flight keep counting against the cap until their sched_completed(). An
+ * entity that was detached (or never added) is removed with s = NULL, by
+ * whichever thread owns it then; removing twice is harmless.
  */
-int sched_entity_add(struct sched *s, struct sched_entity *e,
+int sched_entity_add(struct sched *s, struct sched_entity *e, struct sched_domain *d,
 		     const struct sched_qos *q, uint64_t now);
 void sched_entity_remove(struct sched *s, struct sched_entity *e);
+
+/*
+ * Moving an entity to another poller: sched_entity_detach() on the poller
+ * that has it (it leaves that poller's queues, inactive; its virtual time,
+ * tags, debts, counters, slot share and in-flight count are kept), then
+ * sched_entity_attach() on the new one (-ENOSPC as sched_entity_add). Its
+ * requests in flight complete with sched_completed() on either poller.
+ */
+void sched_entity_detach(struct sched *s, struct sched_entity *e, uint64_t now);
+int sched_entity_attach(struct sched *s, struct sched_entity *e, uint64_t now);
 
 /* Change QoS at run time; tags, debts and counters are kept. -EINVAL on bad q. */
 int sched_set_qos(struct sched *s, struct sched_entity *e,
@@ -209,12 +301,14 @@ void sched_activate(struct sched *s, struct sched_entity *e, uint64_t now);
 void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now);
 
 /*
- * sched_pick - the entity whose request goes next, or NULL if the in-flight
- * cap is reached (and every runnable entity has its slot share in flight)
- * or no active entity is allowed to go. *ret_wake_ns is
- * always written: the earliest time a throttled entity becomes eligible,
- * or UINT64_MAX (nobody is throttled, or the cap is reached: then a
- * completion is what makes progress possible). Picking changes nothing the
+ * sched_pick - the entity whose request goes next, or NULL if no active
+ * entity may go now: its domain's in-flight cap is reached (and every
+ * runnable entity has its slot share in flight), a limit holds it, or it
+ * waits for an entity further behind (on this or another poller, or
+ * anticipated). *ret_wake_ns is always written: the earliest time something
+ * may change without a completion or a new request (a throttled entity
+ * becomes eligible, an anticipation window ends, another poller's front
+ * should be looked at again), or UINT64_MAX. Picking changes nothing the
  * caller can see; follow it by sched_dispatched() of exactly one request
  * of the picked entity, or by sched_deactivate() if its queue turned out
  * empty, before the next pick (otherwise the same pick comes again).
@@ -237,19 +331,21 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
  */
 void sched_completed(struct sched *s, struct sched_entity *e, uint64_t lat_ns, uint64_t now);
 
-/* The in-flight cap in force now (latency targets may have lowered it); any thread. */
-static inline uint32_t sched_effective_cap(const struct sched *s)
+/* The in-flight cap of d in force now (latency targets may have lowered it); any thread. */
+static inline uint32_t sched_effective_cap(const struct sched_domain *d)
 {
-	return __atomic_load_n(&s->cap_eff, __ATOMIC_RELAXED);
+	return __atomic_load_n(&d->cap_eff, __ATOMIC_RELAXED);
 }
 
-/* Requests dispatched and not completed, all entities together. */
-static inline uint32_t sched_inflight(const struct sched *s)
+/* Requests of d dispatched and not completed, all pollers together; any thread. */
+static inline uint32_t sched_inflight(const struct sched_domain *d)
 {
-	return __atomic_load_n(&s->inflight, __ATOMIC_RELAXED);
+	return __atomic_load_n(&d->inflight, __ATOMIC_RELAXED);
 }
 
 /* A consistent-enough copy of e's counters, from any thread. */
 void sched_entity_stats(const struct sched_entity *e, struct sched_stats *ret);
+/* The same for a domain. */
+void sched_domain_stats(const struct sched_domain *d, struct sched_domain_stats *ret);
 
 #endif /* PVFS_SCHED_H */

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "domain.h"
 #include "placement.h"
 #include "poller.h"
 #include "pvfsd.h"
@@ -134,6 +135,7 @@ static json_t *tenant_json(const struct tenant *t)
 	for (unsigned i = 0; i < PVFS_OP_MAX; i++)
 		json_object_set_new(ops, pvfs_op_names[i], op_json(&t->st.op[i]));
 	json_object_set_new(o, "ops", ops);
+	json_object_set_new(o, "domain", json_string(t->dom->key));
 	json_object_set_new(o, "iops", json_real(r ? r->iops : 0));
 	json_object_set_new(o, "bps", json_real(r ? r->bps : 0));
 	json_object_set_new(o, "inflight", json_integer((json_int_t)stat_get(&t->st.inflight)));
@@ -154,9 +156,35 @@ static json_t *tenant_json(const struct tenant *t)
 	return o;
 }
 
+/* domain_json - a domain's gauges and its tenants' rates added up. */
+static json_t *domain_json(const struct domain *d)
+{
+	struct sched_domain_stats ds;
+	double iops = 0, bps = 0;
+	uint64_t ops = 0;
+
+	sched_domain_stats(d->sd, &ds);
+	for (const struct tenant *t = tenant_first(); t; t = t->next) {
+		const struct rate *r = rate_of(t);
+		uint64_t o, b;
+
+		if (t->dom != d)
+			continue;
+		tenant_totals(t, &o, &b);
+		ops += o;
+		iops += r ? r->iops : 0;
+		bps += r ? r->bps : 0;
+	}
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f}", "domain", d->key,
+			 "tenants", (int)d->tenants, "busy", (json_int_t)ds.busy,
+			 "inflight", (json_int_t)ds.inflight,
+			 "inflight_cap", (json_int_t)ds.inflight_cap, "ops", (json_int_t)ops,
+			 "iops", iops, "bps", bps);
+}
+
 json_t *stats_json(const struct tenant *only)
 {
-	json_t *tl = json_array(), *pl = json_array();
+	json_t *tl = json_array(), *pl = json_array(), *dl = json_array();
 
 	for (const struct tenant *t = tenant_first(); t; t = t->next)
 		if (!only || t == only)
@@ -164,17 +192,19 @@ json_t *stats_json(const struct tenant *only)
 	for (int i = 0; i < poller_count(); i++) {
 		const struct poller_stats *ps = poller_stats(i);
 
-		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i, s:i, s:f, s:b}",
+		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i, s:f, s:b}",
 				"poller", i,
 				"busy_seconds", (double)stat_get(&ps->busy_ns) / 1e9,
 				"idle_seconds", (double)stat_get(&ps->idle_ns) / 1e9,
 				"wakeups", (json_int_t)stat_get(&ps->wakeups),
 				"inflight", (json_int_t)stat_get(&ps->inflight),
-				"inflight_cap", (int)poller_effective_cap(i),
 				"tenants", (int)poller_tenants(i),
 				"load", placement_load(i),
 				"active", i < placement_active()));
 	}
-	return json_pack("{s:o, s:o, s:I}", "tenants", tl, "pollers", pl, "moves",
-			 (json_int_t)tenant_moves_total());
+	for (const struct domain *d = domain_first(); d; d = d->next)
+		if (!only || only->dom == d)
+			json_array_append_new(dl, domain_json(d));
+	return json_pack("{s:o, s:o, s:I, s:o}", "tenants", tl, "pollers", pl, "moves",
+			 (json_int_t)tenant_moves_total(), "domains", dl);
 }

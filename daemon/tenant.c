@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "domain.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "poller.h"
@@ -174,30 +175,6 @@ static const char *file_type_name(mode_t mode)
 }
 
 /*
- * bdev_whole - the whole disk of partition dev (from sysfs), or dev itself
- * when it is not a partition or sysfs cannot tell.
- */
-static dev_t bdev_whole(dev_t dev)
-{
-	char path[96];
-	unsigned ma, mi;
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
-	if (access(path, F_OK) < 0)
-		return dev;
-	/* The partition's sysfs directory sits inside its disk's. */
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
-	f = fopen(path, "re");
-	if (!f)
-		return dev;
-	n = fscanf(f, "%u:%u", &ma, &mi);
-	fclose(f);
-	return n == 2 ? makedev(ma, mi) : dev;
-}
-
-/*
  * bdev_user - the tenant already attached to block device dev, to the disk
  * it is a partition of, or to a partition of it; NULL if none. Two
  * partitions of one disk do not overlap. (The kernel enforces the same
@@ -205,11 +182,11 @@ static dev_t bdev_whole(dev_t dev)
  */
 static const struct tenant *bdev_user(dev_t dev)
 {
-	dev_t whole = bdev_whole(dev);
+	dev_t whole = domain_whole_disk(dev);
 
 	for (const struct tenant *o = tenants; o; o = o->next)
 		if (o->is_bdev && (o->vol_dev == dev || o->vol_dev == whole ||
-				   bdev_whole(o->vol_dev) == dev))
+				   domain_whole_disk(o->vol_dev) == dev))
 			return o;
 	return NULL;
 }
@@ -434,6 +411,14 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	t->vol_fd = -1;
 	if (r < 0)
 		return r;
+	/* The device it is on is what it competes for (docs/qos.md "Domains"). */
+	r = domain_get(t->backend->info.domain, &t->dom);
+	if (r < 0) {
+		fail(err, errlen, r, "cannot create the scheduling domain %s: %s",
+		     t->backend->info.domain, strerror(-r));
+		backend_close(t->backend);
+		return r;
+	}
 	t->next = tenants;
 	tenants = t;
 	nr_tenants++;
@@ -518,6 +503,11 @@ static void tio_free(struct tenant_io *tio)
 {
 	if (!tio)
 		return;
+	/*
+	 * A tenant whose move ended in a drain left its poller detached from
+	 * the scheduler, not removed: take it out of its domain's counts.
+	 */
+	sched_entity_remove(NULL, &tio->se);
 	for (uint32_t i = 0; i < tio->nr_mem; i++)
 		if (tio->mem[i].map_base)
 			munmap(tio->mem[i].map_base, tio->mem[i].map_len);
@@ -720,6 +710,7 @@ int tenant_plug(const struct plug_params *pp, int *fds, size_t nfds, struct ctl_
 					   t->lbs);
 	tio->qos = t->qos;
 	tio->coalesce = t->coalesce;
+	tio->dom = t->dom->sd;
 	tio->readonly = t->readonly;
 	tio->direct = t->backend->info.direct;
 	r = setup_queues(tio, fds);
@@ -784,6 +775,7 @@ static void tenant_free(struct tenant *t)
 		}
 	}
 	nr_tenants--;
+	domain_put(t->dom);
 	if (t->vol_fd >= 0)
 		close(t->vol_fd);
 	backend_close(t->backend);

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+/*
+ * domain.c - the registry of scheduling domains (see domain.h; the
+ * scheduling itself is sched.c). Runs on the control thread only: tenants
+ * are given their domain at attach and keep it; the pollers reach a domain
+ * through the tenant's struct sched_domain pointer, never through this list.
+ *
+ * Domains are kept until the pollers stop, even with no tenant left: a
+ * host has few devices, and a tenant that comes back finds its device's
+ * state (effective cap, virtual time) where it was.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "domain.h"
+#include "pvfsd.h"
+
+static struct domain *domains, **domains_tail = &domains;
+static uint32_t nr_domains;
+static enum sched_mode d_mode;
+static uint32_t d_cap = SCHED_INFLIGHT_CAP_DEFAULT, d_npollers = 1;
+static uint64_t d_antic_ns = SCHED_ANTIC_NS_DEFAULT;
+
+void domain_setup(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
+		  uint32_t npollers)
+{
+	domain_teardown();
+	d_mode = mode;
+	d_cap = inflight_cap;
+	d_antic_ns = antic_ns;
+	d_npollers = npollers;
+}
+
+void domain_teardown(void)
+{
+	struct domain *dom, *next;
+
+	for (dom = domains; dom; dom = next) {
+		next = dom->next;
+		sched_domain_destroy(dom->sd);
+		free(dom);
+	}
+	domains = NULL;
+	domains_tail = &domains;
+	nr_domains = 0;
+}
+
+int domain_get(const char *key, struct domain **ret)
+{
+	struct domain *dom;
+	size_t len = strlen(key);
+	int r;
+
+	if (!len || len >= DOMAIN_KEY_MAX)
+		return -EINVAL;
+	for (dom = domains; dom; dom = dom->next)
+		if (!strcmp(dom->key, key))
+			goto found;
+	if (nr_domains >= DOMAINS_MAX)
+		return -ENOSPC;
+	dom = calloc(1, sizeof(*dom));
+	if (!dom)
+		return -ENOMEM;
+	r = sched_domain_create(d_mode, d_cap, d_antic_ns, d_npollers, PVFSD_MAX_TENANTS,
+				&dom->sd);
+	if (r < 0) {
+		free(dom);
+		return r;
+	}
+	memcpy(dom->key, key, len + 1);
+	*domains_tail = dom;
+	domains_tail = &dom->next;
+	nr_domains++;
+found:
+	dom->tenants++;
+	*ret = dom;
+	return 0;
+}
+
+void domain_put(struct domain *dom)
+{
+	if (dom && dom->tenants)
+		dom->tenants--;
+}
+
+dev_t domain_whole_disk(dev_t dev)
+{
+	char path[PATH_MAX];
+	unsigned ma, mi;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+	if (access(path, F_OK) < 0)
+		return dev;
+	/* The partition's sysfs directory sits inside its disk's. */
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
+	f = fopen(path, "re");
+	if (!f)
+		return dev;
+	n = fscanf(f, "%u:%u", &ma, &mi);
+	fclose(f);
+	return n == 2 ? makedev(ma, mi) : dev;
+}
+
+void domain_key_dev(dev_t dev, char *buf, size_t len)
+{
+	dev_t whole = domain_whole_disk(dev);
+
+	snprintf(buf, len, "dev:%u:%u", major(whole), minor(whole));
+}
+
+const struct domain *domain_first(void)
+{
+	return domains;
+}
