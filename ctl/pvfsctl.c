@@ -80,6 +80,15 @@ const struct command commands[] = {
 	  "[--irq-coalesce-count N]",
 	  "Change tenant NAME's QoS at run time; unnamed settings are kept.",
 	  QOS_OPTIONS },
+	{ "calibrate", calibrate_main, "DOMAIN --dir DIR [--seconds S] [--size SIZE] | DOMAIN --fixed",
+	  "Measure a device and give pvfsd its cost model (or back to the fixed one).",
+	  "      --dir DIR        a directory on DOMAIN's device for a scratch file (removed\n"
+	  "                       after); the probe reads and writes it with O_DIRECT\n"
+	  "      --seconds S      how long the six probe runs take in all (default 3)\n"
+	  "      --size SIZE      the scratch file's size (default 256M)\n"
+	  "      --fixed          forget the measured model: 4 KiB + length per request\n"
+	  "DOMAIN is as pvfsctl stats shows it (e.g. dev:259:0). The model is kept in\n"
+	  "pvfsd's state file. Run it while the device is otherwise quiet.\n" },
 	{ "version", version_main, "",
 	  "Show pvfsctl's version and the running pvfsd's version and ring ABI.", NULL },
 	{ "help", help_main, "[COMMAND]",

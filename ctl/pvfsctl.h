@@ -31,6 +31,7 @@ extern const struct command commands[];
 extern const size_t nr_commands;
 
 int attach_main(int argc, char **argv);
+int calibrate_main(int argc, char **argv);
 int detach_main(int argc, char **argv);
 int help_main(int argc, char **argv);
 int list_main(int argc, char **argv);

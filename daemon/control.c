@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "domain.h"
 #include "log.h"
 #include "placement.h"
 #include "poller.h"
@@ -458,6 +459,7 @@ static void m_stats(struct call *k)
 	/* The pollers' part of stats_json(), with the tenants left to fill_page(). */
 	result = stats_json(tenant_first());
 	json_array_clear(json_object_get(result, "tenants"));
+	json_object_set_new(result, "domains", stats_domains_json(NULL));
 	if (fill_page(k, result, after, tenant_stats) == 0)
 		return reply_result(k->c, k->id, result);
 	json_decref(result);
@@ -559,6 +561,33 @@ static void m_test_drop_interrupts(struct call *k)
 					    (json_int_t)count));
 }
 
+static void m_set_cost_model(struct call *k)
+{
+	const char *key;
+	struct sched_model m = { 0 };
+	json_t *model;
+	char err[256];
+	int r;
+
+	if (unpack(k->c, k->id, k->params, "{s:s, s:o}", "domain", &key, "cost_model", &model))
+		return;
+	r = model_decode(model, &m, err, sizeof(err));
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "%s", err);
+	r = domain_set_model(key, &m, false);
+	if (r == -ENOENT || r == -EINVAL)
+		return reply_error(k->c, k->id, -ENOENT, "no domain named %.*s (pvfsctl stats lists "
+				   "them)", DOMAIN_KEY_MAX, key);
+	if (r < 0)
+		return reply_error(k->c, k->id, r, "cannot set the cost model of domain %s: %s",
+				   key, strerror(-r));
+	log_info("domain %s: cost model %s", key, memcmp(&m, &(struct sched_model){ 0 },
+							 sizeof(m)) ? "calibrated" : "fixed (default)");
+	state_save();
+	reply_result(k->c, k->id, json_pack("{s:s, s:o}", "domain", key, "cost_model",
+					    model_json(&m)));
+}
+
 struct method {
 	const char *name;
 	void (*fn)(struct call *k);
@@ -572,6 +601,7 @@ static const struct method methods[] = {
 	{ "move", m_move, false },
 	{ "plug", m_plug, true },
 	{ "resize", m_resize, false },
+	{ "set_cost_model", m_set_cost_model, false },
 	{ "set_qos", m_set_qos, false },
 	{ "stats", m_stats, false },
 	{ "test_drop_interrupts", m_test_drop_interrupts, false },

@@ -10,12 +10,9 @@
  * state (effective cap, virtual time) where it was.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include "domain.h"
 #include "pvfsd.h"
@@ -50,7 +47,7 @@ void domain_teardown(void)
 	nr_domains = 0;
 }
 
-int domain_get(const char *key, struct domain **ret)
+static int lookup(const char *key, bool create, struct domain **ret)
 {
 	struct domain *dom;
 	size_t len = strlen(key);
@@ -58,9 +55,14 @@ int domain_get(const char *key, struct domain **ret)
 
 	if (!len || len >= DOMAIN_KEY_MAX)
 		return -EINVAL;
-	for (dom = domains; dom; dom = dom->next)
-		if (!strcmp(dom->key, key))
-			goto found;
+	for (dom = domains; dom; dom = dom->next) {
+		if (!strcmp(dom->key, key)) {
+			*ret = dom;
+			return 0;
+		}
+	}
+	if (!create)
+		return -ENOENT;
 	if (nr_domains >= DOMAINS_MAX)
 		return -ENOSPC;
 	dom = calloc(1, sizeof(*dom));
@@ -76,9 +78,38 @@ int domain_get(const char *key, struct domain **ret)
 	*domains_tail = dom;
 	domains_tail = &dom->next;
 	nr_domains++;
-found:
+	*ret = dom;
+	return 0;
+}
+
+int domain_get(const char *key, struct domain **ret)
+{
+	struct domain *dom;
+	int r = lookup(key, true, &dom);
+
+	if (r < 0)
+		return r;
 	dom->tenants++;
 	*ret = dom;
+	return 0;
+}
+
+int domain_set_model(const char *key, const struct sched_model *m, bool create)
+{
+	static const struct sched_model fixed;
+	struct domain *dom;
+	int r;
+
+	r = sched_model_validate(m);
+	if (r < 0)
+		return r;
+	r = lookup(key, create, &dom);
+	if (r < 0)
+		return r;
+	r = sched_domain_set_model(dom->sd, m);
+	if (r < 0)
+		return r;
+	dom->calibrated = memcmp(m, &fixed, sizeof(*m)) != 0;
 	return 0;
 }
 
@@ -86,33 +117,6 @@ void domain_put(struct domain *dom)
 {
 	if (dom && dom->tenants)
 		dom->tenants--;
-}
-
-dev_t domain_whole_disk(dev_t dev)
-{
-	char path[PATH_MAX];
-	unsigned ma, mi;
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
-	if (access(path, F_OK) < 0)
-		return dev;
-	/* The partition's sysfs directory sits inside its disk's. */
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/../dev", major(dev), minor(dev));
-	f = fopen(path, "re");
-	if (!f)
-		return dev;
-	n = fscanf(f, "%u:%u", &ma, &mi);
-	fclose(f);
-	return n == 2 ? makedev(ma, mi) : dev;
-}
-
-void domain_key_dev(dev_t dev, char *buf, size_t len)
-{
-	dev_t whole = domain_whole_disk(dev);
-
-	snprintf(buf, len, "dev:%u:%u", major(whole), minor(whole));
 }
 
 const struct domain *domain_first(void)

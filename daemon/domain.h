@@ -9,9 +9,8 @@
 #ifndef PVFSD_DOMAIN_H
 #define PVFSD_DOMAIN_H
 
-#include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "sched.h"
 
@@ -23,6 +22,7 @@ struct domain {
 	struct domain *next;
 	struct sched_domain *sd;
 	uint32_t tenants;		/* attached tenants in it */
+	bool calibrated;		/* its cost model was set (pvfsctl calibrate) */
 	char key[DOMAIN_KEY_MAX];
 };
 
@@ -44,17 +44,13 @@ int domain_get(const char *key, struct domain **ret);
 void domain_put(struct domain *dom);
 
 /*
- * domain_key_dev - the key of a local volume on device dev (st_dev of a
- * file, st_rdev of a block device): "dev:MAJOR:MINOR" of the whole disk
- * when dev is a partition, so two partitions of one disk share a domain.
+ * domain_set_model - the cost model of the domain named key; all zeroes is
+ * the fixed model. With create, a domain that does not exist yet is made
+ * (the state file's models wait for their first tenant); without, that is
+ * -ENOENT (a control client cannot make domains). -EINVAL (bad key or
+ * coefficient), -ENOSPC, -ENOMEM.
  */
-void domain_key_dev(dev_t dev, char *buf, size_t len);
-
-/*
- * domain_whole_disk - the disk that block device dev is a partition of, or
- * dev itself when it is not a partition or sysfs cannot tell.
- */
-dev_t domain_whole_disk(dev_t dev);
+int domain_set_model(const char *key, const struct sched_model *m, bool create);
 
 /* Every domain, oldest first: for stats and metrics (control thread). */
 const struct domain *domain_first(void);

@@ -304,12 +304,12 @@ static int prep_req(struct poller *p, struct io_req *req)
 
 /*
  * start_sqe - take one consumed SQE (already copied) into a request slot.
- * Returns 1 if it went to io_uring (and *ret_bytes is its size for the
- * scheduler), 0 if it was completed (or dropped) at once.
+ * Returns 1 if it went to io_uring (and *ret_io is what the scheduler
+ * charges), 0 if it was completed (or dropped) at once.
  */
 static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *ioq,
 		     const struct pvfs_sqe *sqe, uint32_t sq_idx, uint64_t seen, uint64_t now,
-		     uint32_t *ret_bytes)
+		     struct sched_io *ret_io)
 {
 	struct pvfs_queue *q = &ioq->q;
 	struct io_req *req;
@@ -367,11 +367,14 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	}
 	stat_add(&tio->t->st.dispatched, 1);
 	/*
-	 * Bytes for the scheduler's cost and bytes/s limit: DISCARD and
+	 * For the scheduler's cost and bytes/s limit: DISCARD and
 	 * WRITE_ZEROES count their length like a write (zeroing a block
 	 * device is write bandwidth), only FLUSH is free of bytes.
 	 */
-	*ret_bytes = req->op == PVFS_OP_FLUSH ? 0 : req->len;
+	ret_io->op = req->op == PVFS_OP_READ ? SCHED_IO_READ :
+		     req->op == PVFS_OP_FLUSH ? SCHED_IO_FLUSH : SCHED_IO_WRITE;
+	ret_io->bytes = req->op == PVFS_OP_FLUSH ? 0 : req->len;
+	ret_io->offset = req->offset;
 	return 1;
 }
 
@@ -384,7 +387,7 @@ enum dispatch_result {
 
 /* dispatch_one - take the next SQE of tio (round-robin over its queues). */
 static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
-					 uint32_t *ret_bytes)
+					 struct sched_io *ret_io)
 {
 	/* Requests of a previous pvfsd first, in the order recover() found them. */
 	while (unlikely(tio->has_recov)) {
@@ -405,7 +408,7 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 				return DISPATCH_COMPLETED;
 			}
 			return start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
-					 ret_bytes) ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
+					 ret_io) ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 		}
 		tio->has_recov = false;
 	}
@@ -423,7 +426,7 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 		ioq->sq_head++;
 		tio->rr_queue = (tio->rr_queue + n + 1) % tio->nr_queues;
 		r = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
-			      ret_bytes);
+			      ret_io);
 		pvfs_sq_consume(&ioq->q, ioq->sq_head);
 		return r ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 	}
@@ -489,15 +492,15 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 
 	while ((se = sched_pick(&p->sched, now, ret_wake))) {
 		struct tenant_io *tio = container_of(se, struct tenant_io, se);
-		uint32_t bytes = 0;
+		struct sched_io io = { .op = SCHED_IO_READ };
 		enum dispatch_result r = tio->broken || tio->resetting || tio->terminal ?
-					 DISPATCH_NONE : dispatch_one(p, tio, now, &bytes);
+					 DISPATCH_NONE : dispatch_one(p, tio, now, &io);
 
 		if (r == DISPATCH_NONE) {
 			sched_deactivate(&p->sched, se, now);
 			continue;
 		}
-		sched_dispatched(&p->sched, se, bytes, now);
+		sched_dispatched(&p->sched, se, &io, now);
 		/* Completed at once (invalid, -ENODEV): nothing stays in flight. */
 		if (r == DISPATCH_COMPLETED)
 			sched_completed(&p->sched, se, 0, now);

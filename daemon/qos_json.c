@@ -104,3 +104,47 @@ int coalesce_decode(json_int_t us, json_int_t count, struct irq_coalesce *c, cha
 	*c = n;
 	return 0;
 }
+
+json_t *model_json(const struct sched_model *m)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "read_seq_ns", (json_int_t)m->seq_ns[SCHED_IO_READ],
+			 "read_rand_ns", (json_int_t)m->rand_ns[SCHED_IO_READ],
+			 "read_byte_ps", (json_int_t)m->byte_ps[SCHED_IO_READ],
+			 "write_seq_ns", (json_int_t)m->seq_ns[SCHED_IO_WRITE],
+			 "write_rand_ns", (json_int_t)m->rand_ns[SCHED_IO_WRITE],
+			 "write_byte_ps", (json_int_t)m->byte_ps[SCHED_IO_WRITE],
+			 "flush_ns", (json_int_t)m->flush_ns);
+}
+
+int model_decode(json_t *o, struct sched_model *m, char *err, size_t errlen)
+{
+	json_int_t v[7];
+	uint64_t *dst[7] = {
+		&m->seq_ns[SCHED_IO_READ], &m->rand_ns[SCHED_IO_READ], &m->byte_ps[SCHED_IO_READ],
+		&m->seq_ns[SCHED_IO_WRITE], &m->rand_ns[SCHED_IO_WRITE],
+		&m->byte_ps[SCHED_IO_WRITE], &m->flush_ns,
+	};
+	json_error_t jerr;
+
+	if (json_unpack_ex(o, &jerr, JSON_STRICT, "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			   "read_seq_ns", &v[0], "read_rand_ns", &v[1], "read_byte_ps", &v[2],
+			   "write_seq_ns", &v[3], "write_rand_ns", &v[4], "write_byte_ps", &v[5],
+			   "flush_ns", &v[6]) < 0) {
+		snprintf(err, errlen, "invalid cost model: %s", jerr.text);
+		return -EINVAL;
+	}
+	for (int i = 0; i < 7; i++) {
+		if (v[i] < 0) {
+			snprintf(err, errlen, "invalid cost model: coefficients must be >= 0");
+			return -EINVAL;
+		}
+		*dst[i] = (uint64_t)v[i];
+	}
+	if (sched_model_validate(m) < 0) {
+		snprintf(err, errlen, "invalid cost model: at most %llu ns per request and %llu ps "
+			 "per byte", SCHED_MODEL_NS_MAX, SCHED_MODEL_PS_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * qos_json.h - a tenant's QoS settings as JSON, both ways, in one place:
+ * qos_json.h - a tenant's QoS settings (and a domain's cost model) as
+ * JSON, both ways, in one place:
  * the encoder behind the "qos" object of attach, list, stats and set_qos
  * replies and of the state file, and the decoder of the QoS integers the
  * attach and set_qos methods unpack. Member names are proto/CONTROL.md's.
@@ -14,6 +15,7 @@
 #include <limits.h>
 #include <stddef.h>
 
+struct sched_model;
 struct sched_qos;
 
 /* A QoS member that was not given (distinct from any value a client can send). */
@@ -51,5 +53,14 @@ void coalesce_json_add(json_t *qos, const struct irq_coalesce *c);
  */
 int coalesce_decode(json_int_t us, json_int_t count, struct irq_coalesce *c, char *err,
 		    size_t errlen);
+
+/*
+ * model_json - a domain's cost model: {read_seq_ns, read_rand_ns,
+ * read_byte_ps, write_seq_ns, write_rand_ns, write_byte_ps, flush_ns}.
+ * model_decode - the same object back (every member required, strict);
+ * -EINVAL with the message in err.
+ */
+json_t *model_json(const struct sched_model *m);
+int model_decode(json_t *o, struct sched_model *m, char *err, size_t errlen);
 
 #endif

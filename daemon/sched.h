@@ -18,9 +18,15 @@
  *
  * Policy (SCHED_MODE_FAIR), see docs/qos.md for the operator's view:
  *
- *   cost        every request costs SCHED_OP_COST + its length in bytes, so
- *               a 4 KiB read costs 8 KiB-equivalent and a 1 MiB write
- *               1 MiB + 4 KiB: tenants are compared by cost, not by count.
+ *   cost        the domain's model (struct sched_model): by default every
+ *               request costs SCHED_OP_COST + its length in bytes, so a
+ *               4 KiB read costs 8 KiB-equivalent and a 1 MiB write
+ *               1 MiB + 4 KiB; a calibrated domain charges the device time
+ *               measured for its kind (read or write, sequential or
+ *               random: a request that starts where its tenant's last one
+ *               ended is sequential) plus time per byte, and a flush its
+ *               measured time (blk-iocost's linear model). Tenants are
+ *               compared by cost, not by count.
  *   weight      start-time fair queueing on the domain's virtual time: an
  *               entity's virtual time advances by cost / weight at each
  *               dispatch and the entity with the smallest one goes next, so
@@ -139,6 +145,31 @@ struct sched_qos {
 
 #define SCHED_QOS_DEFAULT ((struct sched_qos){ .weight = SCHED_WEIGHT_DEFAULT })
 
+/* What the cost model needs of a dispatched request. */
+enum sched_io_op { SCHED_IO_READ, SCHED_IO_WRITE, SCHED_IO_FLUSH };
+
+struct sched_io {
+	enum sched_io_op op;	/* DISCARD and WRITE_ZEROES are writes of their length */
+	uint32_t bytes;		/* 0 for a flush */
+	uint64_t offset;
+};
+
+/*
+ * A domain's cost model: device time per request (sequential, random) and
+ * per byte, for reads and writes, and per flush. All 0: the fixed model,
+ * SCHED_OP_COST + bytes. Otherwise the cost is in nanoseconds. Limits:
+ * SCHED_MODEL_NS_MAX per request, SCHED_MODEL_PS_MAX per byte.
+ */
+struct sched_model {
+	uint64_t seq_ns[2];	/* [SCHED_IO_READ], [SCHED_IO_WRITE] */
+	uint64_t rand_ns[2];
+	uint64_t byte_ps[2];	/* picoseconds per byte */
+	uint64_t flush_ns;
+};
+
+#define SCHED_MODEL_NS_MAX	1000000000ull	/* 1 s per request */
+#define SCHED_MODEL_PS_MAX	1000000ull	/* 1 us per byte (1 MB/s) */
+
 /* Counters of one entity since sched_entity_add (see sched_entity_stats). */
 struct sched_stats {
 	uint64_t dispatched;		/* requests */
@@ -187,6 +218,7 @@ struct sched_entity {
 	uint64_t ready_ns;	/* limits allow a dispatch from this time */
 	uint64_t throttle_start;
 	uint64_t antic_until;	/* end of its anticipation window */
+	uint64_t next_offset;	/* where its last request ended: sequential if the next starts here */
 	uint32_t heap_idx[SCHED_HEAP_NR];
 	uint32_t flags;
 	uint32_t lat_cnt;	/* latency samples since the last evaluation */
@@ -230,6 +262,8 @@ struct sched_domain {
 	uint64_t vnow;		/* system virtual time */
 	uint64_t seq;		/* FIFO round-robin order */
 	uint64_t lat_window_end;
+	struct sched_model model;	/* fields read and written with relaxed atomics */
+	uint64_t lead_cost;	/* how far ahead of the front an entity may go, in cost */
 	uint32_t lat_state;	/* LAT_MISSED | LAT_MET in this window */
 	uint32_t lat_quiet;	/* consecutive windows without any evaluation */
 	struct sched_dq *dq;	/* npollers entries, one per poller */
@@ -243,11 +277,28 @@ struct sched {
 	struct sched_dq *rr;	/* where the next pick starts */
 };
 
-/* The cost model: what a request of `bytes` is charged, in bytes-equivalent. */
+/* The fixed cost model: what a request of `bytes` is charged, in bytes-equivalent. */
 static inline uint64_t sched_cost(uint32_t bytes)
 {
 	return (uint64_t)SCHED_OP_COST + bytes;
 }
+
+/*
+ * sched_model_cost - what io costs under model m (sequential or not); the
+ * fixed model when m is all zeroes.
+ */
+uint64_t sched_model_cost(const struct sched_model *m, const struct sched_io *io, bool seq);
+
+/* 0, or -EINVAL if a coefficient is out of range (all 0 is valid: the fixed model). */
+int sched_model_validate(const struct sched_model *m);
+
+/*
+ * sched_domain_set_model - use m from the next dispatch on (any thread;
+ * a dispatch racing with it may mix old and new coefficients once).
+ * sched_domain_model - a copy of the model in force.
+ */
+int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m);
+void sched_domain_model(const struct sched_domain *d, struct sched_model *ret);
 
 /*
  * sched_domain_create - a domain for npollers pollers (1..SCHED_POLLERS_MAX)
@@ -316,12 +367,13 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now);
 struct sched_entity *sched_pick(struct sched *s, uint64_t now, uint64_t *ret_wake_ns);
 
 /*
- * Charge one request of `bytes` (0 for a flush) that e just dispatched.
- * Also allowed without a pick (re-issuing requests recovered from a
- * previous pvfsd): it is charged as a weighted dispatch and counts against
- * the cap, which it may then exceed until enough requests complete.
+ * Charge one request io that e just dispatched (its cost under the
+ * domain's model; io->bytes against the bytes/s limit). Also allowed
+ * without a pick (re-issuing requests recovered from a previous pvfsd): it
+ * is charged as a weighted dispatch and counts against the cap, which it
+ * may then exceed until enough requests complete.
  */
-void sched_dispatched(struct sched *s, struct sched_entity *e, uint32_t bytes,
+void sched_dispatched(struct sched *s, struct sched_entity *e, const struct sched_io *io,
 		      uint64_t now);
 
 /*

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* state.c - see state.h. The file format is {"version":1,"tenants":[attach params...]}. */
+/*
+ * state.c - see state.h. The file format is {"version":1,"tenants":[attach
+ * params...],"domains":[{"domain":KEY,"cost_model":{...}}...]}, domains only
+ * with a calibrated cost model.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -9,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "domain.h"
 #include "log.h"
 #include "pvfsd.h"
 #include "qos_json.h"
@@ -35,7 +40,7 @@ static int write_all(int fd, const char *buf, size_t len)
 void state_save(void)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
-	json_t *arr, *root;
+	json_t *arr, *doms, *root;
 	_cleanup_free_ char *text = NULL;
 	_cleanup_close_ int dfd = -1;
 	int fd;
@@ -54,7 +59,17 @@ void state_save(void)
 				"name", t->name, "volume", t->volume, "readonly", t->readonly,
 				"cache", cache_mode_name(t->cache), "qos", qos));
 	}
-	root = json_pack("{s:i, s:o}", "version", 1, "tenants", arr);
+	doms = json_array();
+	for (const struct domain *d = domain_first(); d; d = d->next) {
+		struct sched_model m;
+
+		if (!d->calibrated)
+			continue;
+		sched_domain_model(d->sd, &m);
+		json_array_append_new(doms, json_pack("{s:s, s:o}", "domain", d->key,
+						      "cost_model", model_json(&m)));
+	}
+	root = json_pack("{s:i, s:o, s:o}", "version", 1, "tenants", arr, "domains", doms);
 	/*
 	 * Into memory first, then one write: json_dumpfd() makes a write()
 	 * call per token, and with 1000 tenants every attach then cost 50 ms.
@@ -139,6 +154,19 @@ int state_load(void)
 		log_err("state file %s is unreadable (%s, line %d); starting with no tenants",
 			cfg.state_file, jerr.text, jerr.line);
 		return -EINVAL;
+	}
+	/* Models first: a tenant's domain is made when it is restored. */
+	arr = json_object_get(root, "domains");
+	json_array_foreach(arr, i, e) {
+		struct sched_model m = { 0 };
+		const char *key;
+		char err[256];
+
+		if (json_unpack(e, "{s:s}", "domain", &key) < 0 ||
+		    model_decode(json_object_get(e, "cost_model"), &m, err, sizeof(err)) < 0 ||
+		    domain_set_model(key, &m, true) < 0)
+			log_err("state file %s: domain %zu: invalid cost model; the fixed one is used",
+				cfg.state_file, i);
 	}
 	arr = json_object_get(root, "tenants");
 	json_array_foreach(arr, i, e)

@@ -160,6 +160,7 @@ static json_t *tenant_json(const struct tenant *t)
 static json_t *domain_json(const struct domain *d)
 {
 	struct sched_domain_stats ds;
+	struct sched_model m;
 	double iops = 0, bps = 0;
 	uint64_t ops = 0;
 
@@ -175,16 +176,28 @@ static json_t *domain_json(const struct domain *d)
 		iops += r ? r->iops : 0;
 		bps += r ? r->bps : 0;
 	}
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f}", "domain", d->key,
+	sched_domain_model(d->sd, &m);
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:o}", "domain", d->key,
 			 "tenants", (int)d->tenants, "busy", (json_int_t)ds.busy,
 			 "inflight", (json_int_t)ds.inflight,
 			 "inflight_cap", (json_int_t)ds.inflight_cap, "ops", (json_int_t)ops,
-			 "iops", iops, "bps", bps);
+			 "iops", iops, "bps", bps, "calibrated", d->calibrated,
+			 "cost_model", model_json(&m));
+}
+
+json_t *stats_domains_json(const struct tenant *only)
+{
+	json_t *dl = json_array();
+
+	for (const struct domain *d = domain_first(); d; d = d->next)
+		if (!only || only->dom == d)
+			json_array_append_new(dl, domain_json(d));
+	return dl;
 }
 
 json_t *stats_json(const struct tenant *only)
 {
-	json_t *tl = json_array(), *pl = json_array(), *dl = json_array();
+	json_t *tl = json_array(), *pl = json_array();
 
 	for (const struct tenant *t = tenant_first(); t; t = t->next)
 		if (!only || t == only)
@@ -202,9 +215,6 @@ json_t *stats_json(const struct tenant *only)
 				"load", placement_load(i),
 				"active", i < placement_active()));
 	}
-	for (const struct domain *d = domain_first(); d; d = d->next)
-		if (!only || only->dom == d)
-			json_array_append_new(dl, domain_json(d));
 	return json_pack("{s:o, s:o, s:I, s:o}", "tenants", tl, "pollers", pl, "moves",
-			 (json_int_t)tenant_moves_total(), "domains", dl);
+			 (json_int_t)tenant_moves_total(), "domains", stats_domains_json(only));
 }

@@ -19,4 +19,7 @@ json_t *stats_json(const struct tenant *t);
 /* stats_tick - recompute per-tenant rates; main.c calls it once a second. */
 void stats_tick(void);
 
+/* stats_domains_json - every domain (or only's), as in stats_json's "domains". */
+json_t *stats_domains_json(const struct tenant *only);
+
 #endif

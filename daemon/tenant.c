@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "devkey.h"
 #include "domain.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -182,11 +183,11 @@ static const char *file_type_name(mode_t mode)
  */
 static const struct tenant *bdev_user(dev_t dev)
 {
-	dev_t whole = domain_whole_disk(dev);
+	dev_t whole = dev_whole_disk(dev);
 
 	for (const struct tenant *o = tenants; o; o = o->next)
 		if (o->is_bdev && (o->vol_dev == dev || o->vol_dev == whole ||
-				   domain_whole_disk(o->vol_dev) == dev))
+				   dev_whole_disk(o->vol_dev) == dev))
 			return o;
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "devkey.h"
 #include "pvfs_ring.h"
 #include "util.h"
 
@@ -196,8 +197,7 @@ int file_backend_open(int fd, const struct file_params *fp, struct backend **ret
 			    (fp->readonly ? BACKEND_F_RO : 0),
 		.direct = fp->direct,
 	};
-	snprintf(fb->b.info.domain, sizeof(fb->b.info.domain), "dev:%u:%u", major(fp->dev),
-		 minor(fp->dev));
+	dev_domain_key(fp->dev, fb->b.info.domain, sizeof(fb->b.info.domain));
 	*ret = &fb->b;
 	return 0;
 }

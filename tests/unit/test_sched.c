@@ -81,9 +81,12 @@ static struct sched_entity *t_pick(struct tsched *t, uint64_t now, uint64_t *wak
 	return sched_pick(&t->s, now, wake);
 }
 
+/* A read of `bytes` at no particular place: the fixed model charges it 4 KiB + bytes. */
 static void t_dispatched(struct tsched *t, struct sched_entity *e, uint32_t bytes, uint64_t now)
 {
-	sched_dispatched(&t->s, e, bytes, now);
+	struct sched_io io = { .op = SCHED_IO_READ, .bytes = bytes, .offset = UINT64_MAX / 2 };
+
+	sched_dispatched(&t->s, e, &io, now);
 }
 
 static void t_completed(struct tsched *t, struct sched_entity *e, uint64_t lat, uint64_t now)
@@ -1083,6 +1086,7 @@ static void msim_reset(struct msim *m)
 static void msim_run(struct msim *m, uint64_t until)
 {
 	static const uint64_t svc = 82 * 1000;	/* a 4 KiB request: 82 us */
+	static const struct sched_io rd4k = { .op = SCHED_IO_READ, .bytes = 4096 };
 
 	while (m->now < until) {
 		uint64_t next = until, wake;
@@ -1130,7 +1134,7 @@ static void msim_run(struct msim *m, uint64_t until)
 				m->nq++;
 				t->inflight++;
 				t->ops++;
-				sched_dispatched(&m->ps[p], e, 4096, m->now);
+				sched_dispatched(&m->ps[p], e, &rd4k, m->now);
 				di = sched_inflight(m->d[t->dom]);
 				if (di > m->max_dom_inflight[t->dom])
 					m->max_dom_inflight[t->dom] = di;
@@ -1421,7 +1425,9 @@ static void *mt_thread(void *p)
 			sched_deactivate(&a->s, &a->e[rnd(&x) % 2], now);
 		e = sched_pick(&a->s, now, &wake);
 		if (e && npend < ARRAY_SIZE(pend)) {
-			sched_dispatched(&a->s, e, 4096, now);
+			struct sched_io io = { .op = SCHED_IO_READ, .bytes = 4096 };
+
+			sched_dispatched(&a->s, e, &io, now);
 			pend[npend++] = e;
 			a->dispatched++;
 		}
@@ -1484,8 +1490,103 @@ static void test_mp_threads(void)
 	sched_domain_destroy(d);
 }
 
+/*
+ * A calibrated domain charges by its model: equal weights get equal device
+ * time, so a tenant whose random writes cost 3x a random read does about a
+ * third of the requests, and sequential reads (starting where the last one
+ * ended) cost their sequential time. All zeroes is the fixed model again.
+ */
+static uint64_t model_race(struct tsched *t, const struct sched_io *a_io, bool a_seq,
+			   const struct sched_io *b_io, uint64_t *ret_b)
+{
+	struct sched_qos q = qos_w(100);
+	struct sched_entity a, b;
+	uint64_t na = 0, nb = 0, wake, now = 0, off = 0;
+
+	t_add(t, &a, &q, now);
+	t_add(t, &b, &q, now);
+	t_activate(t, &a, now);
+	t_activate(t, &b, now);
+	for (int i = 0; i < 100000; i++) {
+		struct sched_entity *e = t_pick(t, now, &wake);
+		struct sched_io io;
+
+		if (!e)
+			break;
+		io = e == &a ? *a_io : *b_io;
+		if (e == &a && a_seq) {
+			io.offset = off;
+			off += io.bytes;
+		}
+		sched_dispatched(&t->s, e, &io, now);
+		sched_completed(&t->s, e, 0, now);
+		*(e == &a ? &na : &nb) += 1;
+		now += 1000;
+	}
+	t_remove(t, &a);
+	t_remove(t, &b);
+	*ret_b = nb;
+	return na;
+}
+
+static void test_cost_model(void)
+{
+	struct sched_model m = { .seq_ns = { 20000, 40000 }, .rand_ns = { 100000, 300000 },
+				 .byte_ps = { 1000, 1000 }, .flush_ns = 2000000 };
+	struct sched_io rr = { .op = SCHED_IO_READ, .bytes = 4096, .offset = 1ull << 40 };
+	struct sched_io rw = { .op = SCHED_IO_WRITE, .bytes = 4096, .offset = 1ull << 40 };
+	struct sched_io fl = { .op = SCHED_IO_FLUSH };
+	struct sched_model bad = m, got;
+	uint64_t na, nb;
+	struct tsched t;
+
+	TL_CHECK(sched_model_cost(&m, &rr, false) == 104096 && sched_model_cost(&m, &rr, true) ==
+		 24096 && sched_model_cost(&m, &rw, false) == 304096 &&
+		 sched_model_cost(&m, &fl, false) == 2000000,
+		 "model: 4 KiB random read 104096, sequential 24096, random write 304096, flush 2 ms");
+	bad.byte_ps[1] = SCHED_MODEL_PS_MAX + 1;
+	TL_CHECK(sched_model_validate(&bad) == -EINVAL, "model: out-of-range coefficient refused");
+
+	t_init(&t, SCHED_MODE_FAIR, 64, 4);
+	TL_CHECK(sched_domain_set_model(t.d, &m) == 0, "model: set on a domain");
+	sched_domain_model(t.d, &got);
+	TL_CHECK(!memcmp(&got, &m, sizeof(m)), "model: read back as set");
+	na = model_race(&t, &rr, false, &rw, &nb);
+	TL_CHECK(rel_err((double)na / (double)nb, 304096.0 / 104096) <= 0.01,
+		 "model: equal weights, random reads vs writes 3x as costly: %.3f reads per write "
+		 "(want %.3f)", (double)na / (double)nb, 304096.0 / 104096);
+	na = model_race(&t, &rr, true, &rr, &nb);
+	TL_CHECK(rel_err((double)na / (double)nb, 104096.0 / 24096) <= 0.01,
+		 "model: sequential reads cost their sequential time: %.3f per random read "
+		 "(want %.3f)", (double)na / (double)nb, 104096.0 / 24096);
+	memset(&m, 0, sizeof(m));
+	sched_domain_set_model(t.d, &m);
+	na = model_race(&t, &rr, false, &rw, &nb);
+	TL_CHECK(na == nb || na == nb + 1 || nb == na + 1,
+		 "model: back to the fixed model, reads and writes cost the same (%llu, %llu)",
+		 (unsigned long long)na, (unsigned long long)nb);
+	t_destroy(&t);
+}
+
+#ifdef __SANITIZE_THREAD__
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 int main(void)
 {
+#ifdef UNDER_TSAN
+	/*
+	 * Under TSan only the test with threads: the simulations are single-
+	 * threaded (nothing for TSan to find) and take minutes at its speed.
+	 */
+	printf("# TSan build: only the threaded test\n");
+	test_mp_threads();
+	return tl_done();
+#endif
 	test_validate();
 	test_wake();
 	test_equal_weights();
@@ -1501,6 +1602,7 @@ int main(void)
 	test_remove();
 	test_stress();
 	test_latency_target();
+	test_cost_model();
 	test_mp_equal();
 	test_mp_weights();
 	test_mp_limits();
