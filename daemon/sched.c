@@ -37,7 +37,9 @@
  * where servers share tags and not queues. A poller that waits for a
  * front looks again within SCHED_RECHECK_NS (sched_pick's wake time); a
  * front from an anticipated entity carries its expiry, so a poller that
- * went to sleep cannot hold the others back beyond the window.
+ * went to sleep cannot hold the others back beyond the window, and a front
+ * that has not moved for SCHED_FRONT_STALE_NS is not waited for (its
+ * poller's thread may be preempted on a busy host).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -292,10 +294,12 @@ static void publish(const struct sched *s, struct sched_dq *q, uint64_t now)
 		vt = a->vtime;
 		until = a->antic_until;
 	}
-	if (ld(&f->vtime) != vt)
-		st(&f->vtime, vt);
-	if (ld(&f->until) != until)
-		st(&f->until, until);
+	if (ld(&f->vtime) == vt && ld(&f->until) == until)
+		return;
+	st(&f->vtime, vt);
+	st(&f->until, until);
+	if (now)	/* 0: a removal, which knows no time */
+		st(&f->stamp, now);
 }
 
 /* No banked credit: a (re)runnable entity starts at the system virtual time. */
@@ -757,7 +761,7 @@ static bool may_go(const struct sched *s, const struct sched_dq *q,
 		if (vt == VT_NONE || !vt_before(vt, e->vtime) || e->vtime - vt <= lead)
 			continue;
 		until = ld(&d->front[i].until);
-		if (until <= now)
+		if (until <= now || now - ld(&d->front[i].stamp) > SCHED_FRONT_STALE_NS)
 			continue;
 		*wake = MIN(*wake, MIN(until, now + SCHED_RECHECK_NS));
 		return false;

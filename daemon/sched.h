@@ -124,6 +124,12 @@ enum sched_mode {
 #define SCHED_ANTIC_MIN_INFLIGHT 2u
 /* How soon a poller whose entities wait for another poller's looks again. */
 #define SCHED_RECHECK_NS	20000ull
+/*
+ * A front unchanged for this long is not waited for: its poller is not
+ * dispatching (its thread preempted on a busy host, or its entity held by
+ * the cap), and the others must not stall behind it.
+ */
+#define SCHED_FRONT_STALE_NS	2000000ull
 /* Burst of every rate (limit or reservation catch-up): 100 ms of that rate. */
 #define SCHED_BURST_NS		100000000ull
 /* Latency targets: evaluated every SCHED_LAT_WINDOW_NS over >= SCHED_LAT_SAMPLES completions. */
@@ -244,6 +250,7 @@ struct sched_dq {
 struct sched_front {
 	uint64_t vtime;		/* smallest virtual time of its entities, or UINT64_MAX */
 	uint64_t until;		/* ... valid until then (an anticipated entity) */
+	uint64_t stamp;		/* when it last changed */
 } __attribute__((aligned(64)));
 
 /* Allocated by sched_domain_create; fields private to sched.c. */

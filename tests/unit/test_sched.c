@@ -1407,7 +1407,7 @@ static void *mt_thread(void *p)
 	struct mt_arg *a = p;
 	struct sched_entity *pend[64];
 	uint32_t npend = 0;
-	uint64_t now = 0, wake, x = 88172645463325252ull + a->s.idx;
+	uint64_t now = now_ns(), wake, x = 88172645463325252ull + a->s.idx;
 
 	for (int i = 0; i < 2; i++) {
 		struct sched_qos q = qos_w(100u << (a->s.idx % 3));
@@ -1418,7 +1418,7 @@ static void *mt_thread(void *p)
 		struct sched_entity *e;
 		uint32_t di;
 
-		now += 1000;
+		now = now_ns();
 		if (rnd(&x) % 4 == 0)
 			sched_activate(&a->s, &a->e[rnd(&x) % 2], now);
 		if (rnd(&x) % 16 == 0)
