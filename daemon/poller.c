@@ -781,8 +781,13 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now, bo
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
 	if (moved) {
-		/* Its place in the fair order, tags and debts come with it. */
+		/*
+		 * Its place in the fair order, tags and debts come with it; its
+		 * QoS is the newest (a set_qos that reached the old poller after
+		 * the hand-back was dropped there).
+		 */
 		sched_entity_attach(&p->sched, &tio->se, now);
+		sched_set_qos(&p->sched, &tio->se, &tio->qos, now);
 		arrive(tio);
 		return;
 	}

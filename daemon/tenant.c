@@ -866,9 +866,10 @@ static bool move_end(struct tenant *t, struct tenant_io *tio)
 		/*
 		 * The control thread owns tio until poller_add: the QoS it
 		 * takes is the newest (a set_qos on its way to the old poller
-		 * may have been dropped with the tenant).
+		 * may have been dropped with the tenant). Its scheduler
+		 * counters travel with it (sched_entity_detach/attach): they
+		 * are folded once, when it leaves for good.
 		 */
-		fold_sched_stats(t, tio);
 		tio->qos = t->qos;
 		tio->coalesce = t->coalesce;
 		/* Likewise a resize: publish it now, with its interrupt on queue 0. */
