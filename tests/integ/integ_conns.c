@@ -129,7 +129,7 @@ int main(void)
 {
 	struct rlimit rl, low;
 	int idle[IDLE_MAX], extra, plugged = 0, fds0, fds1, r;
-	char err[512], out[1 << 17], msg[512] = "", name[32], vol[32];
+	char err[512], out[1 << 18], msg[512] = "", name[32], vol[32];
 	uint64_t t0;
 	json_t *list = NULL;
 	size_t running = 0;
