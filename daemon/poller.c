@@ -865,7 +865,12 @@ static void settle_tenants(struct poller *p)
 		if (likely(!tio->resetting && !tio->state_due) || tio->inflight)
 			continue;
 		if (tio->resetting) {
-			if (tio->broken || tio->state_due == PVFS_HOST_BROKEN) {
+			/*
+			 * A reset repairs a corrupt ring, not a volume that never
+			 * bound to this poller: that tenant stays BROKEN (its
+			 * backend has no host to submit to).
+			 */
+			if (tio->bound && (tio->broken || tio->state_due == PVFS_HOST_BROKEN)) {
 				tio->broken = false;
 				tio->state_due = 0;
 				tio->terminal = false;

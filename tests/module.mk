@@ -19,8 +19,11 @@ $(B)/tests/test_request: $(OBJDIR)/daemon/request.o
 $(B)/tests/test_sched: $(OBJDIR)/daemon/sched.o
 $(foreach t,$(UNIT_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/unit/$(t).o $$(TEST_LIBS)))
 $(B)/tests/test_peer_ram: $(OBJDIR)/vmm-shim/peer_ram.o
+# test_lifecycle drives the real tenant and poller code in-process (poller_test.h).
+$(B)/tests/test_lifecycle: $(filter-out %/main.o,$(pvfsd_OBJS))
 $(foreach t,$(INTEG_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/integ/$(t).o $$(TEST_LIBS)))
 $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
+LDLIBS_test_lifecycle = $(LIBSHIM) $(LIBPVFS) $(TEST_LDLIBS) $(LDLIBS_pvfsd)
 
 TESTS += $(addprefix $(B)/tests/,$(UNIT_TESTS) $(INTEG_TESTS))
 
