@@ -153,8 +153,34 @@ static void state_due(struct tenant_io *tio, uint32_t st)
 	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_DRAINING);
 }
 
+#define GUEST_LOG_NS	1000000000ull	/* one message a guest can trigger, per tenant and second */
+
+/*
+ * guest_log_ok - whether a message that a guest can trigger at will (a
+ * corrupt ring, a reset: a reset repairs the ring, so both repeat as fast
+ * as it likes) may be logged now. One per tenant per GUEST_LOG_NS; more
+ * would flood the log from the poller thread and make journald's rate
+ * limit drop the messages about every other tenant. *ret_skipped: how many
+ * were held back since the last one.
+ */
+static bool guest_log_ok(struct tenant_io *tio, uint32_t *ret_skipped)
+{
+	uint64_t now = now_ns();
+
+	if (tio->log_ns && now - tio->log_ns < GUEST_LOG_NS) {
+		tio->log_skipped++;
+		return false;
+	}
+	tio->log_ns = now;
+	*ret_skipped = tio->log_skipped;
+	tio->log_skipped = 0;
+	return true;
+}
+
 static void mark_broken(struct tenant_io *tio, const char *why)
 {
+	uint32_t skipped;
+
 	if (tio->broken)
 		return;
 	tio->broken = true;
@@ -162,8 +188,10 @@ static void mark_broken(struct tenant_io *tio, const char *why)
 	__atomic_store_n(&tio->t->broken_reason, why, __ATOMIC_RELEASE);
 	stat_add(&tio->t->st.broken, 1);
 	state_due(tio, PVFS_HOST_BROKEN);
-	log_warn("tenant %s: ring is corrupt (%s); tenant marked broken, others unaffected",
-		 tio->t->name, why);
+	if (guest_log_ok(tio, &skipped))
+		log_warn("tenant %s: ring is corrupt (%s); tenant marked broken, others "
+			 "unaffected (%u message(s) about its guest held back)", tio->t->name, why,
+			 skipped);
 }
 
 /*
@@ -844,13 +872,17 @@ static void cancel_io(struct tenant_io *tio)
  */
 static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, uint64_t now)
 {
+	uint32_t skipped;
+
 	tio->resetting = true;
 	tio->reset_req = req;
 	sched_deactivate(&p->sched, &tio->se, now);
 	if (tio->inflight)
 		cancel_io(tio);
-	log_notice("tenant %s: the guest asked for a reset; cancelling its %u request(s) in flight",
-		   tio->t->name, tio->inflight);
+	if (guest_log_ok(tio, &skipped))
+		log_notice("tenant %s: the guest asked for a reset; cancelling its %u request(s) "
+			   "in flight (%u message(s) about its guest held back)", tio->t->name,
+			   tio->inflight, skipped);
 }
 
 /*
@@ -881,7 +913,8 @@ static void settle_tenants(struct poller *p)
 			lifecycle_reset_ring(tio, tio->reset_req);
 			tio->resetting = false;
 			stat_add(&tio->t->st.resets, 1);
-			log_notice("tenant %s: reset done; the guest starts afresh", tio->t->name);
+			/* Its start was logged (guest_log_ok): the end only for debugging. */
+			log_debug("tenant %s: reset done; the guest starts afresh", tio->t->name);
 		}
 		if (tio->state_due && !tio->terminal) {
 			/* Release: a guest that sees it sees every CQE posted before. */

@@ -203,6 +203,8 @@ struct tenant_io {
 	uint32_t reset_req, reset_ack;
 	struct irq_coalesce coalesce;
 	uint32_t drop_irqs;		/* test hook: interrupts not to send */
+	uint64_t log_ns;		/* last message the guest could trigger at will */
+	uint32_t log_skipped;		/* ... and those held back since (poller.c) */
 };
 
 struct tenant {
