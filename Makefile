@@ -43,7 +43,7 @@ else
 $(error SAN must be empty, asan, tsan or fuzz)
 endif
 
-PKGS := libevent jansson liburing libsystemd inih
+PKGS := libevent jansson liburing libsystemd inih libnbd
 # Computed once, when make starts: a target that installs packages must run
 # the build in a new make ($(MAKE) everything after deps, as check does).
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -66,6 +66,7 @@ systemd_LIBS  = $(shell $(PKG_CONFIG) --libs libsystemd)
 inih_LIBS     = $(shell $(PKG_CONFIG) --libs inih)
 # Debian 12's librbd-dev ships no pkg-config file: then its flags are these.
 rbd_LIBS      = $(or $(shell $(PKG_CONFIG) --libs librbd 2>/dev/null),-lrbd -lrados)
+nbd_LIBS      = $(shell $(PKG_CONFIG) --libs libnbd)
 
 OPT ?= -O2 -g
 CFLAGS ?= $(OPT)

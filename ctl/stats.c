@@ -87,6 +87,41 @@ static void print_tenants(json_t *tenants)
 	print_broken(tenants, stdout);
 }
 
+/* print_backends - remote volumes' connections; nothing when every volume is local. */
+static void print_backends(json_t *tenants)
+{
+	static const char *const headers[] = {
+		"NAME", "BACKEND", "CONNECTION", "CONNS", "RECONNECTS", "ERRORS", "QUEUE", "DOMAIN",
+		NULL,
+	};
+	struct table *tab = NULL;
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t) {
+		json_t *b = json_object_get(t, "backend");
+
+		if (!json_object_get(b, "state"))
+			continue;
+		if (!tab)
+			tab = table_new(headers, "lllrrrrl");
+		table_row(tab);
+		table_cell(tab, "%s", jstr(t, "name"));
+		table_cell(tab, "%s", jstr(b, "kind"));
+		table_cell(tab, "%s", jstr(b, "state"));
+		table_cell(tab, "%lld", (long long)jint(b, "connections"));
+		table_cell(tab, "%lld", (long long)jint(b, "reconnects"));
+		table_cell(tab, "%lld", (long long)jint(b, "errors"));
+		table_cell(tab, "%lld", (long long)jint(b, "queue_depth"));
+		table_cell(tab, "%s", jstr(b, "domain"));
+	}
+	if (!tab)
+		return;
+	putchar('\n');
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
 static void print_pollers(json_t *pollers)
 {
 	static const char *const headers[] = {
@@ -145,6 +180,7 @@ static int show(const char *name)
 		print_json(result);
 	} else {
 		print_tenants(json_object_get(result, "tenants"));
+		print_backends(json_object_get(result, "tenants"));
 		putchar('\n');
 		print_domains(json_object_get(result, "domains"));
 		putchar('\n');

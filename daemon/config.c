@@ -30,6 +30,8 @@ struct daemon_config cfg = {
 	.poll_max_us = 1000,
 	.admin_gid = (gid_t)-1,
 	.max_conns = PVFSD_MAX_CONNS_DEFAULT,
+	.nbd_timeout_ms = PVFSD_NBD_TIMEOUT_MS_DEFAULT,
+	.nbd_connections = PVFSD_NBD_CONNECTIONS_DEFAULT,
 	.metrics_listen = "127.0.0.1:9477",
 };
 
@@ -162,6 +164,32 @@ static int add_volume_dir(const char *v)
 	return 0;
 }
 
+/* add_allow_nbd - one more allow_nbd glob (matched against the whole URI). */
+static int add_allow_nbd(const char *v)
+{
+	char *dup;
+
+	if (cfg.nr_allow_nbd >= (int)ARRAY_SIZE(cfg.allow_nbd)) {
+		log_err("at most %zu allow_nbd patterns", ARRAY_SIZE(cfg.allow_nbd));
+		return -E2BIG;
+	}
+	if (!*v) {
+		log_err("allow_nbd needs a pattern (e.g. nbd://10.0.0.*/* or nbd+unix://*)");
+		return -EINVAL;
+	}
+	dup = strdup(v);
+	if (!dup)
+		return -ENOMEM;
+	cfg.allow_nbd[cfg.nr_allow_nbd++] = dup;
+	return 0;
+}
+
+static void free_allow_nbd(char **list, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+}
+
 static int restart_only(const char *key)
 {
 	if (reloading) {
@@ -194,6 +222,28 @@ int config_set(const char *rawkey, const char *v)
 	} else if (!strcmp(key, "allow-block-devices")) {
 		if (parse_bool(v, &cfg.allow_bdev) < 0)
 			goto bad;
+	} else if (!strcmp(key, "allow-nbd")) {
+		return add_allow_nbd(v);
+	} else if (!strcmp(key, "nbd-timeout")) {
+		char *end;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (errno || end == v)
+			goto bad;
+		if (!strcmp(end, "ms"))
+			;
+		else if (!*end || !strcmp(end, "s"))
+			n *= 1000;
+		else
+			goto bad;
+		if (n < 100 || n > 3600000)
+			goto bad;
+		cfg.nbd_timeout_ms = (uint32_t)n;
+	} else if (!strcmp(key, "nbd-connections")) {
+		if (parse_u64(v, &n) < 0 || n < 1 || n > 16)
+			goto bad;
+		cfg.nbd_connections = (uint32_t)n;
 	} else if (!strcmp(key, "io-threads")) {
 		if (restart_only(key))
 			return 0;
@@ -322,16 +372,21 @@ int config_set_option(const struct option *opts, int c, const char *value)
 void config_reload(void)
 {
 	char *old_dirs[ARRAY_SIZE(cfg.volume_dirs)], *old_aliases[ARRAY_SIZE(cfg.volume_dirs)];
-	int old_n = cfg.nr_volume_dirs;
+	char *old_nbd[ARRAY_SIZE(cfg.allow_nbd)];
+	int old_n = cfg.nr_volume_dirs, old_nbd_n = cfg.nr_allow_nbd;
 
 	memcpy(old_dirs, cfg.volume_dirs, sizeof(old_dirs));
 	memcpy(old_aliases, cfg.volume_dir_aliases, sizeof(old_aliases));
+	memcpy(old_nbd, cfg.allow_nbd, sizeof(old_nbd));
 	cfg.nr_volume_dirs = 0;
 	cfg.admin_gid = (gid_t)-1;
 	cfg.allow_bdev = false;
 	cfg.max_conns = PVFSD_MAX_CONNS_DEFAULT;
 	cfg.rebalance = true;
 	cfg.tenants_per_poller = 4;
+	cfg.nr_allow_nbd = 0;
+	cfg.nbd_timeout_ms = PVFSD_NBD_TIMEOUT_MS_DEFAULT;
+	cfg.nbd_connections = PVFSD_NBD_CONNECTIONS_DEFAULT;
 	reloading = true;
 	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
 		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
@@ -342,6 +397,7 @@ void config_reload(void)
 		free(old_dirs[i]);
 		free(old_aliases[i]);
 	}
+	free_allow_nbd(old_nbd, old_nbd_n);
 	log_info("config reloaded: %d volume dir(s), block devices %s, max_connections %u, "
 		 "rebalance %s, tenants_per_poller %u", cfg.nr_volume_dirs,
 		 cfg.allow_bdev ? "allowed" : "refused", cfg.max_conns,
@@ -355,6 +411,8 @@ void config_free(void)
 		free(cfg.volume_dir_aliases[i]);
 	}
 	cfg.nr_volume_dirs = 0;
+	free_allow_nbd(cfg.allow_nbd, cfg.nr_allow_nbd);
+	cfg.nr_allow_nbd = 0;
 	for (int i = 0; i < nr_cmdline; i++) {
 		free(cmdline[i].key);
 		free(cmdline[i].value);

@@ -30,5 +30,8 @@ void config_free(void);
  */
 #define PVFSD_MAX_CONNS_DEFAULT	64
 #define PVFSD_MAX_CONNS_MAX	65536
+/* NBD volumes: how long I/O waits for a server that went away; connections per volume. */
+#define PVFSD_NBD_TIMEOUT_MS_DEFAULT	30000
+#define PVFSD_NBD_CONNECTIONS_DEFAULT	4
 
 #endif

@@ -68,16 +68,20 @@ static void usage(FILE *f)
 "      --allow-block-devices  allow block devices as volumes\n"
 "      --test-hooks           enable the control methods that exist for tests\n"
 "                             (test_drop_interrupts); never in production\n"
+"      --allow-nbd GLOB       allow NBD volumes whose URI matches GLOB (repeatable)\n"
+"      --nbd-timeout T        how long I/O waits for an NBD server: 30, 30s, 500ms\n"
+"      --nbd-connections N    connections per NBD volume with multi-conn (default %d)\n"
 "  -v, --verbose              debug logging\n"
 "  -h, --help                 this help\n"
 "      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT,
-		SCHED_ANTIC_NS_DEFAULT / 1000, PVFSD_MAX_CONNS_DEFAULT);
+		SCHED_ANTIC_NS_DEFAULT / 1000, PVFSD_MAX_CONNS_DEFAULT, PVFSD_NBD_CONNECTIONS_DEFAULT);
 }
 
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
-	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC };
+	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC,
+	       O_ALLOW_NBD, O_NBD_TIMEOUT, O_NBD_CONNS };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -96,6 +100,9 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "tenants-per-poller", required_argument, NULL, O_TPP },
 		{ "rebalance", required_argument, NULL, O_REBALANCE },
 		{ "test-hooks", no_argument, NULL, O_TEST_HOOKS },
+		{ "allow-nbd", required_argument, NULL, O_ALLOW_NBD },
+		{ "nbd-timeout", required_argument, NULL, O_NBD_TIMEOUT },
+		{ "nbd-connections", required_argument, NULL, O_NBD_CONNS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },

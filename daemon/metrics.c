@@ -38,7 +38,8 @@ enum fam {
 	F_RESETS, F_COALESCE_US,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
 	F_POLL_WAKEUPS, F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY, F_DOM_OPS,
-	F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE, F_MOVES_ALL, F_NR
+	F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE, F_MOVES_ALL, F_BE_RECONNECTS,
+	F_BE_ERRORS, F_BE_QDEPTH, F_BE_CONNECTIONS, F_NR
 };
 
 static const struct {
@@ -94,6 +95,14 @@ static const struct {
 			    "1 if placement uses the poller, 0 if parked (--io-threads auto)." },
 	[F_MOVES_ALL] = { "pvfsd_moves_total", "counter",
 			  "Tenant moves between pollers since pvfsd started." },
+	[F_BE_RECONNECTS] = { "pvfs_backend_reconnects_total", "counter",
+			      "Connections to a remote volume's server re-established." },
+	[F_BE_ERRORS] = { "pvfs_backend_errors_total", "counter",
+			  "Requests the backend failed (server errors, nbd_timeout passed)." },
+	[F_BE_QDEPTH] = { "pvfs_backend_queue_depth", "gauge",
+			  "Requests in the backend now: on the wire or waiting for a server." },
+	[F_BE_CONNECTIONS] = { "pvfs_backend_connections", "gauge",
+			       "Connections to a remote volume's server that are up." },
 };
 
 static void header(struct evbuffer *b, enum fam f)
@@ -273,6 +282,31 @@ static void domain_metrics(struct evbuffer *b)
 	}
 }
 
+/* Remote backends only: a file volume has no connection to count. */
+static void backend_metrics(struct evbuffer *b)
+{
+	static const enum fam bf[] = { F_BE_RECONNECTS, F_BE_ERRORS, F_BE_QDEPTH,
+				       F_BE_CONNECTIONS };
+
+	for (size_t j = 0; j < ARRAY_SIZE(bf); j++) {
+		header(b, bf[j]);
+		for (const struct tenant *t = tenant_first(); t; t = t->next) {
+			struct backend_stats bs;
+			uint64_t v;
+
+			t->backend->ops->stats(t->backend, &bs);
+			if (!bs.state)
+				continue;
+			v = bf[j] == F_BE_RECONNECTS ? bs.reconnects :
+			    bf[j] == F_BE_ERRORS ? bs.errors :
+			    bf[j] == F_BE_QDEPTH ? bs.queue_depth : bs.connections;
+			evbuffer_add_printf(b, "%s{tenant=\"%s\",kind=\"%s\"} %llu\n",
+					    fams[bf[j]].name, t->name, t->backend->ops->kind,
+					    (unsigned long long)v);
+		}
+	}
+}
+
 void metrics_render(struct evbuffer *b)
 {
 	static const enum tenant_state states[] = {
@@ -321,6 +355,7 @@ void metrics_render(struct evbuffer *b)
 		evbuffer_add_printf(b, "%s{state=\"%s\"} %u\n", fams[F_TENANTS].name,
 				    tenant_state_name(states[i]), n);
 	}
+	backend_metrics(b);
 	header(b, F_BUILD);
 	evbuffer_add_printf(b, "%s{version=\"%s\",abi=\"%u\"} 1\n", fams[F_BUILD].name,
 			    PVFSD_VERSION, PVFS_ABI_VERSION);

@@ -267,6 +267,10 @@ struct daemon_config {
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	bool test_hooks;		/* --test-hooks: control methods for tests only */
+	char *allow_nbd[16];		/* globs an NBD volume's URI must match (fnmatch) */
+	int nr_allow_nbd;
+	uint32_t nbd_timeout_ms;
+	uint32_t nbd_connections;
 	gid_t admin_gid;		/* (gid_t)-1: root only */
 	uint32_t max_conns;		/* control connections that plug no VM */
 	const char *metrics_listen;

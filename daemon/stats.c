@@ -16,6 +16,25 @@
 #include "tenant.h"
 #include "util.h"
 
+/* backend_json - the volume's kind and scheduling domain; a remote one's connection. */
+static json_t *backend_json(const struct tenant *t)
+{
+	struct backend_stats bs;
+	json_t *o;
+
+	t->backend->ops->stats(t->backend, &bs);
+	o = json_pack("{s:s, s:s}", "kind", t->backend->ops->kind, "domain",
+		      t->backend->info.domain);
+	if (bs.state)
+		json_object_update_new(o, json_pack("{s:s, s:i, s:I, s:I, s:I}",
+						    "state", bs.state,
+						    "connections", (int)bs.connections,
+						    "reconnects", (json_int_t)bs.reconnects,
+						    "errors", (json_int_t)bs.errors,
+						    "queue_depth", (json_int_t)bs.queue_depth));
+	return o;
+}
+
 json_t *stats_tenant_summary(const struct tenant *t)
 {
 	json_t *qos = qos_json(&t->qos);
@@ -39,6 +58,7 @@ json_t *stats_tenant_summary(const struct tenant *t)
 
 		json_object_set_new(o, "broken_reason", json_string(why ? why : "corrupt ring"));
 	}
+	json_object_set_new(o, "backend", backend_json(t));
 	if (t->tio) {
 		json_object_set_new(o, "queues", json_integer(t->tio->nr_queues));
 		json_object_set_new(o, "queue_depth", json_integer(t->tio->depth));

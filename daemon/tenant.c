@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
@@ -354,10 +355,96 @@ static int volume_geometry(struct tenant *t, char *err, size_t errlen)
 	return 0;
 }
 
+/* attach_file - a file or block device inside the volume directories. */
+static int attach_file(struct tenant *t, const struct attach_params *ap, char *err, size_t errlen)
+{
+	int flags, r;
+
+	flags = (ap->readonly ? O_RDONLY : O_RDWR) | (ap->cache == CACHE_NONE ? O_DIRECT : 0);
+	t->vol_fd = open_volume(ap->volume, flags, t->volume_real, sizeof(t->volume_real),
+				err, errlen);
+	if (t->vol_fd < 0)
+		return t->vol_fd;
+	r = volume_geometry(t, err, errlen);
+	if (r < 0)
+		goto out_close_volume;
+	/* Block devices were checked (bdev_user) and claimed (O_EXCL) when opened. */
+	for (struct tenant *o = tenants; o && !t->is_bdev; o = o->next) {
+		if (!o->is_bdev && o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
+			r = fail(err, errlen, -EBUSY,
+				 "volume %s is already attached to tenant %s; a volume serves one "
+				 "tenant at a time", ap->volume, o->name);
+			goto out_close_volume;
+		}
+	}
+	r = file_backend_open(t->vol_fd, &(struct file_params){
+					.capacity = t->capacity, .lbs = t->lbs, .pbs = t->pbs,
+					.readonly = t->readonly, .direct = t->cache == CACHE_NONE,
+					.is_bdev = t->is_bdev, .dev = t->vol_dev },
+			      &t->backend, err, errlen);
+	/* The backend owns the descriptor now, also when it failed. */
+	t->vol_fd = -1;
+	return r;
+
+out_close_volume:
+	close(t->vol_fd);
+	t->vol_fd = -1;
+	return r;
+}
+
+/*
+ * attach_nbd - an NBD export, from a server the config allows (allow_nbd
+ * globs, matched against the whole URI): a control request alone never
+ * makes pvfsd connect anywhere.
+ */
+static int attach_nbd(struct tenant *t, const struct attach_params *ap, char *err, size_t errlen)
+{
+	const struct backend_info *bi;
+	bool allowed = false;
+	int r;
+
+	r = nbd_uri_check(ap->volume, err, errlen);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < cfg.nr_allow_nbd; i++)
+		if (!fnmatch(cfg.allow_nbd[i], ap->volume, 0))
+			allowed = true;
+	if (!allowed && !cfg.nr_allow_nbd)
+		return fail(err, errlen, -EPERM,
+			    "volume %s: pvfsd serves NBD volumes only from servers its config "
+			    "allows; add allow_nbd = PATTERN (e.g. nbd://10.0.0.*/* or "
+			    "nbd+unix://*) to the [pvfsd] section of %s", ap->volume,
+			    cfg.config_file ? cfg.config_file : "its config");
+	if (!allowed)
+		return fail(err, errlen, -EPERM,
+			    "volume %s matches no allow_nbd pattern in pvfsd's config (first: %s); "
+			    "an operator must allow that server there", ap->volume,
+			    cfg.allow_nbd[0]);
+	for (struct tenant *o = tenants; o; o = o->next)
+		if (!strcmp(o->volume, ap->volume))
+			return fail(err, errlen, -EBUSY,
+				    "volume %s is already attached to tenant %s; a volume serves "
+				    "one tenant at a time", ap->volume, o->name);
+	r = nbd_backend_open(ap->volume, &(struct nbd_params){
+					.timeout_ms = cfg.nbd_timeout_ms,
+					.connections = cfg.nbd_connections,
+					.readonly = ap->readonly },
+			     &t->backend, err, errlen);
+	if (r < 0)
+		return r;
+	bi = &t->backend->info;
+	t->vol_fd = -1;
+	t->capacity = bi->capacity;
+	t->lbs = bi->lbs;
+	t->pbs = bi->pbs;
+	snprintf(t->volume_real, sizeof(t->volume_real), "%s", ap->volume);
+	return 0;
+}
+
 int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err, size_t errlen)
 {
 	_cleanup_free_ struct tenant *t = NULL;
-	int flags, r;
+	int r;
 
 	if (!tenant_name_valid(ap->name))
 		return fail(err, errlen, -EINVAL,
@@ -386,30 +473,13 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	t->coalesce = ap->coalesce;
 	t->state = TENANT_UNPLUGGED;
 
-	flags = (ap->readonly ? O_RDONLY : O_RDWR) | (ap->cache == CACHE_NONE ? O_DIRECT : 0);
-	t->vol_fd = open_volume(ap->volume, flags, t->volume_real, sizeof(t->volume_real),
-				err, errlen);
-	if (t->vol_fd < 0)
-		return t->vol_fd;
-	r = volume_geometry(t, err, errlen);
-	if (r < 0)
-		goto out_close_volume;
-	/* Block devices were checked (bdev_user) and claimed (O_EXCL) when opened. */
-	for (struct tenant *o = tenants; o && !t->is_bdev; o = o->next) {
-		if (!o->is_bdev && o->vol_dev == t->vol_dev && o->vol_ino == t->vol_ino) {
-			r = fail(err, errlen, -EBUSY,
-				 "volume %s is already attached to tenant %s; a volume serves one "
-				 "tenant at a time", ap->volume, o->name);
-			goto out_close_volume;
-		}
-	}
-	r = file_backend_open(t->vol_fd, &(struct file_params){
-					.capacity = t->capacity, .lbs = t->lbs, .pbs = t->pbs,
-					.readonly = t->readonly, .direct = t->cache == CACHE_NONE,
-					.is_bdev = t->is_bdev, .dev = t->vol_dev },
-			      &t->backend, err, errlen);
-	/* The backend owns the descriptor now, also when it failed. */
-	t->vol_fd = -1;
+	if (!strcmp(backend_kind(ap->volume), "nbd"))
+		r = attach_nbd(t, ap, err, errlen);
+	else if (!strcmp(backend_kind(ap->volume), "rbd"))
+		r = fail(err, errlen, -EPROTONOSUPPORT,
+			 "volume %s: this pvfsd has no RBD backend", ap->volume);
+	else
+		r = attach_file(t, ap, err, errlen);
 	if (r < 0)
 		return r;
 	/* The device it is on is what it competes for (docs/qos.md "Domains"). */
@@ -429,10 +499,6 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	*ret = t;
 	t = NULL;
 	return 0;
-
-out_close_volume:
-	close(t->vol_fd);
-	return r;
 }
 
 /* fd_is_eventfd - the kernel names eventfds "anon_inode:[eventfd]". */

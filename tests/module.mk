@@ -24,6 +24,8 @@ $(B)/tests/test_lifecycle: $(filter-out %/main.o,$(pvfsd_OBJS))
 $(foreach t,$(INTEG_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/integ/$(t).o $$(TEST_LIBS)))
 $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
 LDLIBS_test_lifecycle = $(LIBSHIM) $(LIBPVFS) $(TEST_LDLIBS) $(LDLIBS_pvfsd)
+$(B)/tests/test_nbd_uri: $(OBJDIR)/daemon/backend/nbd.o
+LDLIBS_test_nbd_uri = $(TEST_LDLIBS) $(nbd_LIBS)
 
 TESTS += $(addprefix $(B)/tests/,$(UNIT_TESTS) $(INTEG_TESTS))
 

@@ -97,6 +97,7 @@ struct backend_io {
 	struct {
 		void *owner;		/* e.g. the connection it went out on */
 		struct backend_io *next;
+		struct backend_io *link_next, *link_prev;	/* e.g. what is out on a connection */
 		uint64_t since;		/* e.g. when it started to wait for a server */
 		uint32_t parts;		/* e.g. commands still out */
 		int32_t error;
@@ -199,5 +200,21 @@ struct file_params {
 };
 int file_backend_open(int fd, const struct file_params *fp, struct backend **ret,
 		      char *err, size_t errlen);
+
+/*
+ * nbd_backend_open - connect to the NBD export uri (nbd://HOST[:PORT]/EXPORT
+ * or nbd+unix:///EXPORT?socket=PATH; the caller checked it against the
+ * config's allow_nbd), bounded by the timeout; with multi-conn, up to
+ * connections connections.
+ */
+struct nbd_params {
+	uint32_t timeout_ms;		/* connect, and how long requests wait for a server */
+	uint32_t connections;		/* with multi-conn; 1 otherwise */
+	bool readonly;
+};
+int nbd_backend_open(const char *uri, const struct nbd_params *np, struct backend **ret,
+		     char *err, size_t errlen);
+/* nbd_uri_check - is uri a well-formed NBD URI pvfsd can serve (no connection, no DNS)? */
+int nbd_uri_check(const char *uri, char *err, size_t errlen);
 
 #endif
