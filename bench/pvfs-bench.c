@@ -10,7 +10,10 @@
  * io_uring from this process instead: the baseline pvfs is compared with.
  * With --rbd POOL/IMAGE it runs on a Ceph RBD image with librbd from this
  * process, completions through an eventfd as pvfsd's RBD backend gets them:
- * the baseline for a tenant on that image.
+ * the baseline for a tenant on that image. With --nbd URI it runs on an NBD
+ * export with libnbd's asynchronous API from this process, its socket polled
+ * (one handle, the guest buffers used in place): the baseline for a tenant
+ * on that export.
  *
  * --verify writes self-checking blocks (lib/verify.h), checks every block
  * it reads, and after a write workload reads back every block it wrote. In
@@ -21,6 +24,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <libnbd.h>
 #include <liburing.h>
 #include <math.h>
 #include <poll.h>
@@ -48,7 +52,7 @@ static const char *const rw_names[] = { "read", "write", "randread", "randwrite"
 					"backread" };
 
 static struct {
-	const char *sock, *tenant, *volume, *direct, *cache, *rbd, *ceph_conf, *ceph_id;
+	const char *sock, *tenant, *volume, *direct, *cache, *rbd, *ceph_conf, *ceph_id, *nbd;
 	enum rw rw;
 	uint64_t bs, size, seg_size, ios, seed;
 	uint32_t iodepth, queues, rwmixread;
@@ -94,6 +98,11 @@ static rados_t rados;
 static rados_ioctx_t rados_io;
 static rbd_image_t rbd_image;
 static int rbd_efd = -1;
+
+/* --nbd: one handle; completions noted by the callback, handled after notify. */
+static struct nbd_handle *nbd;
+static struct { uint32_t si; int err; } nbd_done[PVFS_MAX_DEPTH];
+static uint32_t nbd_nr_done;
 
 static struct pvfs_region *region;
 static struct pvfs_uguest guest;
@@ -424,6 +433,76 @@ static int reap_rbd(struct job *j)
 	return total;
 }
 
+/* ---- nbd backend: libnbd's aio API, its socket polled ---- */
+
+/* nbd_cb - libnbd's completion callback: no libnbd call here, only a note. */
+static int nbd_cb(void *user_data, int *error)
+{
+	nbd_done[nbd_nr_done].si = (uint32_t)(uintptr_t)user_data;
+	nbd_done[nbd_nr_done].err = *error;
+	nbd_nr_done++;
+	return 1;
+}
+
+static int submit_nbd(struct job *j)
+{
+	uint64_t now = now_ns();
+	int queued = 0;
+
+	while (j->inflight < o.iodepth && want_more(j, now)) {
+		nbd_completion_callback cb = { .callback = nbd_cb };
+		uint32_t si;
+		uint64_t b;
+		bool write;
+		char *buf;
+		int64_t r;
+
+		for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
+			;
+		if (!next_io(j, &b, &write))
+			break;
+		buf = (char *)j->buf + si * o.bs;
+		prepare_slot(j, &j->slots[si], (uint8_t *)buf, b, write);
+		cb.user_data = (void *)(uintptr_t)si;
+		r = write ? nbd_aio_pwrite(nbd, buf, o.bs, b * o.bs, cb, 0) :
+			    nbd_aio_pread(nbd, buf, o.bs, b * o.bs, cb, 0);
+		if (r < 0)
+			die("nbd_aio_%s: %s", write ? "pwrite" : "pread", nbd_get_error());
+		j->inflight++;
+		queued++;
+	}
+	return queued;
+}
+
+static int reap_nbd(struct job *j)
+{
+	uint32_t n = nbd_nr_done;
+
+	nbd_nr_done = 0;
+	for (uint32_t i = 0; i < n; i++)
+		complete_slot(j, &j->slots[nbd_done[i].si], j->buf + nbd_done[i].si * o.bs,
+			      nbd_done[i].err ? -nbd_done[i].err : (int)o.bs);
+	return (int)n;
+}
+
+/* wait_nbd - poll the socket the way libnbd wants it (timeout_ms 0: --poll), then notify. */
+static void wait_nbd(int timeout_ms)
+{
+	unsigned dir = nbd_aio_get_direction(nbd);
+	struct pollfd pfd = {
+		.fd = nbd_aio_get_fd(nbd),
+		.events = (short)(((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
+				  ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0)),
+	};
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return;
+	if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && nbd_aio_notify_read(nbd) < 0)
+		die("NBD connection: %s", nbd_get_error());
+	if ((pfd.revents & POLLOUT) && nbd_aio_notify_write(nbd) < 0)
+		die("NBD connection: %s", nbd_get_error());
+}
+
 /* ---- the job loop ---- */
 
 static void run_phase(struct job *j)
@@ -438,6 +517,13 @@ static void run_phase(struct job *j)
 			if (r > 0 || j->inflight)
 				io_uring_submit_and_wait(&j->ring, o.poll || !j->inflight ? 0 : 1);
 			n = reap_direct(j);
+		} else if (o.nbd) {
+			submit_nbd(j);
+			n = reap_nbd(j);
+			if (!n && j->inflight) {
+				wait_nbd(o.poll ? 0 : 1000);
+				n = reap_nbd(j);
+			}
 		} else if (o.rbd) {
 			submit_rbd(j);
 			n = reap_rbd(j);
@@ -590,7 +676,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: pvfs-bench [OPTIONS] --tenant NAME     (through pvfsd)\n"
 "       pvfs-bench [OPTIONS] --direct FILE     (io_uring on FILE, the baseline)\n"
-"       pvfs-bench [OPTIONS] --rbd POOL/IMAGE  (librbd on a Ceph image, the RBD baseline)\n\n"
+"       pvfs-bench [OPTIONS] --rbd POOL/IMAGE  (librbd on a Ceph image, the RBD baseline)\n"
+"       pvfs-bench [OPTIONS] --nbd URI         (libnbd on an NBD export, the NBD baseline)\n\n"
 "  -s, --socket PATH        pvfsd control socket (default $PVFS_SOCKET or %s)\n"
 "  -T, --tenant NAME        plug into this tenant\n"
 "      --volume PATH        attach the tenant first (if it is not attached)\n"
@@ -600,6 +687,8 @@ static void usage(FILE *f)
 "      --rbd POOL/IMAGE     run the workload on the RBD image with librbd (one queue)\n"
 "      --ceph-conf PATH     with --rbd: the cluster's ceph.conf (default $CEPH_CONF)\n"
 "      --ceph-id NAME       with --rbd: the client name, without \"client.\" (admin)\n"
+"      --nbd URI            run the workload on the NBD export with libnbd (one queue,\n"
+"                           one connection): nbd://HOST[:PORT]/EXPORT, nbd+unix:///...\n"
 "      --rw MODE            read|write|randread|randwrite|randrw|backread (randread)\n"
 "      --rwmixread PCT      randrw: percentage of reads (50)\n"
 "      --bs SIZE            block size (4k)\n"
@@ -650,7 +739,7 @@ static void parse_args(int argc, char **argv)
 {
 	enum { O_VOLUME = 256, O_DIRECT_, O_BUFFERED, O_RW, O_MIX, O_BS, O_SEG, O_DEPTH,
 	       O_QUEUES, O_SIZE, O_RUNTIME, O_IOS, O_VERIFY, O_SEED, O_POLL, O_RECONNECT,
-	       O_JSON, O_CACHE, O_RBD, O_CEPH_CONF, O_CEPH_ID };
+	       O_JSON, O_CACHE, O_RBD, O_CEPH_CONF, O_CEPH_ID, O_NBD };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "tenant", required_argument, NULL, 'T' },
@@ -661,6 +750,7 @@ static void parse_args(int argc, char **argv)
 		{ "rbd", required_argument, NULL, O_RBD },
 		{ "ceph-conf", required_argument, NULL, O_CEPH_CONF },
 		{ "ceph-id", required_argument, NULL, O_CEPH_ID },
+		{ "nbd", required_argument, NULL, O_NBD },
 		{ "rw", required_argument, NULL, O_RW },
 		{ "rwmixread", required_argument, NULL, O_MIX },
 		{ "bs", required_argument, NULL, O_BS },
@@ -692,6 +782,7 @@ static void parse_args(int argc, char **argv)
 		case O_RBD: o.rbd = optarg; break;
 		case O_CEPH_CONF: o.ceph_conf = optarg; break;
 		case O_CEPH_ID: o.ceph_id = optarg; break;
+		case O_NBD: o.nbd = optarg; break;
 		case O_RW:
 			for (c = 0; c < (int)ARRAY_SIZE(rw_names); c++)
 				if (!strcmp(optarg, rw_names[c]))
@@ -723,8 +814,11 @@ static void parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument \"%s\"", argv[optind]);
-	if (!!o.tenant + !!o.direct + !!o.rbd != 1)
-		die("give exactly one of --tenant NAME, --direct FILE or --rbd POOL/IMAGE (see --help)");
+	if (!!o.tenant + !!o.direct + !!o.rbd + !!o.nbd != 1)
+		die("give exactly one of --tenant NAME, --direct FILE, --rbd POOL/IMAGE or --nbd URI "
+		    "(see --help)");
+	if (o.nbd && o.queues != 1)
+		die("--nbd runs one queue (one libnbd handle)");
 	if (o.rbd && o.queues != 1)
 		die("--rbd runs one queue (one image handle, one completion eventfd)");
 	if (o.bs < 512 || o.bs % 512 || o.bs > (1u << 20))
@@ -836,6 +930,24 @@ static uint64_t setup_rbd(void)
 	return size;
 }
 
+/* setup_nbd - connect (blocking is fine here) and read the export's size. */
+static uint64_t setup_nbd(void)
+{
+	int64_t size;
+
+	nbd = nbd_create();
+	if (!nbd)
+		die("nbd_create: %s", nbd_get_error());
+	/* As pvfsd's backend: reads are not zeroed first. */
+	nbd_set_pread_initialize(nbd, false);
+	if (nbd_connect_uri(nbd, o.nbd) < 0)
+		die("cannot connect to %s: %s", o.nbd, nbd_get_error());
+	size = nbd_get_size(nbd);
+	if (size < 0)
+		die("%s: %s", o.nbd, nbd_get_error());
+	return (uint64_t)size;
+}
+
 static void teardown_rbd(void)
 {
 	if (rbd_image)
@@ -870,7 +982,7 @@ static void init_jobs(struct job *jobs)
 			if (posix_memalign((void **)&j->buf, 4096, o.iodepth * o.bs))
 				die("out of memory");
 			memset(j->buf, 0, o.iodepth * o.bs);
-		} else if (o.rbd) {
+		} else if (o.rbd || o.nbd) {
 			if (posix_memalign((void **)&j->buf, 4096, o.iodepth * o.bs))
 				die("out of memory");
 			memset(j->buf, 0, o.iodepth * o.bs);
@@ -890,12 +1002,12 @@ static void init_jobs(struct job *jobs)
 
 static const char *target_kind(void)
 {
-	return o.direct ? "direct" : o.rbd ? "librbd" : "pvfsd";
+	return o.direct ? "direct" : o.rbd ? "librbd" : o.nbd ? "libnbd" : "pvfsd";
 }
 
 static const char *target_name(void)
 {
-	return o.direct ? o.direct : o.rbd ? o.rbd : o.tenant;
+	return o.direct ? o.direct : o.rbd ? o.rbd : o.nbd ? o.nbd : o.tenant;
 }
 
 static void report(struct job *jobs, uint64_t capacity)
@@ -988,7 +1100,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	parse_args(argc, argv);
-	capacity = o.direct ? setup_direct() : o.rbd ? setup_rbd() : setup_pvfs();
+	capacity = o.direct ? setup_direct() : o.rbd ? setup_rbd() : o.nbd ? setup_nbd() :
+		   setup_pvfs();
 	if (o.size && o.size < capacity)
 		capacity = o.size;
 	total_blocks = capacity / o.bs;
@@ -1003,7 +1116,8 @@ int main(int argc, char **argv)
 	init_jobs(jobs);
 	if (!o.quiet && !o.json)
 		fprintf(stderr, "pvfs-bench: %s %s, %s, %llu MiB, running...\n",
-			o.direct ? "direct on" : o.rbd ? "librbd on" : "tenant", target_name(),
+			o.direct ? "direct on" : o.rbd ? "librbd on" : o.nbd ? "libnbd on" : "tenant",
+			target_name(),
 			rw_names[o.rw], (unsigned long long)(capacity >> 20));
 	for (uint32_t i = 0; i < o.queues; i++)
 		if (pthread_create(&jobs[i].thread, NULL, job_main, &jobs[i]))
@@ -1021,7 +1135,7 @@ int main(int argc, char **argv)
 			io_uring_queue_exit(&jobs[i].ring);
 			close(jobs[i].fd);
 			free(jobs[i].buf);
-		} else if (o.rbd) {
+		} else if (o.rbd || o.nbd) {
 			free(jobs[i].buf);
 		}
 	}
@@ -1029,6 +1143,8 @@ int main(int argc, char **argv)
 	free(block_gen);
 	free(block_busy);
 	teardown_rbd();
+	if (nbd)
+		nbd_close(nbd);
 	pvfs_unplug(plug);
 	pvfs_uguest_free(&guest);
 	pvfs_region_free(region);
