@@ -367,6 +367,10 @@ static uint32_t field_off(uint8_t sel)
 		PVFS_OFFSETOF(struct pvfs_region_hdr, host_generation),
 		PVFS_OFFSETOF(struct pvfs_region_hdr, guest_features),
 		PVFS_OFFSETOF(struct pvfs_region_hdr, guest_generation),
+		/* A reset request at any moment, and the host's answer scribbled on. */
+		PVFS_OFFSETOF(struct pvfs_region_hdr, reset_req),
+		PVFS_OFFSETOF(struct pvfs_region_hdr, reset_ack),
+		PVFS_OFFSETOF(struct pvfs_region_hdr, config_generation),
 	};
 	static const uint32_t ctrl[] = {
 		PVFS_OFFSETOF(struct pvfs_queue_ctrl, sq_tail),

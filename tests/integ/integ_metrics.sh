@@ -72,7 +72,8 @@ for f in pvfs_tenant_ops_total pvfs_tenant_bytes_total pvfs_tenant_errors_total 
 	pvfs_tenant_latency_seconds pvfs_tenant_inflight pvfs_tenant_doorbells_total \
 	pvfs_tenant_interrupts_total pvfs_tenant_throttled_total pvfs_poller_busy_seconds_total \
 	pvfs_poller_idle_seconds_total pvfs_poller_wakeups_total pvfsd_tenants pvfsd_build_info \
-	pvfs_tenant_moves_total pvfsd_moves_total pvfs_poller_tenants pvfs_poller_active; do
+	pvfs_tenant_moves_total pvfsd_moves_total pvfs_poller_tenants pvfs_poller_active \
+	pvfs_tenant_coalesced_total pvfs_tenant_resets_total pvfs_tenant_irq_coalesce_seconds; do
 	grep -q "^# HELP $f " "$T/live.prom" && grep -q "^# TYPE $f " "$T/live.prom" ||
 		notok "family $f missing HELP/TYPE"
 done
