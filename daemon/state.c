@@ -49,15 +49,27 @@ void state_save(void)
 		return;
 	arr = json_array();
 	for (const struct tenant *t = tenant_first(); t; t = t->next) {
-		json_t *qos;
+		json_t *qos, *e;
 
 		if (t->detaching)
 			continue;
 		qos = qos_json(&t->qos);
 		coalesce_json_add(qos, &t->coalesce);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b, s:s, s:o}",
-				"name", t->name, "volume", t->volume, "readonly", t->readonly,
-				"cache", cache_mode_name(t->cache), "qos", qos));
+		e = json_pack("{s:s, s:s, s:b, s:s, s:o}",
+			      "name", t->name, "volume", t->volume, "readonly", t->readonly,
+			      "cache", cache_mode_name(t->cache), "qos", qos);
+		/*
+		 * A remote volume's geometry too: a pvfsd that starts while its
+		 * server is down restores the tenant from it and waits for the
+		 * server, instead of forgetting the tenant.
+		 */
+		if (strcmp(t->backend->ops->kind, "file"))
+			json_object_set_new(e, "remote", json_pack("{s:I, s:i, s:i, s:i}",
+					"capacity", (json_int_t)t->backend->info.capacity,
+					"logical_block_size", (int)t->backend->info.lbs,
+					"physical_block_size", (int)t->backend->info.pbs,
+					"features", (int)t->backend->info.features));
+		json_array_append_new(arr, e);
 	}
 	doms = json_array();
 	for (const struct domain *d = domain_first(); d; d = d->next) {
@@ -103,23 +115,38 @@ static int restore_one(json_t *e, size_t i)
 	const char *cache = "none";
 	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0, lat = 0;
 	json_int_t co_us = 0, co_count = 0;
-	int readonly = 0;
+	json_int_t cap = 0;
+	int readonly = 0, lbs = 0, pbs = 0, features = 0;
+	json_t *remote = NULL;
+	struct backend_info known = { 0 };
 	json_error_t jerr;
 	struct tenant *t;
 	char err[512];
 	int r;
 
 	if (json_unpack_ex(e, &jerr, JSON_STRICT,
-			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I, s?I, s?I}}",
+			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I, s?I, s?I}, s?o}",
 			   "name", &ap.name, "volume", &ap.volume, "readonly", &readonly,
 			   "cache", &cache, "qos", "weight", &weight, "iops_reservation", &resv,
 			   "iops_limit", &iops, "bps_limit", &bps, "latency_target_us", &lat,
-			   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count) < 0) {
+			   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count,
+			   "remote", &remote) < 0 ||
+	    (remote && json_unpack_ex(remote, &jerr, JSON_STRICT, "{s:I, s:i, s:i, s:i}",
+				      "capacity", &cap, "logical_block_size", &lbs,
+				      "physical_block_size", &pbs, "features", &features) < 0)) {
 		log_err("state file %s: tenant %zu: %s; skipped", cfg.state_file, i, jerr.text);
 		return -EINVAL;
 	}
 	ap.readonly = readonly;
 	ap.cache = strcmp(cache, "writeback") ? CACHE_NONE : CACHE_WRITEBACK;
+	if (remote) {
+		/* Checked again by the backend; only a plausible geometry is kept. */
+		known.capacity = (uint64_t)cap;
+		known.lbs = (uint32_t)lbs;
+		known.pbs = (uint32_t)pbs;
+		known.features = (uint32_t)features;
+		ap.known = &known;
+	}
 	if (weight < 0 || resv < 0 || iops < 0 || bps < 0 || lat < 0 ||
 	    weight > SCHED_WEIGHT_MAX || lat > (json_int_t)(SCHED_LAT_TARGET_MAX / 1000)) {
 		log_err("state file %s: tenant %s: QoS out of range; skipped", cfg.state_file, ap.name);

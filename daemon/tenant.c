@@ -428,10 +428,14 @@ static int attach_nbd(struct tenant *t, const struct attach_params *ap, char *er
 	r = nbd_backend_open(ap->volume, &(struct nbd_params){
 					.timeout_ms = cfg.nbd_timeout_ms,
 					.connections = cfg.nbd_connections,
-					.readonly = ap->readonly },
+					.readonly = ap->readonly,
+					.known = ap->known },
 			     &t->backend, err, errlen);
 	if (r < 0)
 		return r;
+	if (r > 0)
+		log_warn("tenant %s: %s; restored from the state file, its requests wait for the "
+			 "server (nbd_timeout) once a VM is plugged", ap->name, err);
 	bi = &t->backend->info;
 	t->vol_fd = -1;
 	t->capacity = bi->capacity;

@@ -19,6 +19,8 @@ struct attach_params {
 	enum cache_mode cache;
 	struct sched_qos qos;
 	struct irq_coalesce coalesce;
+	/* state restore: a remote volume's geometry as last seen (its server may be down) */
+	const struct backend_info *known;
 };
 
 struct plug_mem {

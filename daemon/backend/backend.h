@@ -211,6 +211,12 @@ struct nbd_params {
 	uint32_t timeout_ms;		/* connect, and how long requests wait for a server */
 	uint32_t connections;		/* with multi-conn; 1 otherwise */
 	bool readonly;
+	/*
+	 * The geometry last seen (a restored tenant) or NULL. With it, a
+	 * server that cannot be reached is not an error: the backend opens
+	 * with no connection, returns 1 (err says why) and connects once bound.
+	 */
+	const struct backend_info *known;
 };
 int nbd_backend_open(const char *uri, const struct nbd_params *np, struct backend **ret,
 		     char *err, size_t errlen);

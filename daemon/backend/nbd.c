@@ -920,6 +920,40 @@ static uint32_t pow2_at_least(uint64_t v, uint32_t lo, uint32_t hi)
 	return p;
 }
 
+/*
+ * open_offline - the server is down, but the volume's geometry is known (a
+ * restored tenant): open with no connection; the poller connects once bound.
+ * The geometry is checked as if a server had sent it.
+ */
+static int open_offline(struct nbd_backend *nb, const struct nbd_params *np)
+{
+	const struct backend_info *k = np->known;
+	struct nbd_conn *c0 = &nb->conns[0];
+
+	if (k->lbs < 512 || k->lbs > 4096 || (k->lbs & (k->lbs - 1)) || k->pbs < k->lbs ||
+	    k->pbs > 65536 || (k->pbs & (k->pbs - 1)) || !k->capacity ||
+	    (k->capacity & (k->lbs - 1)))
+		return -EINVAL;
+	if (c0->h)
+		nbd_close(c0->h);
+	c0->h = NULL;
+	c0->state = CONN_DOWN;
+	nb->nr_conns = 1;
+	nb->b.info.capacity = k->capacity;
+	nb->b.info.lbs = k->lbs;
+	nb->b.info.pbs = k->pbs;
+	nb->b.info.features = (k->features & (BACKEND_F_FLUSH | BACKEND_F_FUA | BACKEND_F_DISCARD |
+					      BACKEND_F_WRITE_ZEROES)) |
+			      (np->readonly ? BACKEND_F_RO : 0);
+	nb->can_flush = nb->b.info.features & BACKEND_F_FLUSH;
+	nb->can_fua = nb->b.info.features & BACKEND_F_FUA;
+	nb->can_trim = nb->b.info.features & BACKEND_F_DISCARD;
+	nb->can_zero = nb->b.info.features & BACKEND_F_WRITE_ZEROES;
+	nb->down_since = mono_ns();
+	update_stats(nb);
+	return 0;
+}
+
 int nbd_uri_check(const char *uri, char *err, size_t errlen)
 {
 	struct nbd_backend *nb = calloc(1, sizeof(*nb));
@@ -989,6 +1023,10 @@ int nbd_backend_open(const char *uri, const struct nbd_params *np, struct backen
 		snprintf(err, errlen, "volume %s: cannot connect to the NBD server: %s%s%s", uri,
 			 strerror(-r), nbd_get_error() ? ": " : "",
 			 nbd_get_error() ? nbd_get_error() : "");
+		if (np->known && open_offline(nb, np) == 0) {
+			*ret = &nb->b;
+			return 1;
+		}
 		goto out_free;
 	}
 	size = nbd_get_size(c0->h);

@@ -16,7 +16,10 @@
 #   - the server killed and restarted under verified load: a stall, no
 #     error, no lost write, reconnects counted in pvfsctl stats and metrics;
 #   - the server down past nbd_timeout: EIO, the tenant stays RUNNING and
-#     goes on with verified I/O once the server is back.
+#     goes on with verified I/O once the server is back;
+#   - pvfsd restarted while the server is down keeps the tenant (its
+#     geometry is in the state file) and serves it once the server is back;
+#   - a forced detach does not wait for a dead server.
 # About 40 s. Exit 0 pass, 1 fail, 77 skip (nbdkit or qemu-storage-daemon
 # missing: scripts/install-deps installs them).
 set -u
@@ -114,7 +117,8 @@ else
 	notok "no allow_nbd: attach was not refused clearly: $out"
 fi
 stop_pid "$PID"
-start_pvfsd --allow-nbd 'nbd+unix://*' --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3
+NBD_ARGS=(--allow-nbd 'nbd+unix://*' --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3)
+start_pvfsd "${NBD_ARGS[@]}"
 for bad in "nbd://10.99.0.1/x|matches no allow_nbd" "nbds://127.0.0.1/x|TLS" \
 	   "nbd+unix:///x|socket=PATH" "nbd+unix://host/x?socket=/s|no host" \
 	   "nbd://127.0.0.1:99999/x|bad port" "nbd://u@127.0.0.1:1/x|user names"; do
@@ -292,6 +296,25 @@ if bench k1 --rw randrw --bs 4k --iodepth 8 --runtime 1 --verify && verified &&
 	ok "server back: the tenant goes on with verified I/O, never broken"
 else
 	notok "after the server came back: $(cat "$D/bench.out")"
+fi
+
+# ---- pvfsd restarted while the server is down: restored, waits, goes on ----
+stop_server
+stop_pid "$PID"
+start_pvfsd "${NBD_ARGS[@]}"
+st=$(tfield k1 "t['state'], t['backend']['state'], t['capacity']" 2>&1)
+if [ "$st" = "unplugged reconnecting 67108864" ]; then
+	ok "pvfsd restarted while the server is down: k1 restored from the state file"
+else
+	notok "k1 after a restart with the server down: $st"
+fi
+server_unix "$D/file.sock" file "$D/disk.img"
+if bench k1 --rw randread --bs 4k --iodepth 8 --runtime 1 --verify &&
+   ! grep -q "verify: .* [1-9][0-9]* error" "$D/bench.out" &&
+   [ "$(tfield k1 "t['backend']['state']")" = connected ]; then
+	ok "server back after the restart: verified reads of the blocks written before"
+else
+	notok "reads after the restart: $(cat "$D/bench.out")"
 fi
 
 # ---- a forced detach while requests wait for a dead server: at once ----
