@@ -621,19 +621,30 @@ uint64_t tl_rand(uint64_t *state)
 
 /* ---- slowfs: a FUSE volume with held reads ---- */
 
-void tl_slowfs_start(struct tl_daemon *d, struct tl_slowfs *fs, uint64_t size, uint64_t gate_off)
+const char *tl_slowfs_missing(void)
 {
 	char *probe[] = { "/usr/bin/python3", "-c", "import fusepy", NULL };
+
+	if (geteuid() != 0)
+		return "needs root to mount a FUSE file system";
+	if (access("/dev/fuse", R_OK | W_OK) < 0)
+		return "no /dev/fuse (slowfs needs FUSE)";
+	if (tl_run(probe, "/dev/null", 30000) != 0)
+		return "python3-fusepy is missing (scripts/install-deps installs it)";
+	return NULL;
+}
+
+void tl_slowfs_start(struct tl_daemon *d, struct tl_slowfs *fs, uint64_t size, uint64_t gate_off)
+{
+	const char *why = tl_slowfs_missing();
 	char path[512], gate[32], *argv[7];
 	uint8_t block[4096];
 	int fd;
 
 	memset(fs, 0, sizeof(*fs));
 	fs->events_fd = fs->gate_fd = -1;
-	if (access("/dev/fuse", R_OK | W_OK) < 0)
-		tl_skip("SKIP: no /dev/fuse (slowfs needs FUSE)");
-	if (tl_run(probe, "/dev/null", 30000) != 0)
-		tl_skip("SKIP: python3-fusepy is missing (scripts/install-deps installs it)");
+	if (why)
+		tl_skip("SKIP: %s", why);
 	snprintf(fs->mnt, sizeof(fs->mnt), "%s/fuse", d->vols);
 	snprintf(fs->ctl, sizeof(fs->ctl), "%s/slowfs", d->dir);
 	snprintf(fs->back, sizeof(fs->back), "%s/slowfs/back.img", d->dir);

@@ -166,7 +166,9 @@ static inline uint8_t tl_slowfs_byte(uint64_t off)
 {
 	return (uint8_t)(off * 7 + (off >> 12) * 13 + 1);
 }
-/* tl_slowfs_start - mount it under d's volume dir; skips (77) without FUSE or fusepy. */
+/* tl_slowfs_missing - why slowfs cannot run here (root, FUSE, fusepy), or NULL if it can. */
+const char *tl_slowfs_missing(void);
+/* tl_slowfs_start - mount it under d's volume dir; skips (77) when tl_slowfs_missing(). */
 void tl_slowfs_start(struct tl_daemon *d, struct tl_slowfs *fs, uint64_t size, uint64_t gate_off);
 /* tl_slowfs_wait_read - wait up to timeout_ms for a held read; its offset, or -ETIMEDOUT. */
 int64_t tl_slowfs_wait_read(struct tl_slowfs *fs, int timeout_ms);
