@@ -206,7 +206,8 @@ enum {
  * and publishes READY again. The host does not notice a reset of the VM
  * that no guest code announces (QEMU system_reset): the new guest's driver
  * resets on probe, and until then old requests may still complete into
- * guest memory (docs/architecture.md, "Guest reset").
+ * guest memory (docs/architecture.md, "Guest reset that no guest code
+ * announces").
  */
 
 /*
