@@ -9,6 +9,9 @@
 #include "pvfsctl.h"
 #include "qos.h"
 
+/* A remote volume's attach connects to its server first (pvfsd bounds each step). */
+#define ATTACH_TIMEOUT_MS 120000
+
 static void print_attached(json_t *t)
 {
 	char size[32], resv[32], limits[64];
@@ -24,11 +27,14 @@ static void print_attached(json_t *t)
 
 int attach_main(int argc, char **argv)
 {
-	enum { O_VOLUME = 0x200, O_READONLY, O_CACHE, O_HELP };
+	enum { O_VOLUME = 0x200, O_READONLY, O_CACHE, O_HELP, O_CEPH_CONF, O_CEPH_ID, O_FORCE };
 	static const struct option opts[] = {
 		{ "volume", required_argument, NULL, O_VOLUME },
 		{ "readonly", no_argument, NULL, O_READONLY },
 		{ "cache", required_argument, NULL, O_CACHE },
+		{ "ceph-conf", required_argument, NULL, O_CEPH_CONF },
+		{ "ceph-id", required_argument, NULL, O_CEPH_ID },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "help", no_argument, NULL, 'h' },
 		QOS_LONG_OPTIONS,
 		{ 0 },
@@ -47,6 +53,15 @@ int attach_main(int argc, char **argv)
 			break;
 		case O_READONLY:
 			readonly = true;
+			break;
+		case O_CEPH_CONF:
+			json_object_set_new(params, "ceph_conf", json_string(optarg));
+			break;
+		case O_CEPH_ID:
+			json_object_set_new(params, "ceph_id", json_string(optarg));
+			break;
+		case O_FORCE:
+			json_object_set_new(params, "force", json_true());
 			break;
 		case O_CACHE:
 			if (strcmp(optarg, "none") && strcmp(optarg, "writeback")) {
@@ -83,7 +98,7 @@ int attach_main(int argc, char **argv)
 		json_object_set_new(params, "readonly", json_true());
 	if (cache)
 		json_object_set_new(params, "cache", json_string(cache));
-	r = ctl_call("attach", params, CTL_TIMEOUT_MS, &result);
+	r = ctl_call("attach", params, ATTACH_TIMEOUT_MS, &result);
 	params = NULL;
 	if (r < 0)
 		goto out;

@@ -45,6 +45,13 @@ const struct command commands[] = {
 	  "      --cache none|writeback\n"
 	  "                             none (default): O_DIRECT, bypassing the host's\n"
 	  "                             page cache; writeback: through the page cache\n"
+	  "                             (RBD: librbd's cache off or on)\n"
+	  "      --ceph-conf PATH       RBD: one of the ceph.conf files pvfsd's config\n"
+	  "                             lists (default: its first)\n"
+	  "      --ceph-id NAME         RBD: one of the Ceph clients pvfsd's config\n"
+	  "                             lists (default: its first)\n"
+	  "      --force                RBD: break another client's exclusive lock on\n"
+	  "                             the image (that client is blocklisted)\n"
 	  QOS_OPTIONS },
 	{ "detach", detach_main, "NAME [--force]",
 	  "Remove tenant NAME; returns once its in-flight I/O has drained.",

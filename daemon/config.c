@@ -32,6 +32,7 @@ struct daemon_config cfg = {
 	.max_conns = PVFSD_MAX_CONNS_DEFAULT,
 	.nbd_timeout_ms = PVFSD_NBD_TIMEOUT_MS_DEFAULT,
 	.nbd_connections = PVFSD_NBD_CONNECTIONS_DEFAULT,
+	.rbd_timeout_s = PVFSD_RBD_TIMEOUT_DEFAULT,
 	.metrics_listen = "127.0.0.1:9477",
 };
 
@@ -190,6 +191,67 @@ static void free_allow_nbd(char **list, int n)
 		free(list[i]);
 }
 
+/* add_str - append a copy of v to list (n entries, at most max); key names it in errors. */
+static int add_str(char **list, int *n, size_t max, const char *key, const char *v)
+{
+	char *dup;
+
+	for (int i = 0; i < *n; i++)
+		if (!strcmp(list[i], v))
+			return 0;
+	if ((size_t)*n >= max) {
+		log_err("at most %zu %s values", max, key);
+		return -E2BIG;
+	}
+	if (!*v) {
+		log_err("%s needs a value", key);
+		return -EINVAL;
+	}
+	dup = strdup(v);
+	if (!dup)
+		return -ENOMEM;
+	list[(*n)++] = dup;
+	return 0;
+}
+
+static void free_strs(char **list, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		free(list[i]);
+	*n = 0;
+}
+
+/* add_rbd_pools - allow_rbd_pools = POOL[,POOL...] (repeatable). */
+static int add_rbd_pools(const char *v)
+{
+	char buf[1024], *save = NULL;
+	int r;
+
+	if (strlen(v) >= sizeof(buf)) {
+		log_err("allow_rbd_pools: value too long");
+		return -EINVAL;
+	}
+	strcpy(buf, v);
+	for (char *p = strtok_r(buf, ", \t", &save); p; p = strtok_r(NULL, ", \t", &save)) {
+		r = add_str(cfg.allow_rbd_pools, &cfg.nr_allow_rbd_pools,
+			    ARRAY_SIZE(cfg.allow_rbd_pools), "allow_rbd_pools", p);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* reset_rbd - the RBD keys as if never given (a reload re-reads them). */
+static void reset_rbd(void)
+{
+	free_strs(cfg.ceph_confs, &cfg.nr_ceph_confs);
+	free_strs(cfg.ceph_ids, &cfg.nr_ceph_ids);
+	free_strs(cfg.allow_rbd_pools, &cfg.nr_allow_rbd_pools);
+	free(cfg.ceph_keyring);
+	cfg.ceph_keyring = NULL;
+	cfg.rbd_timeout_s = PVFSD_RBD_TIMEOUT_DEFAULT;
+}
+
 static int restart_only(const char *key)
 {
 	if (reloading) {
@@ -240,6 +302,31 @@ int config_set(const char *rawkey, const char *v)
 		if (n < 100 || n > 3600000)
 			goto bad;
 		cfg.nbd_timeout_ms = (uint32_t)n;
+	} else if (!strcmp(key, "ceph-conf")) {
+		if (v[0] != '/') {
+			log_err("ceph_conf must be an absolute path, got \"%s\"", v);
+			return -EINVAL;
+		}
+		return add_str(cfg.ceph_confs, &cfg.nr_ceph_confs, ARRAY_SIZE(cfg.ceph_confs),
+			       "ceph_conf", v);
+	} else if (!strcmp(key, "ceph-id")) {
+		if (!strncmp(v, "client.", 7))
+			v += 7;
+		return add_str(cfg.ceph_ids, &cfg.nr_ceph_ids, ARRAY_SIZE(cfg.ceph_ids), "ceph_id",
+			       v);
+	} else if (!strcmp(key, "ceph-keyring")) {
+		char *dup = strdup(v);
+
+		if (!dup)
+			return -ENOMEM;
+		free(cfg.ceph_keyring);
+		cfg.ceph_keyring = dup;
+	} else if (!strcmp(key, "allow-rbd-pools")) {
+		return add_rbd_pools(v);
+	} else if (!strcmp(key, "rbd-timeout")) {
+		if (parse_u64(v, &n) < 0 || n > 3600)
+			goto bad;
+		cfg.rbd_timeout_s = (uint32_t)n;
 	} else if (!strcmp(key, "nbd-connections")) {
 		if (parse_u64(v, &n) < 0 || n < 1 || n > 16)
 			goto bad;
@@ -387,6 +474,7 @@ void config_reload(void)
 	cfg.nr_allow_nbd = 0;
 	cfg.nbd_timeout_ms = PVFSD_NBD_TIMEOUT_MS_DEFAULT;
 	cfg.nbd_connections = PVFSD_NBD_CONNECTIONS_DEFAULT;
+	reset_rbd();
 	reloading = true;
 	if (cfg.config_file && ini_parse(cfg.config_file, on_ini_line, NULL) != 0)
 		log_err("reload of %s had errors; what parsed is applied", cfg.config_file);
@@ -413,6 +501,7 @@ void config_free(void)
 	cfg.nr_volume_dirs = 0;
 	free_allow_nbd(cfg.allow_nbd, cfg.nr_allow_nbd);
 	cfg.nr_allow_nbd = 0;
+	reset_rbd();
 	for (int i = 0; i < nr_cmdline; i++) {
 		free(cmdline[i].key);
 		free(cmdline[i].value);

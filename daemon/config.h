@@ -33,5 +33,7 @@ void config_free(void);
 /* NBD volumes: how long I/O waits for a server that went away; connections per volume. */
 #define PVFSD_NBD_TIMEOUT_MS_DEFAULT	30000
 #define PVFSD_NBD_CONNECTIONS_DEFAULT	4
+/* RBD volumes: bound on connecting and on each mon and OSD operation, in seconds. */
+#define PVFSD_RBD_TIMEOUT_DEFAULT	30
 
 #endif

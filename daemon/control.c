@@ -216,8 +216,8 @@ static void m_version(struct call *k)
 
 static void m_attach(struct call *k)
 {
-	const char *name, *volume, *cache = "none";
-	int readonly = 0;
+	const char *name, *volume, *cache = "none", *ceph_conf = NULL, *ceph_id = NULL;
+	int readonly = 0, force = 0;
 	struct qos_params qp = QOS_PARAMS_ABSENT;
 	json_int_t co_us = QOS_ABSENT, co_count = QOS_ABSENT;
 	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
@@ -226,11 +226,13 @@ static void m_attach(struct call *k)
 	int r;
 
 	if (unpack(k->c, k->id, k->params,
-		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I, s?I, s?I}", "name", &name,
-		   "volume", &volume, "readonly", &readonly, "cache", &cache, "weight", &qp.weight,
-		   "iops_reservation", &qp.iops_reservation, "iops_limit", &qp.iops_limit,
-		   "bps_limit", &qp.bps_limit, "latency_target_us", &qp.latency_target_us,
-		   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count))
+		   "{s:s, s:s, s?b, s?s, s?I, s?I, s?I, s?I, s?I, s?I, s?I, s?s, s?s, s?b}",
+		   "name", &name, "volume", &volume, "readonly", &readonly, "cache", &cache,
+		   "weight", &qp.weight, "iops_reservation", &qp.iops_reservation,
+		   "iops_limit", &qp.iops_limit, "bps_limit", &qp.bps_limit,
+		   "latency_target_us", &qp.latency_target_us, "irq_coalesce_us", &co_us,
+		   "irq_coalesce_count", &co_count, "ceph_conf", &ceph_conf, "ceph_id", &ceph_id,
+		   "force", &force))
 		return;
 	if (!strcmp(cache, "none"))
 		ap.cache = CACHE_NONE;
@@ -247,6 +249,9 @@ static void m_attach(struct call *k)
 	ap.name = name;
 	ap.volume = volume;
 	ap.readonly = readonly;
+	ap.ceph_conf = ceph_conf;
+	ap.ceph_id = ceph_id;
+	ap.force = force;
 	r = tenant_attach(&ap, &t, err, sizeof(err));
 	if (r < 0)
 		return reply_error(k->c, k->id, r, "%s", err);

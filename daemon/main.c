@@ -71,17 +71,24 @@ static void usage(FILE *f)
 "      --allow-nbd GLOB       allow NBD volumes whose URI matches GLOB (repeatable)\n"
 "      --nbd-timeout T        how long I/O waits for an NBD server: 30, 30s, 500ms\n"
 "      --nbd-connections N    connections per NBD volume with multi-conn (default %d)\n"
+"      --allow-rbd-pools LIST Ceph pools RBD volumes may come from (POOL[,POOL...])\n"
+"      --ceph-conf PATH       a cluster's ceph.conf for RBD volumes (repeatable; first: default)\n"
+"      --ceph-id NAME         a Ceph client name for RBD volumes (repeatable; first: default)\n"
+"      --ceph-keyring PATH    the keyring, instead of the one ceph.conf names\n"
+"      --rbd-timeout S        bound on Ceph connects and operations (default %d, 0: none)\n"
 "  -v, --verbose              debug logging\n"
 "  -h, --help                 this help\n"
 "      --version              print the version\n", SCHED_INFLIGHT_CAP_DEFAULT,
-		SCHED_ANTIC_NS_DEFAULT / 1000, PVFSD_MAX_CONNS_DEFAULT, PVFSD_NBD_CONNECTIONS_DEFAULT);
+		SCHED_ANTIC_NS_DEFAULT / 1000, PVFSD_MAX_CONNS_DEFAULT, PVFSD_NBD_CONNECTIONS_DEFAULT,
+		PVFSD_RBD_TIMEOUT_DEFAULT);
 }
 
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
 	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC,
-	       O_ALLOW_NBD, O_NBD_TIMEOUT, O_NBD_CONNS };
+	       O_ALLOW_NBD, O_NBD_TIMEOUT, O_NBD_CONNS, O_RBD_POOLS, O_CEPH_CONF, O_CEPH_ID,
+	       O_CEPH_KEYRING, O_RBD_TIMEOUT };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "runtime-dir", required_argument, NULL, 'r' },
@@ -103,6 +110,11 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "allow-nbd", required_argument, NULL, O_ALLOW_NBD },
 		{ "nbd-timeout", required_argument, NULL, O_NBD_TIMEOUT },
 		{ "nbd-connections", required_argument, NULL, O_NBD_CONNS },
+		{ "allow-rbd-pools", required_argument, NULL, O_RBD_POOLS },
+		{ "ceph-conf", required_argument, NULL, O_CEPH_CONF },
+		{ "ceph-id", required_argument, NULL, O_CEPH_ID },
+		{ "ceph-keyring", required_argument, NULL, O_CEPH_KEYRING },
+		{ "rbd-timeout", required_argument, NULL, O_RBD_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, O_VERSION },
@@ -399,6 +411,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	poller_stop_all();
+	tenant_free_all();
 	metrics_stop();
 	ctl_shutdown();
 	if (sock < 0)

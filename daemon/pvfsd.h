@@ -212,6 +212,7 @@ struct tenant {
 	char name[PVFS_CTL_MAX_NAME + 1];
 	char volume[4096];		/* path as given, relative to its volume dir */
 	char volume_real[4096];		/* resolved absolute path */
+	char *ceph_conf, *ceph_id;	/* RBD: as given to attach (NULL: the config's default) */
 	dev_t vol_dev;
 	ino_t vol_ino;
 	int vol_fd;			/* until the backend takes it over */
@@ -271,6 +272,15 @@ struct daemon_config {
 	int nr_allow_nbd;
 	uint32_t nbd_timeout_ms;
 	uint32_t nbd_connections;
+	/* RBD volumes: the first ceph_conf and ceph_id are the defaults; attach may pick others. */
+	char *ceph_confs[8];
+	int nr_ceph_confs;
+	char *ceph_ids[8];
+	int nr_ceph_ids;
+	char *ceph_keyring;		/* NULL: the keyring its ceph.conf names */
+	char *allow_rbd_pools[32];	/* the only pools RBD volumes may come from */
+	int nr_allow_rbd_pools;
+	uint32_t rbd_timeout_s;		/* connect, mon and OSD operations; 0: Ceph's own */
 	gid_t admin_gid;		/* (gid_t)-1: root only */
 	uint32_t max_conns;		/* control connections that plug no VM */
 	const char *metrics_listen;

@@ -69,6 +69,11 @@ void state_save(void)
 					"logical_block_size", (int)t->backend->info.lbs,
 					"physical_block_size", (int)t->backend->info.pbs,
 					"features", (int)t->backend->info.features));
+		/* Which ceph.conf and client, by name: the keyring stays where it is. */
+		if (t->ceph_conf)
+			json_object_set_new(e, "ceph_conf", json_string(t->ceph_conf));
+		if (t->ceph_id)
+			json_object_set_new(e, "ceph_id", json_string(t->ceph_id));
 		json_array_append_new(arr, e);
 	}
 	doms = json_array();
@@ -111,7 +116,7 @@ void state_save(void)
 
 static int restore_one(json_t *e, size_t i)
 {
-	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT };
+	struct attach_params ap = { .qos = SCHED_QOS_DEFAULT, .restore = true };
 	const char *cache = "none";
 	json_int_t weight = SCHED_WEIGHT_DEFAULT, resv = 0, iops = 0, bps = 0, lat = 0;
 	json_int_t co_us = 0, co_count = 0;
@@ -125,12 +130,13 @@ static int restore_one(json_t *e, size_t i)
 	int r;
 
 	if (json_unpack_ex(e, &jerr, JSON_STRICT,
-			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I, s?I, s?I}, s?o}",
+			   "{s:s, s:s, s?b, s?s, s?{s?I, s?I, s?I, s?I, s?I, s?I, s?I}, s?o, "
+			   "s?s, s?s}",
 			   "name", &ap.name, "volume", &ap.volume, "readonly", &readonly,
 			   "cache", &cache, "qos", "weight", &weight, "iops_reservation", &resv,
 			   "iops_limit", &iops, "bps_limit", &bps, "latency_target_us", &lat,
 			   "irq_coalesce_us", &co_us, "irq_coalesce_count", &co_count,
-			   "remote", &remote) < 0 ||
+			   "remote", &remote, "ceph_conf", &ap.ceph_conf, "ceph_id", &ap.ceph_id) < 0 ||
 	    (remote && json_unpack_ex(remote, &jerr, JSON_STRICT, "{s:I, s:i, s:i, s:i}",
 				      "capacity", &cap, "logical_block_size", &lbs,
 				      "physical_block_size", &pbs, "features", &features) < 0)) {

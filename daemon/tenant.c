@@ -445,6 +445,108 @@ static int attach_nbd(struct tenant *t, const struct attach_params *ap, char *er
 	return 0;
 }
 
+/*
+ * pick - the config's choice for key: want if the config lists it, its
+ * first entry if want is NULL (NULL if it lists none: Ceph's default).
+ */
+static int pick(const char *want, char *const *list, int n, const char *key, const char **ret,
+		char *err, size_t errlen)
+{
+	char names[512] = "";
+
+	if (!want) {
+		*ret = n ? list[0] : NULL;
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(list[i], want)) {
+			*ret = list[i];
+			return 0;
+		}
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+			 list[i]);
+	}
+	if (!n)
+		return fail(err, errlen, -EPERM,
+			    "%s %s: pvfsd's config names no %s, so only Ceph's default is used; "
+			    "attach without it, or add %s = %s to the [pvfsd] section", key, want,
+			    key, key, want);
+	return fail(err, errlen, -EPERM,
+		    "%s %s is not one pvfsd's config allows; pick one of: %s", key, want, names);
+}
+
+/*
+ * attach_rbd - an RBD image from a pool the config allows (allow_rbd_pools),
+ * with a ceph.conf and client the config names: the request picks among
+ * them, never beyond. The keyring is what that ceph.conf (or ceph_keyring)
+ * names, read by pvfsd; no secret travels over the control socket.
+ */
+static int attach_rbd(struct tenant *t, const struct attach_params *ap, char *err, size_t errlen)
+{
+	struct rbd_params rp = { .readonly = ap->readonly, .writeback = ap->cache == CACHE_WRITEBACK,
+				 .keyring = cfg.ceph_keyring, .timeout_s = cfg.rbd_timeout_s };
+	const struct backend_info *bi;
+	const char *id = ap->ceph_id;
+	bool allowed = false;
+	int r;
+
+	if (rbd_spec_parse(ap->volume, &rp.spec) < 0)
+		return fail(err, errlen, -EINVAL,
+			    "volume %s: an RBD volume is rbd:POOL/IMAGE or rbd:POOL/IMAGE@SNAPSHOT "
+			    "(names without spaces, '/' or '@'; namespaces are not supported)",
+			    ap->volume);
+	for (int i = 0; i < cfg.nr_allow_rbd_pools; i++)
+		if (!strcmp(cfg.allow_rbd_pools[i], rp.spec.pool))
+			allowed = true;
+	if (!cfg.nr_allow_rbd_pools)
+		return fail(err, errlen, -EPERM,
+			    "volume %s: pvfsd serves RBD volumes only from pools its config allows; "
+			    "add allow_rbd_pools = %s to the [pvfsd] section of %s", ap->volume,
+			    rp.spec.pool, cfg.config_file ? cfg.config_file : "its config");
+	if (!allowed)
+		return fail(err, errlen, -EPERM,
+			    "volume %s: pool %s is not in pvfsd's allow_rbd_pools (first: %s); an "
+			    "operator must allow it there", ap->volume, rp.spec.pool,
+			    cfg.allow_rbd_pools[0]);
+	if (id && !strncmp(id, "client.", 7))
+		id += 7;
+	r = pick(ap->ceph_conf, cfg.ceph_confs, cfg.nr_ceph_confs, "ceph_conf", &rp.conf, err,
+		 errlen);
+	if (r < 0)
+		return r;
+	r = pick(id, cfg.ceph_ids, cfg.nr_ceph_ids, "ceph_id", &rp.id, err, errlen);
+	if (r < 0)
+		return r;
+	for (struct tenant *o = tenants; o; o = o->next)
+		if (!strcmp(o->volume, ap->volume) && !(o->readonly && ap->readonly))
+			return fail(err, errlen, -EBUSY,
+				    "volume %s is already attached to tenant %s; a volume serves "
+				    "one tenant at a time (read-only ones may share it)", ap->volume,
+				    o->name);
+	rp.lock = ap->force ? RBD_LOCK_BREAK : ap->restore ? RBD_LOCK_WAIT : RBD_LOCK_REFUSE;
+	r = rbd_backend_open(&rp, &t->backend, err, errlen);
+	if (r < 0)
+		return r;
+	bi = &t->backend->info;
+	t->vol_fd = -1;
+	t->capacity = bi->capacity;
+	t->lbs = bi->lbs;
+	t->pbs = bi->pbs;
+	/* A snapshot is read-only whatever was asked. */
+	t->readonly = t->readonly || (bi->features & BACKEND_F_RO);
+	snprintf(t->volume_real, sizeof(t->volume_real), "%s (%s, client.%s)", ap->volume,
+		 rp.conf ? rp.conf : "default ceph.conf", rp.id ? rp.id : "admin");
+	t->ceph_conf = ap->ceph_conf ? strdup(ap->ceph_conf) : NULL;
+	t->ceph_id = id ? strdup(id) : NULL;
+	if ((ap->ceph_conf && !t->ceph_conf) || (id && !t->ceph_id)) {
+		free(t->ceph_conf);
+		free(t->ceph_id);
+		backend_close(t->backend);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err, size_t errlen)
 {
 	_cleanup_free_ struct tenant *t = NULL;
@@ -477,11 +579,14 @@ int tenant_attach(const struct attach_params *ap, struct tenant **ret, char *err
 	t->coalesce = ap->coalesce;
 	t->state = TENANT_UNPLUGGED;
 
-	if (!strcmp(backend_kind(ap->volume), "nbd"))
+	if (strcmp(backend_kind(ap->volume), "rbd") && (ap->force || ap->ceph_conf || ap->ceph_id))
+		r = fail(err, errlen, -EINVAL,
+			 "volume %s: force, ceph_conf and ceph_id apply to RBD volumes only",
+			 ap->volume);
+	else if (!strcmp(backend_kind(ap->volume), "nbd"))
 		r = attach_nbd(t, ap, err, errlen);
 	else if (!strcmp(backend_kind(ap->volume), "rbd"))
-		r = fail(err, errlen, -EPROTONOSUPPORT,
-			 "volume %s: this pvfsd has no RBD backend", ap->volume);
+		r = attach_rbd(t, ap, err, errlen);
 	else
 		r = attach_file(t, ap, err, errlen);
 	if (r < 0)
@@ -850,6 +955,8 @@ static void tenant_free(struct tenant *t)
 	if (t->vol_fd >= 0)
 		close(t->vol_fd);
 	backend_close(t->backend);
+	free(t->ceph_conf);
+	free(t->ceph_id);
 	free(t);
 }
 
@@ -985,6 +1092,15 @@ void tenant_drained(struct tenant_io *tio)
 void tenant_stop_plugging(void)
 {
 	stopping = true;
+}
+
+void tenant_free_all(void)
+{
+	while (tenants) {
+		if (tenants->tio)
+			break;	/* still lent to a poller: leave it to the exit */
+		tenant_free(tenants);
+	}
 }
 
 void tenant_conn_closed(struct ctl_conn *conn)

@@ -21,6 +21,11 @@ struct attach_params {
 	struct irq_coalesce coalesce;
 	/* state restore: a remote volume's geometry as last seen (its server may be down) */
 	const struct backend_info *known;
+	/* RBD volumes only */
+	const char *ceph_conf;		/* one of the config's ceph_conf (NULL: its first) */
+	const char *ceph_id;		/* one of the config's ceph_id (NULL: its first) */
+	bool force;			/* break another client's exclusive lock */
+	bool restore;			/* from the state file: wait for a dead owner's lock */
 };
 
 struct plug_mem {
@@ -94,5 +99,12 @@ void tenant_conn_closed(struct ctl_conn *conn);
 void tenant_drained(struct tenant_io *tio);
 /* tenant_stop_plugging - shutdown has begun: plug fails with -ESHUTDOWN. */
 void tenant_stop_plugging(void);
+/*
+ * tenant_free_all - at exit, once every tenant is unplugged: close their
+ * volumes (a remote one's connection ends cleanly: an RBD image's lock is
+ * released for the next pvfsd instead of lingering with a dead client).
+ * The state file keeps them.
+ */
+void tenant_free_all(void);
 
 #endif

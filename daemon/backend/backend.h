@@ -223,4 +223,38 @@ int nbd_backend_open(const char *uri, const struct nbd_params *np, struct backen
 /* nbd_uri_check - is uri a well-formed NBD URI pvfsd can serve (no connection, no DNS)? */
 int nbd_uri_check(const char *uri, char *err, size_t errlen);
 
+/* A Ceph RBD volume, written rbd:POOL/IMAGE[@SNAP] (rbd.c). */
+#define RBD_NAME_MAX 255
+struct rbd_spec {
+	char pool[RBD_NAME_MAX + 1];
+	char image[RBD_NAME_MAX + 1];
+	char snap[RBD_NAME_MAX + 1];	/* empty: the image itself */
+};
+/* rbd_spec_parse - split volume ("rbd:..."); -EINVAL if it is not that form. */
+int rbd_spec_parse(const char *volume, struct rbd_spec *ret);
+
+/* What to do about an exclusive lock another client holds. */
+enum rbd_lock_policy {
+	RBD_LOCK_REFUSE,	/* attach: fail with -EBUSY */
+	RBD_LOCK_BREAK,		/* attach --force: break it (the owner is blocklisted) */
+	RBD_LOCK_WAIT,		/* restore: let librbd take it once its owner is gone */
+};
+
+struct rbd_params {
+	struct rbd_spec spec;
+	const char *conf;		/* ceph.conf; NULL: librados' default search */
+	const char *id;			/* client name without "client."; NULL: admin */
+	const char *keyring;		/* NULL: the one ceph.conf names */
+	bool readonly;			/* snapshots are read-only anyway */
+	bool writeback;			/* librbd's cache on (FUA by a flush) */
+	enum rbd_lock_policy lock;
+	uint32_t timeout_s;		/* connect, mon and OSD operations; 0: Ceph's own */
+};
+/*
+ * rbd_backend_open - connect, open the image and (read-write) take its
+ * exclusive lock; control thread, blocks at most about timeout_s per step.
+ */
+int rbd_backend_open(const struct rbd_params *rp, struct backend **ret, char *err,
+		     size_t errlen);
+
 #endif
