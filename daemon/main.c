@@ -202,6 +202,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	poller_reap_done(on_drained);
 }
 
+static void changed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	tenant_volumes_changed();
+}
+
 static void begin_shutdown(void)
 {
 	if (shutting_down)
@@ -323,10 +328,10 @@ int main(int argc, char **argv)
 {
 	const char *config_file = NULL, *state_dir = NULL;
 	char state_file[PATH_MAX];
-	struct event *ev_done, *ev_sig[4], *ev_tick, *ev_wd = NULL;
+	struct event *ev_done, *ev_changed, *ev_sig[4], *ev_tick, *ev_wd = NULL;
 	struct timeval one_sec = { 1, 0 };
 	uint64_t wd_us;
-	int r, lock_fd, sock;
+	int r, lock_fd, sock, changed_fd;
 
 	log_init("pvfsd", LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
@@ -368,6 +373,12 @@ int main(int argc, char **argv)
 			"/proc/sys/kernel/io_uring_disabled)" : "");
 		return 1;
 	}
+	/* Before the restored volumes: a change from then on wakes the control thread. */
+	changed_fd = tenant_changed_fd();
+	if (changed_fd < 0) {
+		log_err("cannot create an eventfd: %s", strerror(-changed_fd));
+		return 1;
+	}
 	state_load();
 
 	base = event_base_new();
@@ -386,6 +397,8 @@ int main(int argc, char **argv)
 	}
 	ev_done = event_new(base, poller_done_fd(), EV_READ | EV_PERSIST, done_cb, NULL);
 	event_add(ev_done, NULL);
+	ev_changed = event_new(base, changed_fd, EV_READ | EV_PERSIST, changed_cb, NULL);
+	event_add(ev_changed, NULL);
 	ev_sig[0] = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	ev_sig[1] = evsignal_new(base, SIGINT, signal_cb, NULL);
 	ev_sig[2] = evsignal_new(base, SIGHUP, signal_cb, NULL);
@@ -417,6 +430,7 @@ int main(int argc, char **argv)
 	if (sock < 0)
 		unlink(socket_path);
 	event_free(ev_done);
+	event_free(ev_changed);
 	for (int i = 0; i < 3; i++)
 		event_free(ev_sig[i]);
 	event_free(ev_tick);

@@ -1094,6 +1094,25 @@ void tenant_stop_plugging(void)
 	stopping = true;
 }
 
+int tenant_changed_fd(void)
+{
+	return backend_changed_fd();
+}
+
+void tenant_volumes_changed(void)
+{
+	char err[512];
+
+	/* Reset first: a change that comes during the loop rings again. */
+	backend_changed_reset();
+	for (struct tenant *t = tenants; t; t = t->next) {
+		if (!backend_take_changed(t->backend))
+			continue;
+		if (tenant_resize(t, 0, err, sizeof(err)) < 0)
+			log_warn("tenant %s: its volume changed underneath: %s", t->name, err);
+	}
+}
+
 void tenant_free_all(void)
 {
 	while (tenants) {

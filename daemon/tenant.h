@@ -106,5 +106,12 @@ void tenant_stop_plugging(void);
  * The state file keeps them.
  */
 void tenant_free_all(void);
+/*
+ * tenant_changed_fd - readable when a volume changed underneath (an RBD
+ * image resized with `rbd resize`); then call tenant_volumes_changed(),
+ * which re-reads their sizes as `pvfsctl resize NAME 0` would.
+ */
+int tenant_changed_fd(void);
+void tenant_volumes_changed(void);
 
 #endif

@@ -26,7 +26,8 @@ $(foreach t,$(UNIT_TESTS) $(INTEG_TESTS),$(eval LDLIBS_$(t) = $$(TEST_LDLIBS)))
 LDLIBS_test_lifecycle = $(LIBSHIM) $(LIBPVFS) $(TEST_LDLIBS) $(LDLIBS_pvfsd)
 $(B)/tests/test_nbd_uri: $(OBJDIR)/daemon/backend/nbd.o
 LDLIBS_test_nbd_uri = $(TEST_LDLIBS) $(nbd_LIBS)
-$(B)/tests/test_rbd_spec: $(OBJDIR)/daemon/backend/rbd.o $(OBJDIR)/lib/log.o
+$(B)/tests/test_rbd_spec: $(OBJDIR)/daemon/backend/rbd.o $(OBJDIR)/daemon/backend/backend.o \
+	$(OBJDIR)/lib/log.o
 LDLIBS_test_rbd_spec += $(rbd_LIBS)
 
 TESTS += $(addprefix $(B)/tests/,$(UNIT_TESTS) $(INTEG_TESTS))

@@ -180,7 +180,22 @@ struct backend {
 	struct backend_host *host;	/* while bound: the poller's services */
 	uint32_t watches;		/* poller: armed watches */
 	bool want_pass;			/* poller thread: call ops->pass at the end of this pass */
+	int changed;			/* atomic: the volume changed underneath (backend_changed) */
 };
+
+/*
+ * backend_changed - any thread (e.g. a librbd callback after `rbd resize`
+ * elsewhere): b's volume may have a new size. The control thread learns it
+ * from backend_changed_fd() becoming readable, then backend_take_changed()
+ * on each backend says which to re-read (ops->resize with size 0).
+ */
+void backend_changed(struct backend *b);
+/* backend_changed_fd - control thread, before any backend opens; -errno if none. */
+int backend_changed_fd(void);
+/* backend_take_changed - control thread: true once per backend_changed() of b. */
+bool backend_take_changed(struct backend *b);
+/* backend_changed_reset - control thread: empty the eventfd before the backends are looked at. */
+void backend_changed_reset(void);
 
 /* backend_kind - "nbd", "rbd" or "file", from how a volume is written. */
 const char *backend_kind(const char *volume);

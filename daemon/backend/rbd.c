@@ -53,6 +53,8 @@ struct rbd_backend {
 	bool unbinding;			/* poller: do not re-arm the watch */
 	bool writeback;			/* librbd's cache is on: FUA needs a flush */
 	bool locked;			/* we hold the exclusive lock */
+	bool watching;			/* update_handle is registered */
+	uint64_t update_handle;		/* rbd_update_watch: header changes (a resize) */
 	uint64_t inflight;		/* stat: submitted, not completed (poller writes) */
 	uint64_t errors;		/* stat: operations failed (poller writes) */
 };
@@ -313,6 +315,8 @@ static void rbd_backend_close(struct backend *b)
 {
 	struct rbd_backend *rb = RB(b);
 
+	if (rb->watching)
+		rbd_update_unwatch(rb->image, rb->update_handle);
 	if (rb->image) {
 		if (rb->locked)
 			rbd_lock_release(rb->image);
@@ -338,6 +342,18 @@ static const struct backend_ops rbd_ops = {
 	.unbind = rbd_backend_unbind,
 	.pass = rbd_backend_pass,
 };
+
+/*
+ * on_update - librbd's thread: the image's header changed (`rbd resize`
+ * elsewhere, which librbd proxies to us as the lock owner, or a snapshot).
+ * The control thread re-reads the size.
+ */
+static void on_update(void *arg)
+{
+	struct rbd_backend *rb = arg;
+
+	backend_changed(&rb->b);
+}
 
 /* connect - a cluster handle for rp's client, read from its ceph.conf and keyring. */
 static int connect_cluster(struct rbd_backend *rb, const struct rbd_params *rp, char *err,
@@ -519,6 +535,16 @@ int rbd_backend_open(const struct rbd_params *rp, struct backend **ret, char *er
 		fail(err, errlen, r, "image %s: cannot route completions to an eventfd: %s", name,
 		     strerror(-r));
 		goto out_close;
+	}
+	/* A read-only open has no header watch: its size is fixed at attach. */
+	if (!ro) {
+		r = rbd_update_watch(rb->image, &rb->update_handle, on_update, rb);
+		if (r < 0) {
+			fail(err, errlen, r, "image %s: cannot watch its header: %s", name,
+			     strerror(-r));
+			goto out_close;
+		}
+		rb->watching = true;
 	}
 	if (rados_cluster_fsid(rb->cluster, fsid, sizeof(fsid)) < 0)
 		snprintf(fsid, sizeof(fsid), "%s", rp->conf ? rp->conf : "default");

@@ -16,6 +16,8 @@
  *     blocklisted, its tenant gets errors (never BROKEN), the second serves
  *     verified I/O;
  *   - DISCARD and WRITE_ZEROES reach the image: the range reads back zero;
+ *   - pvfsctl resize grows the image, shrinking is refused, and an image
+ *     grown with `rbd resize` elsewhere is seen by the plugged guest;
  *   - a snapshot is served read-only, to two tenants at once;
  *   - a restart of pvfsd restores the tenant (its lock taken again) from a
  *     state file that holds no secret;
@@ -162,7 +164,8 @@ int main(void)
 	char ids[256], err[512];
 	struct tl_vm vm;
 	json_t *b;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), cap = 0;
+	uint32_t gen;
 	bool ok;
 	int r;
 
@@ -282,6 +285,26 @@ int main(void)
 		TL_CHECK(zero, "the discarded range reads zero");
 		TL_CHECK(kept && around, "write-zeroes zeroed its range and nothing around it");
 	}
+	/* Resize: through pvfsd (the image grows), then with `rbd resize` elsewhere. */
+	ok = sh(60000, "%s -s %s resize z 96M", tl_bin("pvfsctl"), d2.sock) == 0 &&
+	     sh(20000, "rbd -c %s info rbd/z", conf) == 0 && said("size 96 MiB");
+	TL_CHECK(ok, "pvfsctl resize z 96M grows the image%s", why(ok));
+	ok = pvfs_uguest_capacity(&vm.guest, &cap, &gen) == 0 && cap == 96 * MIB;
+	TL_CHECK(ok, "the guest sees 96 MiB (%llu)", (unsigned long long)cap);
+	ok = sh(60000, "%s -s %s resize z 32M", tl_bin("pvfsctl"), d2.sock) != 0 &&
+	     said("only grows");
+	TL_CHECK(ok, "shrinking is refused%s", why(ok));
+	ok = sh(60000, "rbd -c %s resize --size 160M rbd/z", conf) == 0;
+	TL_CHECK(ok, "rbd resize elsewhere while pvfsd holds the lock%s", why(ok));
+	for (int i = 0; i < 100; i++) {
+		if (pvfs_uguest_capacity(&vm.guest, &cap, &gen) == 0 && cap == 160 * MIB)
+			break;
+		usleep(100000);	/* polls the guest's view; bounded: 10 s */
+	}
+	TL_CHECK(cap == 160 * MIB, "the guest sees the image's new size, 160 MiB (%llu)",
+		 (unsigned long long)cap);
+	ok = tl_vm_rw(&vm, 0, true, 160 * MIB - MIB, (uint32_t)MIB, 0) == (int)MIB;
+	TL_CHECK(ok, "and writes its last MiB");
 	tl_vm_unplug(&vm);
 
 	/* A snapshot: read-only, and two tenants may share it. */
