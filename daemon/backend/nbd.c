@@ -449,6 +449,9 @@ static void conn_arm(struct nbd_conn *c)
 static void finish(struct nbd_backend *nb, struct backend_io *io, int32_t res)
 {
 	__atomic_store_n(&nb->queued, nb->queued - 1, __ATOMIC_RELAXED);
+	/* A cancel is about what was submitted before it (nbd_cancel). */
+	if (!nb->queued)
+		nb->cancelled = false;
 	if (res < 0)
 		__atomic_store_n(&nb->errors, nb->errors + 1, __ATOMIC_RELAXED);
 	nb->b.host->complete(nb->b.host, io, res);
@@ -865,8 +868,14 @@ static void nbd_cancel(struct backend *b)
 {
 	struct nbd_backend *nb = NB(b);
 
-	/* Requests out on a live connection still complete; the waiting ones fail now. */
-	nb->cancelled = true;
+	/*
+	 * Requests out on a live connection still complete; the waiting ones
+	 * fail now, and so do those a dead connection hands back until all of
+	 * them are finished (finish() ends it). Not for longer: a guest's reset
+	 * cancels too (poller.c start_reset), and its next requests must still
+	 * wait for a server that restarts, not fail.
+	 */
+	nb->cancelled = nb->queued > 0;
 	expire_waiting(nb, mono_ns());
 }
 
