@@ -1490,7 +1490,8 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 			CPU_SET(cpu, &set);
 			r = -pthread_setaffinity_np(pollers[i]->thread, sizeof(set), &set);
 			if (r < 0) {
-				log_err("poller %d: cannot pin to CPU %d: %s", i, cpu, strerror(-r));
+				log_err("poller %d: cannot pin to CPU %d: %s (is it online, and in "
+					"pvfsd's own CPU affinity? see --cpus)", i, cpu, strerror(-r));
 				return r;
 			}
 		}
