@@ -13,6 +13,7 @@
  *      poller 0); when both get busy the second poller is activated and
  *      takes one of them; when both are idle again it is parked and its
  *      tenant goes back to poller 0.
+ *   3. A bad --cpus list is refused at start.
  *
  * The guests keep their queues full of 4 KiB reads (sparse volumes) from
  * their own threads. About 35 s.
@@ -242,8 +243,23 @@ static void auto_threads(void)
 	tl_daemon_cleanup(&d);
 }
 
+/* A bad CPU list is refused at start (exit 2), before any thread. */
+static void bad_cpus(void)
+{
+	static const char *const bad[] = { "5-3", "x", "0,,1", "1-", "65536", "" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *argv[] = { (char *)tl_bin("pvfsd"), "--runtime-dir", "/nonexistent/pvfs",
+				 "--metrics-listen", "none", "--cpus", (char *)bad[i], NULL };
+		int rc = tl_run(argv, "/dev/null", 10000);
+
+		TL_CHECK(rc == 2, "--cpus '%s' is refused as a usage error (exit %d)", bad[i], rc);
+	}
+}
+
 int main(void)
 {
+	bad_cpus();
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		tl_skip("needs 2 CPUs to pin pollers to CPU 1");
 	rebalancing();
