@@ -520,7 +520,12 @@ static void limit_across_moves(void)
 	TL_CHECK(!g->fail[0], "limited and moved: no error (%s)", g->fail[0] ? g->fail : "none");
 	TL_CHECK(moves >= LIMIT_SECS * 1000 / MOVE_EVERY_MS / 2, "moved every %d ms (%d moves)",
 		 MOVE_EVERY_MS, moves);
-	TL_CHECK(iops <= LIMIT_IOPS * 1.05 && iops >= LIMIT_IOPS * 0.8,
+	/*
+	 * The claim is the ceiling. The floor only says the tenant ran: under
+	 * TSan, where a move takes about 13 ms, it got 710 of 1000 (1000 in
+	 * the normal build).
+	 */
+	TL_CHECK(iops <= LIMIT_IOPS * 1.05 && iops >= LIMIT_IOPS * 0.5,
 		 "an IOPS limit holds across moves: %.0f IOPS for a limit of %d", iops, LIMIT_IOPS);
 }
 
