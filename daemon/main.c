@@ -423,8 +423,9 @@ int main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
-	poller_stop_all();
+	/* Before the pollers stop: that frees the scheduling domains tenants point to. */
 	tenant_free_all();
+	poller_stop_all();
 	metrics_stop();
 	ctl_shutdown();
 	if (sock < 0)
