@@ -68,9 +68,14 @@ const struct command commands[] = {
 	  "                             while its in-flight ones complete, then the new\n"
 	  "                             poller takes over. Automatic rebalancing may move\n"
 	  "                             it again later (pvfsd --rebalance no turns it off)\n" },
-	{ "stats", stats_main, "[NAME] [--watch SECONDS]",
+	{ "stats", stats_main, "[NAME] [--watch SECONDS] [--latency-breakdown]",
 	  "Show I/O statistics of all tenants (or NAME), their devices and the pollers.",
 	  "  -w, --watch SECONDS        repeat every SECONDS until interrupted\n"
+	  "  -b, --latency-breakdown    where each tenant's request time goes inside\n"
+	  "                             pvfsd, per stage: queue (seen to dispatched),\n"
+	  "                             submit (to the backend), backend (the device\n"
+	  "                             and the kernel, to the completion reaped),\n"
+	  "                             complete (to the CQE published); since attach\n"
 	  "\n"
 	  "IOPS and MiB/s are over pvfsd's last one-second interval; READ, WRITE and\n"
 	  "ERRORS count since attach. Latencies (P50us, P99us, P99.9us) are in\n"

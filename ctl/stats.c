@@ -170,14 +170,64 @@ static void print_domains(json_t *domains)
 	table_free(tab);
 }
 
+/*
+ * print_breakdown - one row per tenant and stage (stage.h in pvfsd); in
+ * --json mode the "stages" object of each tenant, keyed by name.
+ */
+static void print_breakdown(json_t *tenants)
+{
+	static const char *const headers[] = {
+		"NAME", "STAGE", "COUNT", "MEANus", "P50us", "P99us", "P99.9us", NULL,
+	};
+	struct table *tab = table_new(headers, "llrrrrr");
+	json_t *t, *st;
+	const char *stage;
+	size_t i;
+
+	sort_by_name(tenants);
+	json_array_foreach(tenants, i, t) {
+		json_object_foreach(json_object_get(t, "stages"), stage, st) {
+			table_row(tab);
+			table_cell(tab, "%s", jstr(t, "name"));
+			table_cell(tab, "%s", stage);
+			table_cell(tab, "%lld", (long long)jint(st, "count"));
+			table_cell(tab, "%.2f", jreal(st, "mean_us"));
+			table_cell(tab, "%.2f", jreal(st, "p50_us"));
+			table_cell(tab, "%.2f", jreal(st, "p99_us"));
+			table_cell(tab, "%.2f", jreal(st, "p999_us"));
+		}
+	}
+	table_print(tab, stdout);
+	table_free(tab);
+}
+
+static json_t *breakdown_json(json_t *tenants)
+{
+	json_t *o = json_object(), *t;
+	size_t i;
+
+	json_array_foreach(tenants, i, t)
+		json_object_set(o, jstr(t, "name"), json_object_get(t, "stages"));
+	return o;
+}
+
+static bool breakdown;
+
 static int show(const char *name)
 {
 	json_t *params = name ? json_pack("{s:s}", "name", name) : NULL, *result = NULL;
 
 	if (ctl_call_pages("stats", params, CTL_TIMEOUT_MS, &result) < 0)
 		return -1;
-	if (ctl_json) {
+	if (ctl_json && breakdown) {
+		json_t *o = breakdown_json(json_object_get(result, "tenants"));
+
+		print_json(o);
+		json_decref(o);
+	} else if (ctl_json) {
 		print_json(result);
+	} else if (breakdown) {
+		print_breakdown(json_object_get(result, "tenants"));
 	} else {
 		print_tenants(json_object_get(result, "tenants"));
 		print_backends(json_object_get(result, "tenants"));
@@ -218,6 +268,7 @@ int stats_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "watch", required_argument, NULL, 'w' },
+		{ "latency-breakdown", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -226,7 +277,7 @@ int stats_main(int argc, char **argv)
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":w:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":w:bh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'w':
 			if (parse_opt_number(argv[0], "--watch", optarg, OPT_COUNT, &seconds) < 0)
@@ -234,6 +285,9 @@ int stats_main(int argc, char **argv)
 			if (seconds < 1 || seconds > WATCH_MAX_SECONDS)
 				return usage_error(argv[0], "--watch must be 1-%d seconds, not %s",
 						   WATCH_MAX_SECONDS, optarg);
+			break;
+		case 'b':
+			breakdown = true;
 			break;
 		case 'h':
 			print_usage(stdout, command_find(argv[0]), true);

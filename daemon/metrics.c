@@ -39,7 +39,7 @@ enum fam {
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
 	F_POLL_WAKEUPS, F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY, F_DOM_OPS,
 	F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE, F_MOVES_ALL, F_BE_RECONNECTS,
-	F_BE_ERRORS, F_BE_QDEPTH, F_BE_CONNECTIONS, F_NR
+	F_BE_ERRORS, F_BE_QDEPTH, F_BE_CONNECTIONS, F_STAGE, F_NR
 };
 
 static const struct {
@@ -103,6 +103,10 @@ static const struct {
 			  "Requests in the backend now: on the wire or waiting for a server." },
 	[F_BE_CONNECTIONS] = { "pvfs_backend_connections", "gauge",
 			       "Connections to a remote volume's server that are up." },
+	[F_STAGE] = { "pvfs_stage_seconds", "histogram",
+		      "Time a request spent in one stage inside pvfsd, by tenant and stage: "
+		      "queue (seen to dispatched), submit (to the backend), backend (to its "
+		      "completion reaped), complete (to the CQE published)." },
 };
 
 static void header(struct evbuffer *b, enum fam f)
@@ -146,37 +150,57 @@ static void tenant_counter(struct evbuffer *b, enum fam f, size_t off, double sc
 #define LE_FIRST_BUCKET	16	/* hist_bucket(1024 ns) */
 #define LE_COUNT	21
 
+/* histogram - one series of family f: labels is `tenant="x",op="y"` or the like. */
+static void histogram(struct evbuffer *b, enum fam f, const char *labels, const uint64_t *hist,
+		      uint64_t sum_ns)
+{
+	uint64_t cum = 0, total = 0;
+	unsigned next = 0;
+
+	for (unsigned k = 0; k < LE_COUNT; k++) {
+		unsigned edge = LE_FIRST_BUCKET + 8 * k;
+
+		for (; next < edge; next++)
+			cum += stat_get(&hist[next]);
+		evbuffer_add_printf(b, "%s_bucket{%s,le=\"%.9g\"} %llu\n", fams[f].name, labels,
+				    (double)hist_bucket_lower(edge) / 1e9, (unsigned long long)cum);
+	}
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		total += stat_get(&hist[i]);
+	evbuffer_add_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.9f\n%s_count{%s} %llu\n",
+			    fams[f].name, labels, (unsigned long long)total,
+			    fams[f].name, labels, (double)sum_ns / 1e9,
+			    fams[f].name, labels, (unsigned long long)total);
+}
+
 static void latency_histogram(struct evbuffer *b)
 {
+	char labels[PVFS_CTL_MAX_NAME + 64];
+
 	header(b, F_LATENCY);
 	for (const struct tenant *t = tenant_first(); t; t = t->next) {
 		for (unsigned op = 0; op < PVFS_OP_MAX; op++) {
 			const struct op_stats *os = &t->st.op[op];
-			uint64_t cum = 0, total = 0;
-			unsigned next = 0;
 
-			for (unsigned k = 0; k < LE_COUNT; k++) {
-				unsigned edge = LE_FIRST_BUCKET + 8 * k;
+			snprintf(labels, sizeof(labels), "tenant=\"%s\",op=\"%s\"", t->name,
+				 pvfs_op_names[op]);
+			histogram(b, F_LATENCY, labels, os->lat_hist, stat_get(&os->lat_sum_ns));
+		}
+	}
+}
 
-				for (; next < edge; next++)
-					cum += stat_get(&os->lat_hist[next]);
-				evbuffer_add_printf(b, "%s_bucket{tenant=\"%s\",op=\"%s\",le=\"%.9g\"} "
-						    "%llu\n", fams[F_LATENCY].name, t->name,
-						    pvfs_op_names[op],
-						    (double)hist_bucket_lower(edge) / 1e9,
-						    (unsigned long long)cum);
-			}
-			for (unsigned i = 0; i < HIST_BUCKETS; i++)
-				total += stat_get(&os->lat_hist[i]);
-			evbuffer_add_printf(b, "%s_bucket{tenant=\"%s\",op=\"%s\",le=\"+Inf\"} %llu\n"
-					    "%s_sum{tenant=\"%s\",op=\"%s\"} %.9f\n"
-					    "%s_count{tenant=\"%s\",op=\"%s\"} %llu\n",
-					    fams[F_LATENCY].name, t->name, pvfs_op_names[op],
-					    (unsigned long long)total,
-					    fams[F_LATENCY].name, t->name, pvfs_op_names[op],
-					    (double)stat_get(&os->lat_sum_ns) / 1e9,
-					    fams[F_LATENCY].name, t->name, pvfs_op_names[op],
-					    (unsigned long long)total);
+static void stage_histogram(struct evbuffer *b)
+{
+	char labels[PVFS_CTL_MAX_NAME + 64];
+
+	header(b, F_STAGE);
+	for (const struct tenant *t = tenant_first(); t; t = t->next) {
+		for (unsigned s = 0; s < STAGE_MAX; s++) {
+			const struct stage_stats *ss = &t->st.stages;
+
+			snprintf(labels, sizeof(labels), "tenant=\"%s\",stage=\"%s\"", t->name,
+				 stage_names[s]);
+			histogram(b, F_STAGE, labels, ss->hist[s], stat_get(&ss->sum_ns[s]));
 		}
 	}
 }
@@ -317,6 +341,7 @@ void metrics_render(struct evbuffer *b)
 	tenant_op_counter(b, F_BYTES, offsetof(struct op_stats, bytes));
 	tenant_op_counter(b, F_ERRORS, offsetof(struct op_stats, errors));
 	latency_histogram(b);
+	stage_histogram(b);
 	tenant_counter(b, F_INFLIGHT, offsetof(struct tenant_stats, inflight), 1.0);
 	tenant_counter(b, F_DOORBELLS, offsetof(struct tenant_stats, doorbells), 1.0);
 	tenant_counter(b, F_INTERRUPTS, offsetof(struct tenant_stats, interrupts), 1.0);

@@ -102,6 +102,14 @@ struct poller {
 	uint64_t irq_wake;		/* earliest coalesced interrupt due, UINT64_MAX: none */
 	struct poller_stats st;
 	struct pvfs_seg seg_scratch[PVFS_MAX_SEGS];
+	/*
+	 * Stage stamps (stage.h): requests prepared since the last submit, and
+	 * tenants of the requests completed by the current reap, so that one
+	 * clock read after the submit or the reap stamps the whole batch.
+	 */
+	uint32_t nr_unsub, nr_reaped;
+	struct io_req *unsub[RING_ENTRIES];
+	struct tenant_io *reaped[CQ_ENTRIES];
 };
 
 static struct poller *pollers[MAX_POLLERS];
@@ -122,14 +130,37 @@ const char *const pvfs_op_names[PVFS_OP_MAX] = {
 
 static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, uint64_t now);
 
+/* stamp_submitted - the requests prepared since the last submit were just submitted. */
+static void stamp_submitted(struct poller *p)
+{
+	uint64_t t;
+
+	if (!STAGES_ON || !p->nr_unsub)
+		return;
+	t = now_ns();
+	for (uint32_t i = 0; i < p->nr_unsub; i++) {
+		struct io_req *req = p->unsub[i];
+
+		req->t_sub = t;
+		stage_add(&req->tio->t->st.stages, STAGE_SUBMIT, t - req->t_disp);
+	}
+	p->nr_unsub = 0;
+}
+
+static void submit(struct poller *p)
+{
+	io_uring_submit(&p->ring);
+	p->pending_sqes = 0;
+	stamp_submitted(p);
+}
+
 static struct io_uring_sqe *get_sqe(struct poller *p)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
 
 	if (unlikely(!sqe)) {
 		/* SQ ring full: hand what we have to the kernel and retry once. */
-		io_uring_submit(&p->ring);
-		p->pending_sqes = 0;
+		submit(p);
 		sqe = io_uring_get_sqe(&p->ring);
 	}
 	if (sqe)
@@ -324,6 +355,9 @@ static int prep_req(struct poller *p, struct io_req *req)
 	r = b->ops->submit(b, io);
 	if (unlikely(r < 0))
 		return r;
+	/* Stamped "submitted" after this pass's submit; at most RING_ENTRIES between. */
+	if (STAGES_ON && p->nr_unsub < RING_ENTRIES)
+		p->unsub[p->nr_unsub++] = req;
 	tio->inflight++;
 	p->inflight++;
 	stat_add(&tio->t->st.inflight, 1);
@@ -387,7 +421,9 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 		return 0;
 	}
 	req->nr_iov = nr_iov;
+	req->t_disp = now;
 	stat_add(&tio->t->st.queue_delay_ns, now - seen);
+	stage_add(&tio->t->st.stages, STAGE_QUEUE, now - seen);
 	r = prep_req(p, req);
 	if (unlikely(r)) {
 		complete_req(p, req, r, now);
@@ -539,6 +575,19 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 
 /* ---- completions ---- */
 
+/* stamp_reaped - the CQEs of the requests reaped since now were just published. */
+static void stamp_reaped(struct poller *p, uint64_t now)
+{
+	uint64_t t;
+
+	if (!STAGES_ON || !p->nr_reaped)
+		return;
+	t = now_ns();
+	for (uint32_t i = 0; i < p->nr_reaped; i++)
+		stage_add(&p->reaped[i]->t->st.stages, STAGE_COMPLETE, t - now);
+	p->nr_reaped = 0;
+}
+
 static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, uint64_t now)
 {
 	struct tenant_io *tio = req->tio;
@@ -571,6 +620,12 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 		res = -EIO;	/* no progress inside the volume: not retriable */
 	}
 	sched_completed(&p->sched, &tio->se, now - req->t_seen, now);
+	if (STAGES_ON) {
+		stage_add(&tio->t->st.stages, STAGE_BACKEND, now - req->t_sub);
+		if (p->nr_reaped == CQ_ENTRIES)
+			stamp_reaped(p, now);
+		p->reaped[p->nr_reaped++] = tio;
+	}
 	complete_req(p, req, res, now);
 }
 
@@ -644,6 +699,7 @@ static int reap(struct poller *p, uint64_t now)
 		handle_req_cqe(p, container_of(io, struct io_req, bio), io->res, now);
 		n++;
 	}
+	stamp_reaped(p, now);
 	return (int)n;
 }
 
@@ -1250,6 +1306,7 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 	t0 = now_ns();
 	r = io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, &ts, NULL);
 	p->pending_sqes = 0;
+	stamp_submitted(p);	/* empty: poller_pass submitted every request */
 	slept = now_ns() - t0;
 	stat_add(&p->st.idle_ns, slept);
 	stat_add(&p->st.wakeups, 1);
@@ -1289,10 +1346,10 @@ static int poller_pass(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	if (scan(p, now))
 		work |= dispatch(p, now, ret_wake) > 0;
 	backend_passes(p);
-	if (p->pending_sqes) {
-		io_uring_submit(&p->ring);
-		p->pending_sqes = 0;
-	}
+	if (p->pending_sqes)
+		submit(p);
+	else
+		stamp_submitted(p);	/* a backend that sends without io_uring */
 	signal_guests(p);
 	settle_tenants(p);
 	finish_removes(p);

@@ -36,6 +36,7 @@
 #include "pvfs_ctl.h"
 #include "pvfs_ring.h"
 #include "sched.h"
+#include "stage.h"
 
 #define PVFSD_VERSION "0.1.0"
 #define PVFSD_MAX_TENANTS 1000		/* below the pollers' registered-file slots */
@@ -78,6 +79,7 @@ struct tenant_stats {
 	uint64_t resets;		/* reset handshakes answered (pvfs_ring.h "Reset") */
 	uint64_t coalesced;		/* CQEs whose interrupt was merged into another */
 	uint64_t interrupts_dropped;	/* interrupts not sent by the test hook */
+	struct stage_stats stages;	/* where the time went (stage.h) */
 };
 
 /*
@@ -113,6 +115,8 @@ struct io_req {
 	uint32_t done;			/* transferred so far (short-transfer continuation) */
 	uint64_t offset;
 	uint64_t t_seen;		/* when the poller first saw its SQE */
+	uint64_t t_disp;		/* ... dispatched it (stage.h) */
+	uint64_t t_sub;			/* ... the backend took it */
 	uint32_t nr_iov;
 	uint32_t iov_pos;		/* first iovec not yet fully transferred */
 	struct iovec *iov;		/* max_segs entries */

@@ -35,6 +35,13 @@ static json_t *backend_json(const struct tenant *t)
 	return o;
 }
 
+const char *const stage_names[STAGE_MAX] = {
+	[STAGE_QUEUE] = "queue",
+	[STAGE_SUBMIT] = "submit",
+	[STAGE_BACKEND] = "backend",
+	[STAGE_COMPLETE] = "complete",
+};
+
 json_t *stats_tenant_summary(const struct tenant *t)
 {
 	json_t *qos = qos_json(&t->qos);
@@ -137,6 +144,24 @@ static json_t *op_json(const struct op_stats *os)
 			 "p999", hist_percentile_us(os->lat_hist, 0.999));
 }
 
+/* stages_json - the latency breakdown (stage.h): per stage count, mean and percentiles. */
+static json_t *stages_json(const struct stage_stats *ss)
+{
+	json_t *o = json_object();
+
+	for (unsigned s = 0; s < STAGE_MAX; s++) {
+		uint64_t n = stat_get(&ss->count[s]);
+
+		json_object_set_new(o, stage_names[s],
+			json_pack("{s:I, s:f, s:f, s:f, s:f}", "count", (json_int_t)n,
+				  "mean_us", n ? (double)stat_get(&ss->sum_ns[s]) / (double)n / 1000.0 : 0.0,
+				  "p50_us", hist_percentile_us(ss->hist[s], 0.50),
+				  "p99_us", hist_percentile_us(ss->hist[s], 0.99),
+				  "p999_us", hist_percentile_us(ss->hist[s], 0.999)));
+	}
+	return o;
+}
+
 static json_t *tenant_json(const struct tenant *t)
 {
 	json_t *o = stats_tenant_summary(t), *ops = json_object();
@@ -173,6 +198,7 @@ static json_t *tenant_json(const struct tenant *t)
 	json_object_set_new(o, "queue_delay_us_mean",
 			    json_real(dispatched ? (double)stat_get(&t->st.queue_delay_ns) /
 						   (double)dispatched / 1000.0 : 0.0));
+	json_object_set_new(o, "stages", stages_json(&t->st.stages));
 	return o;
 }
 

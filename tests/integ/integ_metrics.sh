@@ -4,8 +4,10 @@
 # integ_metrics - GET /metrics on a live pvfsd: `promtool check metrics`
 # passes on a scrape taken while two tenants do I/O; every required family
 # is there with HELP and TYPE; after the VMs finish, pvfsd's counters agree
-# exactly with what pvfs-bench itself counted; other paths and methods get
-# proper HTTP errors.
+# exactly with what pvfs-bench itself counted, every stage of the latency
+# breakdown (pvfs_stage_seconds) counted each request once, and `pvfsctl
+# stats --latency-breakdown --json` says the same; other paths and methods
+# get proper HTTP errors.
 set -u
 # shellcheck source=tests/integ/integ-lib.sh
 . "$(dirname "$0")/integ-lib.sh"
@@ -73,7 +75,8 @@ for f in pvfs_tenant_ops_total pvfs_tenant_bytes_total pvfs_tenant_errors_total 
 	pvfs_tenant_interrupts_total pvfs_tenant_throttled_total pvfs_poller_busy_seconds_total \
 	pvfs_poller_idle_seconds_total pvfs_poller_wakeups_total pvfsd_tenants pvfsd_build_info \
 	pvfs_tenant_moves_total pvfsd_moves_total pvfs_poller_tenants pvfs_poller_active \
-	pvfs_tenant_coalesced_total pvfs_tenant_resets_total pvfs_tenant_irq_coalesce_seconds; do
+	pvfs_tenant_coalesced_total pvfs_tenant_resets_total pvfs_tenant_irq_coalesce_seconds \
+	pvfs_stage_seconds; do
 	grep -q "^# HELP $f " "$T/live.prom" && grep -q "^# TYPE $f " "$T/live.prom" ||
 		notok "family $f missing HELP/TYPE"
 done
@@ -103,12 +106,36 @@ for name in ("a", "b"):
           f"pvfsd ops {ops:.0f} bytes {byt:.0f} histogram count {cnt:.0f} doorbells {bells:.0f}")
     ok &= ops == b["ops"] and byt == b["bytes"] and cnt == ops and errs == 0
     ok &= bells == b["doorbells"]
+    for st in ("queue", "submit", "backend", "complete"):
+        n = m.get(f'pvfs_stage_seconds_count{{tenant="{name}",stage="{st}"}}', -1)
+        s = m.get(f'pvfs_stage_seconds_sum{{tenant="{name}",stage="{st}"}}', -1)
+        if n != ops or s < 0:
+            print(f"# {name}: stage {st} count {n:.0f} sum {s}, expected count {ops:.0f}")
+            ok = False
 moves = (m.get('pvfs_tenant_moves_total{tenant="a"}'), m.get("pvfsd_moves_total"))
 print(f"# moves of a: {sys.argv[2]} by pvfsctl; metrics: tenant {moves[0]}, pvfsd {moves[1]}")
 ok &= moves == (float(sys.argv[2]), float(sys.argv[2]))
 ok &= m.get('pvfs_poller_active{poller="1"}') == 1
 sys.exit(0 if ok else 1)
 PY
+"$BUILD/bin/pvfsctl" --json stats --latency-breakdown > "$T/bd.json"
+python3 - "$T" <<'PY' && ok "stats --latency-breakdown: every stage counted each request once" ||
+import json, sys
+t = sys.argv[1]
+bd = json.load(open(f"{t}/bd.json"))
+ok = True
+for name in ("a", "b"):
+    b = json.load(open(f"{t}/{name}.json"))
+    for st in ("queue", "submit", "backend", "complete"):
+        s = bd[name][st]
+        ok &= s["count"] == b["ops"] and 0 <= s["p50_us"] <= s["p99_us"] <= s["p999_us"]
+        ok &= s["mean_us"] >= 0
+sys.exit(0 if ok else 1)
+PY
+	notok "latency breakdown: $(cat "$T/bd.json")"
+"$BUILD/bin/pvfsctl" stats --latency-breakdown > "$T/bd.txt"
+[ "$(grep -cE '^(a|b) +(queue|submit|backend|complete) ' "$T/bd.txt")" = 8 ] &&
+	ok "stats --latency-breakdown prints a row per tenant and stage" || notok "breakdown table: $(cat "$T/bd.txt")"
 scrape /nope > /dev/null 2> "$T/hdr"; grep -q "HTTP 404" "$T/hdr" && ok "404 for other paths" || notok "other path: $(cat "$T/hdr")"
 scrape /metrics POST > /dev/null 2> "$T/hdr"; grep -qE "HTTP (405|501)" "$T/hdr" && ok "POST refused" || notok "POST: $(cat "$T/hdr")"
 kill -TERM $PID; wait $PID; rc=$?; PID=
