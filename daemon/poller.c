@@ -965,6 +965,8 @@ static void settle_tenants(struct poller *p)
 				__atomic_store_n(&tio->t->broken_reason, NULL, __ATOMIC_RELAXED);
 				__atomic_store_n(&tio->t->st.broken, 0, __ATOMIC_RELAXED);
 				PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_READY);
+				/* A resize that came while BROKEN: the guest re-reads it after the ack. */
+				lifecycle_set_capacity(tio, tio->capacity);
 			}
 			lifecycle_reset_ring(tio, tio->reset_req);
 			tio->resetting = false;
@@ -1098,7 +1100,10 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			break;
 		case MSG_RESIZE:
 			tio = owned(p, m);
-			if (tio && !tio->terminal && m->capacity > tio->capacity) {
+			if (tio && tio->terminal && m->capacity > tio->capacity) {
+				/* Hands off the region: a reset that repairs it publishes it. */
+				tio->capacity = m->capacity;
+			} else if (tio && m->capacity > tio->capacity) {
 				lifecycle_set_capacity(tio, m->capacity);
 				/* pvfs_ring.h "Volume properties": queue 0, whatever its flags. */
 				tio->queues[0].need_irq = true;
