@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -29,7 +30,26 @@ struct file_backend {
 	int fd;
 	int slot;			/* fixed-file slot in the bound poller's ring; -1 unbound */
 	bool is_bdev;
+	bool force_async;		/* IOSQE_ASYNC: the file system blocks despite NOWAIT */
 };
+
+#define FUSE_SUPER_MAGIC	0x65735546
+
+/*
+ * blocks_despite_nowait - true for a file system whose reads and writes can
+ * block in the submitting thread although io_uring asked for a non-blocking
+ * attempt. FUSE's direct I/O (O_DIRECT, cache=none) waits for the FUSE
+ * server inside io_uring_enter: the poller itself would stop, and every
+ * tenant it serves with it, for as long as the server takes (seen with a
+ * held read in tests/integ/slowfs.py). Such a volume's requests go straight
+ * to io-wq (IOSQE_ASYNC), where only they wait.
+ */
+static bool blocks_despite_nowait(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == FUSE_SUPER_MAGIC;
+}
 
 #define FB(b) container_of(b, struct file_backend, b)
 
@@ -60,7 +80,7 @@ static int file_submit(struct backend *b, struct backend_io *io)
 					(off_t)io->offset, io->len);
 		break;
 	}
-	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->flags |= IOSQE_FIXED_FILE | (fb->force_async ? IOSQE_ASYNC : 0);
 	io_uring_sqe_set_data64(sqe, io->ud);
 	return 0;
 }
@@ -188,6 +208,7 @@ int file_backend_open(int fd, const struct file_params *fp, struct backend **ret
 	fb->fd = fd;
 	fb->slot = -1;
 	fb->is_bdev = fp->is_bdev;
+	fb->force_async = !fp->is_bdev && blocks_despite_nowait(fd);
 	fb->b.info = (struct backend_info){
 		.capacity = fp->capacity,
 		.lbs = fp->lbs,

@@ -12,10 +12,11 @@ the file system is mounted. Reads below GATE_OFFSET are served at once
 (multi-threaded), so a test can hold one request of a tenant in its backend
 for as long as it likes without a sleep: the slow device the drain and
 reset tests (integ_drain, integ_reset) need, which fsfreeze cannot give for
-reads. Through the page cache (no direct_io), so that pvfsd must attach the
-volume with cache=writeback: a FUSE O_DIRECT read is issued inline by
-io_uring and would hold pvfsd's poller thread itself, not just the request.
-Each held offset is held once: the page cache keeps what it read.
+reads. Mounted without direct_io: with cache=writeback each held offset is
+held once (the page cache keeps what it read); with cache=none (O_DIRECT)
+every read reaches us, and pvfsd must send it to io-wq (FUSE's direct I/O
+waits for us inside io_uring's submission: integ_drain checks that the
+poller does not).
 
 Needs python3-fusepy (scripts/install-deps) and /dev/fuse; the tests skip
 without them.
