@@ -10,6 +10,8 @@
 #   - verified I/O (pvfs-bench --verify: every read checked) through pvfsd
 #     on nbd+unix:// and nbd:// (multi-conn: several connections) volumes,
 #     nbdkit and qemu-storage-daemon; the data lands in the server's file;
+#   - a tenant moved between pollers under verified load takes its
+#     connections' watches along: no error;
 #   - a slow server (delay filter) only slows its tenant; a server that
 #     stops answering gives EIO after nbd_timeout, not a hang; a failing
 #     server (error filter) gives the guest EIO, never a BROKEN tenant;
@@ -117,7 +119,8 @@ else
 	notok "no allow_nbd: attach was not refused clearly: $out"
 fi
 stop_pid "$PID"
-NBD_ARGS=(--allow-nbd 'nbd+unix://*' --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3)
+NBD_ARGS=(--allow-nbd 'nbd+unix://*' --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3
+	  --io-threads 2 --rebalance no)
 start_pvfsd "${NBD_ARGS[@]}"
 for bad in "nbd://10.99.0.1/x|matches no allow_nbd" "nbds://127.0.0.1/x|TLS" \
 	   "nbd+unix:///x|socket=PATH" "nbd+unix://host/x?socket=/s|no host" \
@@ -153,6 +156,26 @@ else
 	notok "stats backend: $st"
 fi
 "$PVFSCTL" detach m1 > /dev/null || notok "detach m1"
+stop_server
+
+# ---- moved between pollers under verified load: its sockets move with it ----
+server_unix "$D/mv.sock" memory 64M
+"$PVFSCTL" attach mv1 --volume "nbd+unix:///?socket=$D/mv.sock" > /dev/null
+timeout 120 "$BENCH" --tenant mv1 -q --rw randrw --bs 4k --iodepth 16 --runtime 4 --verify \
+	> "$D/bench.out" 2>&1 &
+BG=$!
+moved=0
+for i in 1 2 3 4 5 6; do
+	sleep 0.4
+	"$PVFSCTL" move mv1 --poller $((i % 2)) > /dev/null 2>&1 && moved=$((moved + 1))
+done
+wait "$BG"; rc=$?; BG=
+if [ $rc -eq 0 ] && verified && [ "$moved" -ge 2 ] && [ "$(tfield mv1 "t['moves']")" -ge 2 ]; then
+	ok "moved $moved times between pollers under verified load: no error"
+else
+	notok "moves under load: rc $rc, $moved move(s): $(cat "$D/bench.out")"
+fi
+"$PVFSCTL" detach mv1 > /dev/null
 stop_server
 
 # ---- nbdkit memory over TCP: multi-conn ----
