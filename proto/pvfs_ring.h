@@ -147,7 +147,8 @@
  *   finished, or cancelled and reaped from its backend, and after the CQEs
  *   of all of them are published (except, on a corrupt ring, CQEs that no
  *   longer fit the CQ). After it the host never touches the queues or guest
- *   memory again in this host generation. So a guest that sees a terminal
+ *   memory again in this host generation unless the guest itself asks for
+ *   a reset (BROKEN only, "Reset"). So a guest that sees a terminal
  *   state reaps the CQ once more, and then every tag still outstanding is a
  *   request the host never consumed (its SQE lies at or after sq_head) or,
  *   when BROKEN, one whose CQE could not be posted: the guest fails all of
@@ -203,7 +204,8 @@ enum {
  * tenant (its I/O is cancelled), and a host answers one per request seen
  * (a guest that writes reset_req again meanwhile gets its own answer later).
  * A reset while the state is BROKEN repairs the ring: the host answers it
- * and publishes READY again. The host does not notice a reset of the VM
+ * and publishes READY again (unless the volume itself failed, e.g. could not
+ * be opened by this host: then it answers and stays BROKEN). The host does not notice a reset of the VM
  * that no guest code announces (QEMU system_reset): the new guest's driver
  * resets on probe, and until then old requests may still complete into
  * guest memory (docs/architecture.md, "Guest reset that no guest code
