@@ -666,6 +666,12 @@ void sched_activate(struct sched *s, struct sched_entity *e, uint64_t now)
 		heap_push(q, SCHED_HEAP_WEIGHT, e);
 		return;
 	}
+	if (e->idle_since && e->dom->antic_ns) {
+		/* How long its queue stays empty (BFQ's think time), 1/8 per gap. */
+		uint64_t gap = MIN(now - e->idle_since, 4 * e->dom->antic_ns);
+
+		e->gap_avg = (e->gap_avg * 7 + gap) / 8;
+	}
 	if (e->flags & F_ANTIC) {
 		/* Back within its window: it keeps its place, no clamp. */
 		clamp = e->antic_until <= now;
@@ -697,13 +703,17 @@ void sched_deactivate(struct sched *s, struct sched_entity *e, uint64_t now)
 		 * Only a tenant that keeps several requests in flight is
 		 * waited for: one with at most one (synchronous, bound by its
 		 * own latency) cannot use its share, and the others get it.
+		 * Nor is one that usually stays away longer than the window:
+		 * the device would idle for nothing.
 		 */
-		if (e->dom->antic_ns && stat_get(&e->stats.inflight) >= SCHED_ANTIC_MIN_INFLIGHT) {
+		if (e->dom->antic_ns && stat_get(&e->stats.inflight) >= SCHED_ANTIC_MIN_INFLIGHT &&
+		    e->gap_avg <= e->dom->antic_ns) {
 			e->antic_until = now + e->dom->antic_ns;
 			e->flags |= F_ANTIC;
 			heap_push(q, SCHED_HEAP_ANTIC, e);
 		}
 	}
+	e->idle_since = now;
 	e->flags &= ~F_ACTIVE;
 	busy_update(e);
 	publish(s, q, now);

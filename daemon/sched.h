@@ -45,7 +45,10 @@
  *               to have work at that instant (BFQ's idling). It costs
  *               throughput only while nobody else may go, at most one
  *               window per gap. A synchronous tenant (one request at a
- *               time) is not waited for: it cannot use its share.
+ *               time) is not waited for: it cannot use its share; nor is
+ *               one whose gaps are usually longer than the window
+ *               (BFQ's think time): waiting for it would idle the device
+ *               for nothing.
  *   reservation a minimum in requests/s, served first (earliest reservation
  *               tag that is due, mClock's constraint phase). Dispatches won
  *               by weight count towards it, so an entity gets its
@@ -224,6 +227,8 @@ struct sched_entity {
 	uint64_t ready_ns;	/* limits allow a dispatch from this time */
 	uint64_t throttle_start;
 	uint64_t antic_until;	/* end of its anticipation window */
+	uint64_t idle_since;	/* when its queue last ran empty */
+	uint64_t gap_avg;	/* moving average of how long it then stayed empty */
 	uint64_t next_offset;	/* where its last request ended: sequential if the next starts here */
 	uint32_t heap_idx[SCHED_HEAP_NR];
 	uint32_t flags;
