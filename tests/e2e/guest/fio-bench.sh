@@ -15,13 +15,18 @@
 # DISK of its lines, or LABEL@PCI (vhost@0000:00:10.0): the virtio disk of
 # the PCI function at that address, whatever vdX the guest named it, with
 # LABEL as its DISK (so a disk attached by address, like the
-# vhost-user-blk one, cannot be mistaken for another virtio-blk disk).
+# vhost-user-blk one, cannot be mistaken for another virtio-blk disk), or
+# LABEL=DEV (pvfs-coalesce=pvfs0): DEV again under another DISK name, so
+# the host can run it in another setting. A LABEL ending in "-poll" runs
+# fio with --ioengine=io_uring --hipri (IORING_SETUP_IOPOLL: pvfs_blk's
+# polled queue, loaded with pvfs.kmod=poll_queues=1) instead of libaio.
 #
 # The end line also carries what the guest itself saw: completed requests
 # from /sys/block/DISK/stat, interrupts of the disk's vectors from
 # /proc/interrupts, and (when the kernel lets us put a kprobe on
 # virtqueue_notify) the virtio kicks the guest really wrote; the host-side
-# counts may be lower when notifications coalesce. Kernel arguments:
+# counts may be lower when notifications coalesce. pvfs.kmod: pvfs_blk's
+# module parameters, comma-separated. Kernel arguments:
 # pvfs.rw (randread,randwrite), pvfs.disks (vda,pvfs0), pvfs.bs (4k),
 # pvfs.iodepth (16), pvfs.jobs (1), pvfs.runtime (10 s), pvfs.span (256M
 # of each disk), pvfs.gap (2 s idle around each run), pvfs.wait (60 s).
@@ -96,7 +101,8 @@ fio_json() {
 	}' "$1"
 }
 
-pvfs_check bench-insmod insmod "$PVFS_KO"
+# shellcheck disable=SC2046
+pvfs_check bench-insmod insmod "$PVFS_KO" $(pvfs_arg kmod "" | tr , ' ')
 # pairs: "LABEL/DEV ..." for the disks in pvfs.disks order.
 pairs=
 for spec in $(echo "$disks" | tr , ' '); do
@@ -109,6 +115,10 @@ for spec in $(echo "$disks" | tr , ' '); do
 			i=$((i + 1))
 		done
 		;;
+	*=*)
+		label=${spec%%=*} addr= d=${spec#*=}
+		pvfs_wait_for "/dev/$d" "$wait_s" || d=
+		;;
 	*)
 		label=$spec addr= d=$spec
 		pvfs_wait_for "/dev/$d" "$wait_s" || d=
@@ -119,10 +129,15 @@ for spec in $(echo "$disks" | tr , ' '); do
 		dmesg | grep -E 'pvfs|virtio' | tail -n 20 | sed 's/^/    /'
 		pvfs_done
 	fi
-	case " $pairs " in
-	*/"$d "*)
-		pvfs_fail bench-disk "$spec is /dev/$d, which another entry of pvfs.disks names too"
-		pvfs_done
+	case $spec in
+	*=*) ;;		# LABEL=DEV names a disk again on purpose
+	*)
+		case " $pairs " in
+		*/"$d "*)
+			pvfs_fail bench-disk "$spec is /dev/$d, which another entry of pvfs.disks names too"
+			pvfs_done
+			;;
+		esac
 		;;
 	esac
 	pairs="$pairs $label/$d"
@@ -137,9 +152,14 @@ for rw in $(echo "$rws" | tr , ' '); do
 	for pair in $pairs; do
 		label=${pair%/*} d=${pair#*/}
 		c0=$(completed "$d") i0=$(irqs "$d") k0=$(kicks)
+		case $label in
+		*-poll) engine="--ioengine=io_uring --hipri" ;;
+		*) engine=--ioengine=libaio ;;
+		esac
 		pvfs_note "bench-begin $label $rw t=$(uptime_s)"
 		sleep "$gap"
-		if fio --name=bench --filename="/dev/$d" --direct=1 --ioengine=libaio \
+		# shellcheck disable=SC2086
+		if fio --name=bench --filename="/dev/$d" --direct=1 $engine \
 			--rw="$rw" --bs="$bs" --iodepth="$iodepth" --numjobs="$jobs" \
 			--size="$span" --time_based --runtime="$runtime" --norandommap \
 			--randrepeat=0 --group_reporting --output-format=json \
