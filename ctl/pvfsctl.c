@@ -60,7 +60,7 @@ const struct command commands[] = {
 	  "                             waiting for it; also escalates a detach of NAME\n"
 	  "                             already in progress\n" },
 	{ "list", list_main, "",
-	  "List tenants: state, volume, size, mode, cache, QoS, queues.", NULL },
+	  "List tenants: state, volume, size, mode, cache, QoS, queues, poller.", NULL },
 	{ "move", move_main, "NAME --poller N",
 	  "Move running tenant NAME to poller N without stopping its VM.",
 	  "  -p, --poller N             the poller to serve NAME from now on (pvfsctl\n"
