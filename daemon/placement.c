@@ -6,7 +6,8 @@
  *
  *   load        once per tick (a second, from main.c), each poller's busy
  *               share: the part of the interval it spent on passes that did
- *               work (poller_stats busy_ns); and each tenant's cost rate,
+ *               work (poller_stats busy_ns), 0 if none of its tenants had a
+ *               request (then it is only noise); and each tenant's cost rate,
  *               what the scheduler charges for its requests (SCHED_OP_COST
  *               per request plus its bytes). A tenant's part of its
  *               poller's load is the poller's busy share split by cost.
@@ -161,6 +162,15 @@ static unsigned measure(uint64_t now)
 		if (p >= 0 && p < MAX_POLLERS)
 			pl[p].cost_rate += l->rate;
 	}
+	/*
+	 * A poller none of whose tenants had a request did nothing worth
+	 * balancing: what its busy time shows then is its heartbeat passes,
+	 * stretched by whatever preempted them on a loaded host. Count it
+	 * as 0, so that idle pollers tie and plugs spread by tenant count.
+	 */
+	for (int i = 0; i < poller_count() && i < MAX_POLLERS; i++)
+		if (pl[i].cost_rate <= 0)
+			pl[i].load = 0;
 	memcpy(loads, next, sizeof(next[0]) * n);
 	nr_loads = n;
 	last_tick = now;
