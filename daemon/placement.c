@@ -86,14 +86,36 @@ double placement_load(int i)
 	return i >= 0 && i < MAX_POLLERS ? pl[i].load : 0;
 }
 
+/*
+ * assigned - tenants per poller as the control thread placed them (a
+ * moving one counts where it goes). Not poller_tenants(): a poller counts
+ * a tenant only once it has taken in the hand-over message, and two plugs
+ * in a row would both see the first poller empty.
+ */
+static void assigned(unsigned *count, int n)
+{
+	memset(count, 0, sizeof(*count) * (size_t)n);
+	for (const struct tenant *t = tenant_first(); t; t = t->next) {
+		int p;
+
+		if (!t->tio)
+			continue;
+		p = poller_index(t->move_to ? t->move_to : t->tio->p);
+		if (p < n)
+			count[p]++;
+	}
+}
+
 struct poller *placement_pick(void)
 {
-	int best = 0, n = placement_active();
+	unsigned count[MAX_POLLERS];
+	int best = 0, n = MIN(placement_active(), MAX_POLLERS);
 
+	assigned(count, n);
 	for (int i = 1; i < n; i++) {
 		double d = pl[i].load - pl[best].load;
 
-		if (d < -PICK_TIE || (d <= PICK_TIE && poller_tenants(i) < poller_tenants(best)))
+		if (d < -PICK_TIE || (d <= PICK_TIE && count[i] < count[best]))
 			best = i;
 	}
 	return poller_get(best);
