@@ -37,6 +37,33 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Entries of the state file that state_load could not restore (a volume
+ * missing at start: a disk not mounted yet, a Ceph cluster or NBD server
+ * down, a config that no longer allows it). They are written back by every
+ * save, unchanged, so a restart before the volume is back forgets nobody:
+ * the next start that can open the volume restores the tenant. An attach
+ * under the same name replaces the kept entry for good.
+ */
+static json_t *unrestored;
+
+static void append_unrestored(json_t *arr)
+{
+	size_t i = 0;
+
+	while (unrestored && i < json_array_size(unrestored)) {
+		json_t *e = json_array_get(unrestored, i);
+		const char *name = json_string_value(json_object_get(e, "name"));
+
+		if (name && tenant_find(name)) {
+			json_array_remove(unrestored, i);
+			continue;
+		}
+		json_array_append(arr, e);
+		i++;
+	}
+}
+
 void state_save(void)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
@@ -76,6 +103,7 @@ void state_save(void)
 			json_object_set_new(e, "ceph_id", json_string(t->ceph_id));
 		json_array_append_new(arr, e);
 	}
+	append_unrestored(arr);
 	doms = json_array();
 	for (const struct domain *d = domain_first(); d; d = d->next) {
 		struct sched_model m;
@@ -202,11 +230,21 @@ int state_load(void)
 				cfg.state_file, i);
 	}
 	arr = json_object_get(root, "tenants");
-	json_array_foreach(arr, i, e)
-		if (restore_one(e, i) == 0)
+	json_array_foreach(arr, i, e) {
+		if (restore_one(e, i) == 0) {
 			n++;
+			continue;
+		}
+		if (!unrestored)
+			unrestored = json_array();
+		json_array_append(unrestored, e);
+	}
 	json_decref(root);
 	if (n)
 		log_info("restored %d tenant(s) from %s", n, cfg.state_file);
+	if (json_array_size(unrestored))
+		log_err("state file %s: %zu tenant(s) not restored (see above); they stay in the "
+			"state file and come back at the next start that finds their volumes, or "
+			"attach them again", cfg.state_file, json_array_size(unrestored));
 	return n;
 }

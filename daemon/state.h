@@ -9,7 +9,11 @@
 
 /* state_save - write every tenant's attach parameters; logs on failure. */
 void state_save(void);
-/* state_load - attach what the file lists; a tenant that fails is logged and skipped. */
+/*
+ * state_load - attach what the file lists. A tenant that fails is logged and
+ * kept: state_save writes its entry back unchanged until it is restored or
+ * attached anew under its name.
+ */
 int state_load(void);
 
 #endif
