@@ -82,7 +82,11 @@ struct poller {
 	struct io_uring ring;
 	struct sched sched;
 	struct tenant_io *tenants;
+	struct io_queue *hot;		/* queues the pass scans (see "Dormant queues") */
 	uint32_t nr_tenants;
+	uint32_t nr_removing;		/* tenants removing or moving, not yet handed back */
+	bool settle;			/* a tenant resets or has a state due (settle_tenants) */
+	uint64_t last_sweep;		/* sweep_dormant */
 	uint32_t inflight;		/* io_uring operations (requests) in flight */
 	uint32_t pending_sqes;		/* prepared, not yet submitted */
 	struct backend_host host;	/* what this poller lends its tenants' backends */
@@ -181,6 +185,7 @@ static void state_due(struct tenant_io *tio, uint32_t st)
 		return;
 	if (tio->state_due != PVFS_HOST_REMOVED)
 		tio->state_due = st;
+	tio->p->settle = true;
 	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_DRAINING);
 }
 
@@ -359,6 +364,7 @@ static int prep_req(struct poller *p, struct io_req *req)
 	if (STAGES_ON && p->nr_unsub < RING_ENTRIES)
 		p->unsub[p->nr_unsub++] = req;
 	tio->inflight++;
+	req->ioq->inflight++;
 	p->inflight++;
 	stat_add(&tio->t->st.inflight, 1);
 	return 0;
@@ -498,52 +504,174 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 }
 
 /*
- * scan - observe every queue's SQ tail once. Returns 1 if any tenant has
- * work. The tail may only move forward, and at most to sq_head + depth:
- * anything else (backwards, or further) is corruption. Checking only
- * "tail - sq_head <= depth" let a tail moved back between sq_head and the
- * last tail seen through, and the time-stamp loop below then ran ~2^32
- * times, stalling every tenant of the poller for seconds.
+ * Dormant queues. A poller pass looks only at its hot queues, so that its
+ * cost grows with the busy queues, not with the plugged ones. A queue that
+ * has had no new SQE and nothing in the backend for its own adaptive window
+ * (spin_ns, between the --poll-us bounds, adapted like the poller's own)
+ * goes dormant: NEED_WAKEUP is set on that ring alone, a full barrier, and
+ * the tail read again (pvfs_host_prepare_sleep, which pairs with the
+ * guest's pvfs_sq_needs_kick: either we see its new tail, or it sees the
+ * flag and rings), its kick read is armed in io_uring, and it leaves the
+ * hot list. The kick's completion wakes it (handle_kick). A queue woken
+ * soon after it went dormant doubles its window; one that stayed dormant
+ * longer than poll_max halves it. The poller's own sleep (try_sleep) is
+ * unchanged, over the queues still hot; a dormant queue keeps its flag
+ * when the poller wakes (clear_wakeup touches hot queues only).
+ */
+static void hot_add(struct poller *p, struct io_queue *ioq)
+{
+	if (ioq->hot_pprev)
+		return;
+	ioq->hot_next = p->hot;
+	if (p->hot)
+		p->hot->hot_pprev = &ioq->hot_next;
+	p->hot = ioq;
+	ioq->hot_pprev = &p->hot;
+}
+
+static void hot_del(struct io_queue *ioq)
+{
+	if (!ioq->hot_pprev)
+		return;
+	*ioq->hot_pprev = ioq->hot_next;
+	if (ioq->hot_next)
+		ioq->hot_next->hot_pprev = ioq->hot_pprev;
+	ioq->hot_next = NULL;
+	ioq->hot_pprev = NULL;
+}
+
+/*
+ * go_dormant - take a quiet queue off the hot list unless its tail moved
+ * meanwhile (check_tail false: a broken or terminal ring, whose tail means
+ * nothing any more; it waits for a reset's doorbell only).
+ */
+static void go_dormant(struct poller *p, struct io_queue *ioq, uint64_t now, bool check_tail)
+{
+	if (!pvfs_host_prepare_sleep(&ioq->q, ioq->seen_tail) && check_tail) {
+		pvfs_host_clear_wakeup(&ioq->q);	/* new SQEs: the next pass takes them */
+		ioq->last_work = now;
+		return;
+	}
+	if (!ioq->kick_armed)
+		arm_kick(p, ioq);
+	if (unlikely(!ioq->kick_armed)) {
+		/* No io_uring SQE for the kick read: stay hot, try again later. */
+		pvfs_host_clear_wakeup(&ioq->q);
+		return;
+	}
+	hot_del(ioq);
+	ioq->dormant = true;
+	ioq->dormant_at = now;
+	stat_add(&p->st.dormant, 1);
+}
+
+/* wake_queue - its doorbell rang (or its tenant leaves this poller): scan it again. */
+static void wake_queue(struct poller *p, struct io_queue *ioq, uint64_t now)
+{
+	uint64_t lo = (uint64_t)cfg.poll_min_us * 1000, hi = (uint64_t)cfg.poll_max_us * 1000;
+
+	if (!ioq->dormant)
+		return;
+	ioq->dormant = false;
+	pvfs_host_clear_wakeup(&ioq->q);
+	hot_add(p, ioq);
+	ioq->last_work = now;
+	if (now - ioq->dormant_at < hi)
+		ioq->spin_ns = MIN(ioq->spin_ns * 2, hi);
+	else
+		ioq->spin_ns = MAX(ioq->spin_ns / 2, lo);
+}
+
+/*
+ * sweep_dormant - once per heartbeat interval, look at every dormant queue:
+ * one whose guest published SQEs (or, on queue 0, asked for a reset)
+ * without ringing its doorbell is woken anyway. A correct guest always
+ * rings; this bounds what a buggy or hostile one costs itself (its ring is
+ * still checked, and found corrupt, within half a second, as when the
+ * whole poller sleeps), at O(plugged queues) per half second.
+ */
+static void sweep_dormant(struct poller *p, uint64_t now)
+{
+	uint32_t req;
+
+	p->last_sweep = now;
+	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
+		for (uint32_t i = 0; i < tio->nr_queues; i++) {
+			struct io_queue *ioq = &tio->queues[i];
+
+			if (!ioq->dormant)
+				continue;
+			if ((!tio->broken && !tio->terminal &&
+			     PVFS_READ_ONCE(&ioq->q.ctrl->sq_tail) != ioq->seen_tail) ||
+			    (i == 0 && pvfs_host_reset_pending(tio->hdr, tio->reset_ack, &req)))
+				wake_queue(p, ioq, now);
+		}
+	}
+}
+
+/*
+ * scan - observe every hot queue's SQ tail once; quiet ones go dormant.
+ * Returns 1 if any tenant has work. The tail may only move forward, and at
+ * most to sq_head + depth: anything else (backwards, or further) is
+ * corruption. Checking only "tail - sq_head <= depth" let a tail moved back
+ * between sq_head and the last tail seen through, and the time-stamp loop
+ * below then ran ~2^32 times, stalling every tenant of the poller for
+ * seconds.
  */
 static int scan(struct poller *p, uint64_t now)
 {
+	struct io_queue *ioq, *next;
 	int any = 0;
 
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		uint32_t req;
-		int work = 0;
+	for (ioq = p->hot; ioq; ioq = next) {
+		struct tenant_io *tio = ioq->tio;
+		uint32_t tail, req;
 
-		/* One load per tenant and pass: the guest's line, written only by a reset. */
-		if (unlikely(pvfs_host_reset_pending(tio->hdr, tio->reset_ack, &req)) &&
+		next = ioq->hot_next;
+		/*
+		 * One load per hot queue 0 and pass: the guest's line, written
+		 * only by a reset, which also rings queue 0's doorbell whatever
+		 * sq_flags say, so a dormant queue 0 wakes for it.
+		 */
+		if (ioq == tio->queues &&
+		    unlikely(pvfs_host_reset_pending(tio->hdr, tio->reset_ack, &req)) &&
 		    !tio->resetting && !tio->removing && !tio->moving)
 			start_reset(p, tio, req, now);
-		if (tio->broken || tio->moving || tio->resetting || tio->terminal ||
-		    (tio->removing && !tio->fail_new))
+		if (tio->moving || tio->resetting || (tio->removing && !tio->fail_new))
 			continue;
-		if (unlikely(tio->has_recov))
-			work = 1;
-		for (uint32_t i = 0; i < tio->nr_queues; i++) {
-			struct io_queue *ioq = &tio->queues[i];
-			uint32_t tail = pvfs_sq_tail_acquire(&ioq->q);
-
-			if (tail != ioq->seen_tail) {
-				/* seen_tail - sq_head <= depth always holds. */
-				if (tail - ioq->seen_tail > ioq->q.depth - (ioq->seen_tail - ioq->sq_head)) {
-					mark_broken(tio, (int32_t)(tail - ioq->seen_tail) < 0 ?
-						    "submission tail moved backwards" :
-						    "submission tail beyond queue depth");
-					break;
-				}
-				for (uint32_t j = ioq->seen_tail; j != tail; j++)
-					ioq->seen_ns[j & ioq->q.mask] = now;
-				ioq->seen_tail = tail;
-			}
-			if (ioq->sq_head != ioq->seen_tail)
-				work = 1;
+		if (tio->broken || tio->terminal) {
+			/*
+			 * Nothing to scan: it waits for a reset only, or for its
+			 * I/O to drain. Queue 0 stays hot, for a reset requested
+			 * without its doorbell (one load per pass, as before).
+			 */
+			if (ioq != tio->queues && !ioq->inflight && !ioq->need_irq &&
+			    !ioq->call_busy && !tio->removing)
+				go_dormant(p, ioq, now, false);
+			continue;
 		}
-		if (work && !tio->broken) {
+		if (tio->moving || (tio->removing && !tio->fail_new))
+			continue;
+		tail = pvfs_sq_tail_acquire(&ioq->q);
+		if (tail != ioq->seen_tail) {
+			/* seen_tail - sq_head <= depth always holds. */
+			if (tail - ioq->seen_tail > ioq->q.depth - (ioq->seen_tail - ioq->sq_head)) {
+				mark_broken(tio, (int32_t)(tail - ioq->seen_tail) < 0 ?
+					    "submission tail moved backwards" :
+					    "submission tail beyond queue depth");
+				continue;
+			}
+			for (uint32_t j = ioq->seen_tail; j != tail; j++)
+				ioq->seen_ns[j & ioq->q.mask] = now;
+			ioq->seen_tail = tail;
+			ioq->last_work = now;
+		}
+		if (ioq->sq_head != ioq->seen_tail || unlikely(tio->has_recov)) {
 			sched_activate(&p->sched, &tio->se, now);
 			any = 1;
+		} else if (!ioq->inflight && !ioq->need_irq && !ioq->call_busy && !tio->removing &&
+			   now - ioq->last_work >= ioq->spin_ns) {
+			go_dormant(p, ioq, now, true);
 		}
 	}
 	return any;
@@ -593,6 +721,8 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	struct tenant_io *tio = req->tio;
 
 	tio->inflight--;
+	req->ioq->inflight--;
+	req->ioq->last_work = now;
 	p->inflight--;
 	stat_add(&tio->t->st.inflight, (uint64_t)-1);
 	if (unlikely(tio->resetting)) {
@@ -629,9 +759,10 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	complete_req(p, req, res, now);
 }
 
-static void handle_kick(struct io_queue *ioq, int res)
+static void handle_kick(struct poller *p, struct io_queue *ioq, int res, uint64_t now)
 {
 	ioq->kick_armed = false;
+	wake_queue(p, ioq, now);
 	ioq->tio->fd_ops--;
 	/* The read reset the counter: the next one waits for a new kick. */
 	if (res == (int)sizeof(ioq->kick_buf))
@@ -664,7 +795,7 @@ static int reap(struct poller *p, uint64_t now)
 			handle_req_cqe(p, UD_PTR(ud), cqe->res, now);
 			break;
 		case UD_KICK:
-			handle_kick(UD_PTR(ud), cqe->res);
+			handle_kick(p, UD_PTR(ud), cqe->res, now);
 			break;
 		case UD_CALL:
 			handle_call(p, UD_PTR(ud), cqe->res);
@@ -764,26 +895,23 @@ static void signal_guests(struct poller *p)
 	uint64_t now = 0;
 
 	p->irq_wake = UINT64_MAX;
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->fd_cancelled)
-			continue;
-		for (uint32_t i = 0; i < tio->nr_queues; i++) {
-			struct io_queue *ioq = &tio->queues[i];
+	/* A dormant queue has nothing in flight and no interrupt due. */
+	for (struct io_queue *ioq = p->hot; ioq; ioq = ioq->hot_next) {
+		struct tenant_io *tio = ioq->tio;
 
-			if (!ioq->need_irq)
+		if (!ioq->need_irq || tio->fd_cancelled)
+			continue;
+		if (unlikely(tio->coalesce.us) && !ioq->force_irq) {
+			if (!now)
+				now = now_ns();
+			if (coalesce_hold(p, tio, ioq, now))
 				continue;
-			if (unlikely(tio->coalesce.us) && !ioq->force_irq) {
-				if (!now)
-					now = now_ns();
-				if (coalesce_hold(p, tio, ioq, now))
-					continue;
-			}
-			ioq->need_irq = false;
-			ioq->irq_cqes = 0;
-			if (ioq->force_irq || pvfs_cq_wants_interrupt(&ioq->q)) {
-				ioq->force_irq = false;
-				interrupt(p, tio, ioq);
-			}
+		}
+		ioq->need_irq = false;
+		ioq->irq_cqes = 0;
+		if (ioq->force_irq || pvfs_cq_wants_interrupt(&ioq->q)) {
+			ioq->force_irq = false;
+			interrupt(p, tio, ioq);
 		}
 	}
 }
@@ -862,6 +990,13 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now, bo
 	}
 	tio->next = p->tenants;
 	p->tenants = tio;
+	for (uint32_t i = 0; i < tio->nr_queues; i++) {
+		struct io_queue *ioq = &tio->queues[i];
+
+		ioq->last_work = now;
+		ioq->spin_ns = (uint64_t)cfg.poll_min_us * 1000;
+		hot_add(p, ioq);
+	}
 	__atomic_store_n(&p->nr_tenants, p->nr_tenants + 1, __ATOMIC_RELAXED);
 	/* attach validated the QoS and the slots bound the entity count. */
 	if (moved) {
@@ -932,6 +1067,10 @@ static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, u
 
 	tio->resetting = true;
 	tio->reset_req = req;
+	p->settle = true;
+	/* Hot through the reset: lifecycle_reset_ring clears every NEED_WAKEUP. */
+	for (uint32_t i = 0; i < tio->nr_queues; i++)
+		wake_queue(p, &tio->queues[i], now);
 	sched_deactivate(&p->sched, &tio->se, now);
 	if (tio->inflight)
 		cancel_io(tio);
@@ -949,9 +1088,17 @@ static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, u
  */
 static void settle_tenants(struct poller *p)
 {
+	bool again = false;
+
+	if (likely(!p->settle))
+		return;
 	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (likely(!tio->resetting && !tio->state_due) || tio->inflight)
+		if (likely(!tio->resetting && !tio->state_due))
 			continue;
+		if (tio->inflight) {
+			again = true;
+			continue;
+		}
 		if (tio->resetting) {
 			/*
 			 * A reset repairs a corrupt ring, not a volume that never
@@ -980,6 +1127,7 @@ static void settle_tenants(struct poller *p)
 			tio->terminal = true;
 		}
 	}
+	p->settle = again;	/* only tenants still draining need another look */
 }
 
 /*
@@ -993,6 +1141,8 @@ static void finish_removes(struct poller *p)
 	struct tenant_io **pp = &p->tenants;
 	int any = 0;
 
+	if (!p->nr_removing)
+		return;
 	while (*pp) {
 		struct tenant_io *tio = *pp;
 
@@ -1016,6 +1166,9 @@ static void finish_removes(struct poller *p)
 			continue;
 		}
 		*pp = tio->next;
+		p->nr_removing--;
+		for (uint32_t i = 0; i < tio->nr_queues; i++)
+			hot_del(&tio->queues[i]);
 		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
 		/* A move keeps the tenant's scheduling state for the next poller. */
 		if (tio->moving)
@@ -1067,8 +1220,13 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio = owned(p, m);
 			if (!tio)
 				break;	/* drained and handed back already */
+			if (!tio->removing && !tio->moving)
+				p->nr_removing++;	/* a move counted already */
 			tio->removing = true;
 			tio->moving = false;	/* a remove wins over a move */
+			/* Hot again, as before going dormant: a detach fails what it finds there. */
+			for (uint32_t i = 0; i < tio->nr_queues; i++)
+				wake_queue(p, &tio->queues[i], now);
 			/* A second remove may upgrade (unplug, then detach), never downgrade. */
 			if (m->fail_new && !tio->fail_new) {
 				tio->fail_new = true;
@@ -1094,7 +1252,12 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio = owned(p, m);
 			if (!tio || tio->removing)
 				break;
+			if (!tio->moving)
+				p->nr_removing++;
 			tio->moving = true;
+			/* Hot until it leaves: the new poller takes its queues as they are. */
+			for (uint32_t i = 0; i < tio->nr_queues; i++)
+				wake_queue(p, &tio->queues[i], now);
 			sched_deactivate(&p->sched, &tio->se, now);
 			cancel_eventfd_ops(p, tio, false);
 			break;
@@ -1108,6 +1271,7 @@ static void process_mailbox(struct poller *p, uint64_t now)
 				/* pvfs_ring.h "Volume properties": queue 0, whatever its flags. */
 				tio->queues[0].need_irq = true;
 				tio->queues[0].force_irq = true;
+				wake_queue(p, &tio->queues[0], now);	/* signal_guests: hot only */
 			}
 			break;
 		case MSG_COALESCE:
@@ -1237,12 +1401,12 @@ void poller_reap_done(void (*cb)(struct tenant_io *tio))
 
 /* ---- sleeping ---- */
 
+/* clear_wakeup - the poller is awake: hot queues need no doorbell (dormant ones keep theirs). */
 static void clear_wakeup(struct poller *p)
 {
 	p->wakeup_set = false;
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next)
-		for (uint32_t i = 0; i < tio->nr_queues; i++)
-			pvfs_host_clear_wakeup(&tio->queues[i].q);
+	for (struct io_queue *ioq = p->hot; ioq; ioq = ioq->hot_next)
+		pvfs_host_clear_wakeup(&ioq->q);
 }
 
 /* How try_sleep ended. */
@@ -1270,26 +1434,20 @@ static enum sleep_result try_sleep(struct poller *p, uint64_t now, uint64_t wake
 	uint64_t timeout = HEARTBEAT_NS, t0, slept;
 	int r;
 
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (tio->broken || tio->removing || tio->moving || tio->resetting)
+	/* Dormant queues asked for their doorbell already, and wait for it. */
+	for (struct io_queue *ioq = p->hot; ioq; ioq = ioq->hot_next) {
+		if (ioq->tio->broken || ioq->tio->removing || ioq->tio->moving ||
+		    ioq->tio->resetting)
 			continue;
-		for (uint32_t i = 0; i < tio->nr_queues; i++) {
-			struct io_queue *ioq = &tio->queues[i];
-
-			if (!pvfs_host_prepare_sleep(&ioq->q, ioq->seen_tail)) {
-				clear_wakeup(p);
-				return SLEEP_ABORTED;
-			}
+		if (!pvfs_host_prepare_sleep(&ioq->q, ioq->seen_tail)) {
+			clear_wakeup(p);
+			return SLEEP_ABORTED;
 		}
 	}
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		/* Broken ones too: their guest's reset rings queue 0. */
-		if (tio->removing || tio->moving)
-			continue;
-		for (uint32_t i = 0; i < tio->nr_queues; i++)
-			if (!tio->queues[i].kick_armed)
-				arm_kick(p, &tio->queues[i]);
-	}
+	/* Broken ones too: their guest's reset rings queue 0. */
+	for (struct io_queue *ioq = p->hot; ioq; ioq = ioq->hot_next)
+		if (!ioq->tio->removing && !ioq->tio->moving && !ioq->kick_armed)
+			arm_kick(p, ioq);
 	if (!p->mbox_armed) {
 		struct io_uring_sqe *sqe = get_sqe(p);
 
@@ -1348,6 +1506,8 @@ static int poller_pass(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	if (reap(p, now))
 		work = 1;
 	signal_guests(p);
+	if (unlikely(now - p->last_sweep >= HEARTBEAT_NS))
+		sweep_dormant(p, now);
 	if (scan(p, now))
 		work |= dispatch(p, now, ret_wake) > 0;
 	backend_passes(p);

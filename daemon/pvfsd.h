@@ -157,6 +157,17 @@ struct io_queue {
 	uint16_t *recov_tags;		/* depth entries */
 	uint32_t nr_recov, recov_pos;
 	uint64_t *seen_ns;		/* per SQ slot: when the poller first saw it */
+	/*
+	 * Per-queue adaptive polling (poller.c, "Dormant queues"): a queue is
+	 * either on its poller's hot list, scanned every pass, or dormant, with
+	 * NEED_WAKEUP set on it alone and its kick read armed.
+	 */
+	struct io_queue *hot_next, **hot_pprev;	/* hot list; hot_pprev NULL: off it */
+	bool dormant;
+	uint32_t inflight;		/* its requests in the backend */
+	uint64_t last_work;		/* last new SQE or completion */
+	uint64_t spin_ns;		/* its adaptive window */
+	uint64_t dormant_at;
 	struct io_req *reqs;		/* depth entries, indexed by tag */
 	struct iovec *iovs;		/* depth * max_segs */
 };
@@ -253,6 +264,7 @@ struct poller_stats {
 	uint64_t wakeups;		/* returns from a sleep */
 	uint64_t heartbeat;		/* incremented every loop pass; watchdog reads it */
 	uint64_t inflight;
+	uint64_t dormant;		/* times a quiet queue left the hot list */
 };
 
 struct daemon_config {

@@ -251,11 +251,12 @@ json_t *stats_json(const struct tenant *only)
 	for (int i = 0; i < poller_count(); i++) {
 		const struct poller_stats *ps = poller_stats(i);
 
-		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:i, s:f, s:b}",
+		json_array_append_new(pl, json_pack("{s:i, s:f, s:f, s:I, s:I, s:I, s:i, s:f, s:b}",
 				"poller", i,
 				"busy_seconds", (double)stat_get(&ps->busy_ns) / 1e9,
 				"idle_seconds", (double)stat_get(&ps->idle_ns) / 1e9,
 				"wakeups", (json_int_t)stat_get(&ps->wakeups),
+				"dormant", (json_int_t)stat_get(&ps->dormant),
 				"inflight", (json_int_t)stat_get(&ps->inflight),
 				"tenants", (int)poller_tenants(i),
 				"load", placement_load(i),
