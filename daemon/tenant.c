@@ -42,6 +42,15 @@ static uint64_t next_tio_id;
 static bool stopping;		/* shutting down: no new plugs */
 static uint64_t moves_total;
 
+/*
+ * Restoring RBD tenants at start: each Ceph cluster (by ceph.conf) gets
+ * RBD_RESTORE_CONNECT_S seconds to answer, once; those that did not are
+ * listed here and not asked again for the next tenant.
+ */
+#define RBD_RESTORE_CONNECT_S	5
+static const char *unreachable[ARRAY_SIZE(cfg.ceph_confs) + 1];	/* "": the default */
+static int nr_unreachable;
+
 static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -524,7 +533,23 @@ static int attach_rbd(struct tenant *t, const struct attach_params *ap, char *er
 				    "one tenant at a time (read-only ones may share it)", ap->volume,
 				    o->name);
 	rp.lock = ap->force ? RBD_LOCK_BREAK : ap->restore ? RBD_LOCK_WAIT : RBD_LOCK_REFUSE;
+	if (ap->restore) {
+		/*
+		 * pvfsd is not READY until its state file is restored: a cluster
+		 * that is down at boot must cost seconds once, not rbd_timeout
+		 * per tenant (systemd would kill pvfsd, and every local tenant
+		 * with it). A tenant not restored stays in the state file.
+		 */
+		for (int i = 0; i < nr_unreachable; i++)
+			if (!strcmp(unreachable[i], rp.conf ? rp.conf : ""))
+				return fail(err, errlen, -ETIMEDOUT,
+					    "its Ceph cluster (%s) did not answer for an earlier "
+					    "tenant", rp.conf ? rp.conf : "default ceph.conf");
+		rp.connect_timeout_s = RBD_RESTORE_CONNECT_S;
+	}
 	r = rbd_backend_open(&rp, &t->backend, err, errlen);
+	if (r == -ETIMEDOUT && ap->restore && nr_unreachable < (int)ARRAY_SIZE(unreachable))
+		unreachable[nr_unreachable++] = rp.conf ? rp.conf : "";
 	if (r < 0)
 		return r;
 	bi = &t->backend->info;

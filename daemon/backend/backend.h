@@ -264,6 +264,7 @@ struct rbd_params {
 	bool writeback;			/* librbd's cache on (FUA by a flush) */
 	enum rbd_lock_policy lock;
 	uint32_t timeout_s;		/* connect, mon and OSD operations; 0: Ceph's own */
+	uint32_t connect_timeout_s;	/* connecting only, if shorter than timeout_s; 0: timeout_s */
 };
 /*
  * rbd_backend_open - connect, open the image and (read-write) take its

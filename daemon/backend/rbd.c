@@ -386,6 +386,10 @@ static int connect_cluster(struct rbd_backend *rb, const struct rbd_params *rp, 
 		rados_conf_set(rb->cluster, "rados_mon_op_timeout", tmo);
 		rados_conf_set(rb->cluster, "rados_osd_op_timeout", tmo);
 	}
+	if (rp->connect_timeout_s && (!rp->timeout_s || rp->connect_timeout_s < rp->timeout_s)) {
+		snprintf(tmo, sizeof(tmo), "%u", rp->connect_timeout_s);
+		rados_conf_set(rb->cluster, "client_mount_timeout", tmo);
+	}
 	r = rados_connect(rb->cluster);
 	if (r < 0) {
 		rados_shutdown(rb->cluster);

@@ -20,7 +20,9 @@
  *     grown with `rbd resize` elsewhere is seen by the plugged guest;
  *   - a snapshot is served read-only, to two tenants at once;
  *   - a restart of pvfsd restores the tenant (its lock taken again) from a
- *     state file that holds no secret;
+ *     state file that holds no secret; with the cluster down pvfsd is still
+ *     READY within seconds and keeps the tenants in its state file, and
+ *     the next start with the cluster up restores them;
  *   - stats and metrics show the backend (kind rbd, its domain, queue depth).
  * About 60 s, of which ~20 s start and stop the cluster. Exit 77 if the
  * Ceph packages are missing (scripts/install-deps installs them).
@@ -164,7 +166,7 @@ int main(void)
 	char ids[256], err[512];
 	struct tl_vm vm;
 	json_t *b;
-	uint64_t t0 = now_ns(), cap = 0;
+	uint64_t t0 = now_ns(), t1, cap = 0;
 	uint32_t gen;
 	bool ok;
 	int r;
@@ -329,8 +331,34 @@ int main(void)
 	ok = r != 0 && said("Read-only file system");
 	TL_CHECK(ok, "and holds the image's lock again%s", why(ok));
 	TL_CHECK(tl_daemon_stop(&d2) == 0, "pvfsd stops cleanly");
-
 	tl_daemon_stop(&d);
+
+	/*
+	 * A host boots while its Ceph cluster is down: pvfsd is READY within
+	 * tl_daemon_start's 10 s (not one rbd_timeout per tenant: systemd
+	 * would kill it, and every local tenant with it), serves nothing for
+	 * the three RBD tenants but keeps them in its state file, and the
+	 * next start with the cluster up restores them.
+	 */
+	r = sh(60000, "scripts/ceph-cluster stop %s", cdir);
+	TL_CHECK(r == 0, "the cluster is stopped");
+	t1 = now_ns();
+	start_pvfsd(&d2, true);
+	TL_CHECK(now_ns() - t1 < 10000000000ull, "pvfsd is READY in %.1f s with the cluster down",
+		 (double)(now_ns() - t1) / 1e9);
+	TL_CHECK(tl_rpc(&d2, "stats", json_pack("{s:s}", "name", "a2"), NULL) == -ENOENT,
+		 "the RBD tenant is not served while its cluster is down");
+	TL_CHECK(tl_daemon_stop(&d2) == 0, "pvfsd stops cleanly");
+	r = sh(10000, "cat %s/state.json", d2.run);
+	ok = r == 0 && said("\"rbd:rbd/a\"") && said("\"rbd:rbd/c@s1\"");
+	TL_CHECK(ok, "its state file still holds the RBD tenants%s", why(ok));
+	r = sh(180000, "CEPH_CLUSTER_OWNER=%d scripts/ceph-cluster start %s", (int)getpid(), cdir);
+	if (r != 0)
+		tl_fatal("cannot restart the Ceph cluster: %s", output());
+	start_pvfsd(&d2, true);
+	ok = bench(&d2, "a2", "--rw randrw --bs 4k --iodepth 8 --runtime 1 --verify --seed 3");
+	TL_CHECK(ok, "with the cluster back, a restart restores them with verified I/O%s", why(ok));
+	TL_CHECK(tl_daemon_stop(&d2) == 0, "pvfsd stops cleanly");
 	tl_daemon_cleanup(&d);
 	tl_daemon_cleanup(&d2);
 	printf("# %.1f s in all\n", (double)(now_ns() - t0) / 1e9);
