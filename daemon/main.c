@@ -36,6 +36,9 @@
 static struct event_base *base;
 static bool shutting_down;
 static uint64_t last_heartbeat[64];
+static uint64_t last_watchdog_ns;	/* last watchdog_cb */
+static uint64_t wd_us;			/* watchdog check interval, 0: none */
+static bool started;			/* READY=1 sent */
 /* Longest name (and its '/') pvfsd makes in the runtime or state directory. */
 #define DIR_NAME_MAX 32
 
@@ -277,6 +280,22 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (ok)
 		svc_watchdog_ping();
+	last_watchdog_ns = now_ns();
+}
+
+/*
+ * wait_tick - the control thread waits for a remote server (tenant.c,
+ * run_blocking): keep systemd's watchdog fed at its interval, and before
+ * READY=1 (restoring the state file) keep extending the start timeout.
+ */
+static void wait_tick(void)
+{
+	if (!started) {
+		svc_extend_start(5000000);
+		return;
+	}
+	if (wd_us && now_ns() - last_watchdog_ns >= wd_us * 1000)
+		watchdog_cb(-1, 0, NULL);
 }
 
 /*
@@ -330,7 +349,6 @@ int main(int argc, char **argv)
 	char state_file[PATH_MAX];
 	struct event *ev_done, *ev_changed, *ev_sig[4], *ev_tick, *ev_wd = NULL;
 	struct timeval one_sec = { 1, 0 };
-	uint64_t wd_us;
 	int r, lock_fd, sock, changed_fd;
 
 	log_init("pvfsd", LOG_INFO);
@@ -379,6 +397,7 @@ int main(int argc, char **argv)
 		log_err("cannot create an eventfd: %s", strerror(-changed_fd));
 		return 1;
 	}
+	tenant_set_wait_tick(wait_tick);
 	state_load();
 
 	base = event_base_new();
@@ -420,6 +439,7 @@ int main(int argc, char **argv)
 	publish_status();
 	/* Only now: the socket listens, so a client started after READY connects. */
 	svc_ready();
+	started = true;
 
 	event_base_dispatch(base);
 

@@ -34,6 +34,11 @@ void svc_watchdog_ping(void)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+void svc_extend_start(uint64_t usec)
+{
+	sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+}
+
 uint64_t svc_watchdog_interval_us(void)
 {
 	uint64_t usec = 0;

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <poll.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -62,6 +65,93 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+/*
+ * Connecting to a remote volume (NBD, RBD) blocks for up to its timeout
+ * (nbd_timeout, rbd_timeout: 30 s by default). It runs on a thread of its
+ * own while the control thread waits and calls wait_tick (set by main:
+ * systemd's watchdog) every WAIT_TICK_MS, so one operator's attach to a
+ * server that does not answer never gets pvfsd, and every tenant with it,
+ * killed by the watchdog. Other control requests still wait for it: the
+ * control thread is single (docs/backends.md, "Limits").
+ */
+#define WAIT_TICK_MS	250
+static void (*wait_tick)(void);
+
+void tenant_set_wait_tick(void (*fn)(void))
+{
+	wait_tick = fn;
+}
+
+struct blocking {
+	int (*fn)(void *arg);
+	void *arg;
+	int r;
+	int efd;
+};
+
+static void *blocking_main(void *p)
+{
+	struct blocking *bl = p;
+
+	bl->r = bl->fn(bl->arg);
+	/* Orders bl->r (and all fn wrote) before the waiter's read, with the join. */
+	eventfd_write(bl->efd, 1);
+	return NULL;
+}
+
+static int run_blocking(int (*fn)(void *arg), void *arg)
+{
+	struct blocking bl = { .fn = fn, .arg = arg };
+	pthread_t th;
+
+	bl.efd = eventfd(0, EFD_CLOEXEC);
+	if (bl.efd < 0 || pthread_create(&th, NULL, blocking_main, &bl)) {
+		if (bl.efd >= 0)
+			close(bl.efd);
+		return fn(arg);		/* no thread: wait here, without ticks */
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = bl.efd, .events = POLLIN };
+
+		if (poll(&pfd, 1, WAIT_TICK_MS) > 0)
+			break;
+		if (wait_tick)
+			wait_tick();
+	}
+	pthread_join(th, NULL);
+	close(bl.efd);
+	return bl.r;
+}
+
+struct nbd_open_args {
+	const char *uri;
+	const struct nbd_params *np;
+	struct backend **ret;
+	char *err;
+	size_t errlen;
+};
+
+static int nbd_open_fn(void *p)
+{
+	struct nbd_open_args *a = p;
+
+	return nbd_backend_open(a->uri, a->np, a->ret, a->err, a->errlen);
+}
+
+struct rbd_open_args {
+	const struct rbd_params *rp;
+	struct backend **ret;
+	char *err;
+	size_t errlen;
+};
+
+static int rbd_open_fn(void *p)
+{
+	struct rbd_open_args *a = p;
+
+	return rbd_backend_open(a->rp, a->ret, a->err, a->errlen);
 }
 
 static int qos_error(int r, char *err, size_t errlen)
@@ -434,12 +524,14 @@ static int attach_nbd(struct tenant *t, const struct attach_params *ap, char *er
 			return fail(err, errlen, -EBUSY,
 				    "volume %s is already attached to tenant %s; a volume serves "
 				    "one tenant at a time", ap->volume, o->name);
-	r = nbd_backend_open(ap->volume, &(struct nbd_params){
+	r = run_blocking(nbd_open_fn, &(struct nbd_open_args){
+				.uri = ap->volume,
+				.np = &(struct nbd_params){
 					.timeout_ms = cfg.nbd_timeout_ms,
 					.connections = cfg.nbd_connections,
 					.readonly = ap->readonly,
 					.known = ap->known },
-			     &t->backend, err, errlen);
+				.ret = &t->backend, .err = err, .errlen = errlen });
 	if (r < 0)
 		return r;
 	if (r > 0)
@@ -547,7 +639,8 @@ static int attach_rbd(struct tenant *t, const struct attach_params *ap, char *er
 					    "tenant", rp.conf ? rp.conf : "default ceph.conf");
 		rp.connect_timeout_s = RBD_RESTORE_CONNECT_S;
 	}
-	r = rbd_backend_open(&rp, &t->backend, err, errlen);
+	r = run_blocking(rbd_open_fn, &(struct rbd_open_args){ .rp = &rp, .ret = &t->backend,
+							       .err = err, .errlen = errlen });
 	if (r == -ETIMEDOUT && ap->restore && nr_unreachable < (int)ARRAY_SIZE(unreachable))
 		unreachable[nr_unreachable++] = rp.conf ? rp.conf : "";
 	if (r < 0)

@@ -107,6 +107,11 @@ void tenant_stop_plugging(void);
  */
 void tenant_free_all(void);
 /*
+ * tenant_set_wait_tick - fn is called about every 250 ms while an attach
+ * waits for a remote server (its connect runs on a thread of its own).
+ */
+void tenant_set_wait_tick(void (*fn)(void));
+/*
  * tenant_changed_fd - readable when a volume changed underneath (an RBD
  * image resized with `rbd resize`); then call tenant_volumes_changed(),
  * which re-reads their sizes as `pvfsctl resize NAME 0` would.
