@@ -528,7 +528,9 @@ static void wait_nbd(int timeout_ms)
  * shared memory than the CQ: the stall and host-state checks run once per
  * CHECK_EVERY iterations, so the simulated guest's own overhead (a clock
  * read costs 40-70 ns on this VM) does not stretch the time it takes to
- * notice a completion. Per I/O both sides pay the same bookkeeping
+ * notice a completion; and after every blocking wait (up to a second each,
+ * against which a clock read is nothing), so a host that went away is
+ * noticed in seconds, not after CHECK_EVERY of those waits. Per I/O both sides pay the same bookkeeping
  * (prepare_slot, complete_slot).
  */
 #define CHECK_EVERY 1024
@@ -539,6 +541,7 @@ static void run_phase(struct job *j)
 	uint32_t iter = 0;
 
 	for (;;) {
+		bool waited = false;
 		int r;
 
 		if (o.direct) {
@@ -550,6 +553,7 @@ static void run_phase(struct job *j)
 			submit_nbd(j);
 			if (!reap_nbd(j) && j->inflight) {
 				wait_nbd(o.poll ? 0 : 1000);
+				waited = !o.poll;
 				reap_nbd(j);
 			}
 		} else if (o.rbd) {
@@ -558,6 +562,7 @@ static void run_phase(struct job *j)
 				struct pollfd pfd = { .fd = rbd_efd, .events = POLLIN };
 
 				poll(&pfd, 1, 1000);
+				waited = true;
 				reap_rbd(j);
 			}
 		} else {
@@ -568,6 +573,7 @@ static void run_phase(struct job *j)
 				r = pvfs_uguest_wait(j->uq, 1000);
 				if (r > 0)
 					j->irqs++;
+				waited = true;
 				reap_pvfs(j);
 			}
 		}
@@ -577,7 +583,7 @@ static void run_phase(struct job *j)
 			if (j->verify_pass && j->verify_cursor >= j->nblocks)
 				break;
 		}
-		if (++iter % CHECK_EVERY)
+		if (++iter % CHECK_EVERY && !waited)
 			continue;
 		if (o.tenant && j->inflight) {
 			uint32_t st = pvfs_uguest_host_state(&guest, NULL);
