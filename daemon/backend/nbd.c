@@ -728,12 +728,35 @@ static void conn_lost(struct nbd_conn *c)
 	timer_set(nb, true);
 }
 
+/*
+ * readable - the socket has something to read (or an end, or an error) now.
+ * io_uring's poll completes with the events of the wake-up that fired it,
+ * not with a fresh look: a sender that queued data and woke us late (after
+ * an earlier notify had read that data already) leaves POLLIN with nothing
+ * to read. libnbd takes a read notification as a promise: told so in READY,
+ * it waits in REPLY.START for a reply and does not send the commands queued
+ * meanwhile; with no reply due (a connection gone idle, e.g. at a move's
+ * quiescent point) nothing ever comes and those commands hang.
+ */
+static bool readable(int fd)
+{
+	char byte;
+
+	return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+	       (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static void on_read(struct backend_watch *w, int res)
 {
 	struct nbd_conn *c = container_of(w, struct nbd_conn, rd);
 
 	if (c->state == CONN_DOWN || !c->h || res == -ECANCELED)
 		return;
+	if (res > 0 && !(res & (POLLERR | POLLHUP)) && !readable(nbd_aio_get_fd(c->h))) {
+		/* A stale wake-up: watch again, tell libnbd nothing. */
+		conn_arm(c);
+		return;
+	}
 	nbd_aio_notify_read(c->h);
 	service(c);
 }
