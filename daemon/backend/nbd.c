@@ -78,7 +78,6 @@ struct nbd_conn {
 	 */
 	struct backend_io *out;
 	uint32_t inflight;
-	uint64_t progress_at;		/* last completion (or first request) while requests are out */
 	bool closing;			/* nbd_close runs: late callbacks are ignored */
 	uint64_t retry_at;		/* CONN_DOWN: next attempt */
 	uint64_t backoff_ns;
@@ -472,9 +471,6 @@ static void wait_push(struct nbd_backend *nb, struct backend_io *io, uint64_t no
 
 static void out_add(struct nbd_conn *c, struct backend_io *io)
 {
-	/* The connection's clock starts with its first request out. */
-	if (!c->out)
-		c->progress_at = mono_ns();
 	io->priv.owner = c;
 	io->priv.link_prev = NULL;
 	io->priv.link_next = c->out;
@@ -604,8 +600,6 @@ static void reap_done(struct nbd_conn *c, bool dead, uint64_t now)
 {
 	struct nbd_backend *nb = c->nb;
 
-	if (c->done)
-		c->progress_at = now;
 	while (c->done) {
 		struct backend_io *io = c->done;
 
@@ -772,14 +766,15 @@ static void on_write(struct backend_watch *w, int res)
 }
 
 /*
- * stalled - requests are out on c and none has completed for half of
- * nbd_timeout: the server (or the way to it) stopped answering on this
- * connection. Half, so that the requests can still be sent again on a
- * new connection within their nbd_timeout.
+ * stalled - a request has been out on c for nbd_timeout: the server (or the
+ * way to it) stopped answering without closing the connection.
  */
 static bool stalled(const struct nbd_conn *c, uint64_t now)
 {
-	return c->out && now - c->progress_at >= c->nb->timeout_ns / 2;
+	for (const struct backend_io *io = c->out; io; io = io->priv.link_next)
+		if (now - io->priv.since >= c->nb->timeout_ns)
+			return true;
+	return false;
 }
 
 /* on_tick - the timer: reconnect what is due, expire what waited too long. */
@@ -800,9 +795,8 @@ static void on_tick(struct backend_watch *w, int res)
 			busy = true;
 		/*
 		 * A server that stopped answering (a host gone without a reset, a
-		 * hung server): the connection is ended and made again, and what
-		 * was out on it is sent again, or fails below once it has waited
-		 * nbd_timeout.
+		 * hung server): a request out for nbd_timeout ends the connection;
+		 * what was out on it then fails below, having waited its time.
 		 */
 		if (c->state == CONN_READY && stalled(c, now)) {
 			conn_lost(c);
