@@ -230,6 +230,26 @@ static void prepare_slot(struct job *j, struct slot *s, uint8_t *buf, uint64_t b
 	s->t_submit = now_ns();
 }
 
+/*
+ * take_slot - a free slot, prepared (prepare_slot) with the job's next I/O;
+ * false when next_io has none. The same for every baseline side.
+ */
+static bool take_slot(struct job *j, uint32_t *ret_si, bool *ret_write)
+{
+	uint32_t si;
+	uint64_t b;
+	bool write;
+
+	for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
+		;
+	if (!next_io(j, &b, &write))
+		return false;
+	prepare_slot(j, &j->slots[si], j->buf + si * o.bs, b, write);
+	*ret_si = si;
+	*ret_write = write;
+	return true;
+}
+
 static void complete_slot(struct job *j, struct slot *s, const uint8_t *buf, int res)
 {
 	uint64_t lat = now_ns() - s->t_submit;
@@ -348,19 +368,17 @@ static int submit_direct(struct job *j)
 	while (j->inflight < o.iodepth && want_more(j, now)) {
 		struct io_uring_sqe *sqe;
 		uint32_t si;
-		uint64_t b;
 		bool write;
 
-		for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
-			;
-		if (!next_io(j, &b, &write))
+		if (!take_slot(j, &si, &write))
 			break;
 		sqe = io_uring_get_sqe(&j->ring);
-		prepare_slot(j, &j->slots[si], j->buf + si * o.bs, b, write);
 		if (write)
-			io_uring_prep_write(sqe, j->fd, j->buf + si * o.bs, (unsigned)o.bs, b * o.bs);
+			io_uring_prep_write(sqe, j->fd, j->buf + si * o.bs, (unsigned)o.bs,
+					    j->slots[si].offset);
 		else
-			io_uring_prep_read(sqe, j->fd, j->buf + si * o.bs, (unsigned)o.bs, b * o.bs);
+			io_uring_prep_read(sqe, j->fd, j->buf + si * o.bs, (unsigned)o.bs,
+					   j->slots[si].offset);
 		io_uring_sqe_set_data64(sqe, si);
 		j->inflight++;
 		queued++;
@@ -397,22 +415,18 @@ static int submit_rbd(struct job *j)
 	while (j->inflight < o.iodepth && want_more(j, now)) {
 		rbd_completion_t c;
 		uint32_t si;
-		uint64_t b;
 		bool write;
 		char *buf;
 		int r;
 
-		for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
-			;
-		if (!next_io(j, &b, &write))
+		if (!take_slot(j, &si, &write))
 			break;
 		buf = (char *)j->buf + si * o.bs;
-		prepare_slot(j, &j->slots[si], (uint8_t *)buf, b, write);
 		r = rbd_aio_create_completion((void *)(uintptr_t)si, NULL, &c);
 		if (r < 0)
 			die("rbd_aio_create_completion: %s", strerror(-r));
-		r = write ? rbd_aio_write(rbd_image, b * o.bs, o.bs, buf, c) :
-			    rbd_aio_read(rbd_image, b * o.bs, o.bs, buf, c);
+		r = write ? rbd_aio_write(rbd_image, j->slots[si].offset, o.bs, buf, c) :
+			    rbd_aio_read(rbd_image, j->slots[si].offset, o.bs, buf, c);
 		if (r < 0)
 			die("rbd_aio_%s: %s", write ? "write" : "read", strerror(-r));
 		j->inflight++;
@@ -469,20 +483,16 @@ static int submit_nbd(struct job *j)
 	while (j->inflight < o.iodepth && want_more(j, now)) {
 		nbd_completion_callback cb = { .callback = nbd_cb };
 		uint32_t si;
-		uint64_t b;
 		bool write;
 		char *buf;
 		int64_t r;
 
-		for (si = 0; si < o.iodepth && j->slots[si].busy; si++)
-			;
-		if (!next_io(j, &b, &write))
+		if (!take_slot(j, &si, &write))
 			break;
 		buf = (char *)j->buf + si * o.bs;
-		prepare_slot(j, &j->slots[si], (uint8_t *)buf, b, write);
 		cb.user_data = (void *)(uintptr_t)si;
-		r = write ? nbd_aio_pwrite(nbd, buf, o.bs, b * o.bs, cb, 0) :
-			    nbd_aio_pread(nbd, buf, o.bs, b * o.bs, cb, 0);
+		r = write ? nbd_aio_pwrite(nbd, buf, o.bs, j->slots[si].offset, cb, 0) :
+			    nbd_aio_pread(nbd, buf, o.bs, j->slots[si].offset, cb, 0);
 		if (r < 0)
 			die("nbd_aio_%s: %s", write ? "pwrite" : "pread", nbd_get_error());
 		j->inflight++;
