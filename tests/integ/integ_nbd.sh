@@ -27,9 +27,7 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=${PVFS_BUILD:-${BUILD:-build}}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+. "$HERE/integ-lib.sh"
 PVFSD=$BUILD/bin/pvfsd
 PVFSCTL=$BUILD/bin/pvfsctl
 BENCH=$BUILD/bin/pvfs-bench
@@ -45,13 +43,6 @@ command -v python3 > /dev/null || skip "python3 not found"
 D=$(mktemp -d /tmp/integ_nbd.XXXXXX) || exit 1
 export PVFS_SOCKET=$D/run/control.sock
 PID= SRV= BG=
-stop_pid() {	# PID: TERM, bounded wait, KILL
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 cleanup() {
 	stop_pid "$BG"
 	stop_pid "$PID"
@@ -59,10 +50,6 @@ cleanup() {
 	rm -rf "$D"
 }
 trap cleanup EXIT
-
-fail=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fail=1; }
 
 start_pvfsd() {	# extra args...
 	mkdir -p "$D/vols"
@@ -74,11 +61,6 @@ start_pvfsd() {	# extra args...
 }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# wait_for COND...: poll a condition, at most 10 s.
-wait_for() {
-	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-	return 1
 }
 sock_up() { [ -S "$1" ]; }
 port_up() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }

@@ -21,9 +21,7 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=${PVFS_BUILD:-${BUILD:-build}}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+. "$HERE/integ-lib.sh"
 PVFSD=$BUILD/bin/pvfsd
 PVFSCTL=$BUILD/bin/pvfsctl
 BENCH=$BUILD/bin/pvfs-bench
@@ -38,13 +36,6 @@ command -v python3 > /dev/null || skip "python3 not found"
 D=$(mktemp -d /tmp/integ_nbd_move.XXXXXX) || exit 1
 export PVFS_SOCKET=$D/run/control.sock
 PID= SRV= BG=
-stop_pid() {	# PID: TERM, bounded wait, KILL
-	[ -n "$1" ] || return 0
-	kill -TERM "$1" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-	kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 cleanup() {
 	stop_pid "$BG"
 	stop_pid "$PID"
@@ -52,15 +43,6 @@ cleanup() {
 	rm -rf "$D"
 }
 trap cleanup EXIT
-
-fail=0
-ok() { echo "ok - $*"; }
-notok() { echo "not ok - $*"; fail=1; }
-# wait_for COND...: poll a condition, at most 10 s.
-wait_for() {
-	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
-	return 1
-}
 tfield() {	# NAME EXPR: a field of the tenant's stats (python expression on t)
 	"$PVFSCTL" --json stats "$1" | python3 -c "import json,sys
 t=json.load(sys.stdin)['tenants'][0]
