@@ -874,10 +874,16 @@ static bool coalesce_hold(struct poller *p, struct tenant_io *tio, struct io_que
 	return false;
 }
 
-/* interrupt - signal ioq's guest, unless the test hook eats this one. */
+/*
+ * interrupt - signal ioq's guest, unless the test hook eats this one. The
+ * hook only eats an interrupt the guest needs at this instant (CQEs it has
+ * not reaped), so that a test's drop is not spent on a completion the
+ * guest's submission path already took.
+ */
 static void interrupt(struct poller *p, struct tenant_io *tio, struct io_queue *ioq)
 {
-	if (unlikely(tio->drop_irqs)) {
+	if (unlikely(tio->drop_irqs) &&
+	    PVFS_LOAD_ACQUIRE(&ioq->q.ctrl->cq_head) != ioq->cq_tail) {
 		tio->drop_irqs--;
 		stat_add(&tio->t->st.interrupts_dropped, 1);
 		return;

@@ -55,7 +55,7 @@ void poller_set_qos(struct tenant_io *tio, const struct sched_qos *q);
 void poller_resize(struct tenant_io *tio, uint64_t capacity);
 /* poller_set_coalesce - apply new interrupt coalescing to a running tenant. */
 void poller_set_coalesce(struct tenant_io *tio, const struct irq_coalesce *c);
-/* poller_drop_interrupts - test hook (--test-hooks): do not send the next count interrupts. */
+/* poller_drop_interrupts - test hook (--test-hooks): do not send the next count needed interrupts. */
 void poller_drop_interrupts(struct tenant_io *tio, uint32_t count);
 /* poller_done_fd - readable when a remove finished; then call poller_reap_done(). */
 int poller_done_fd(void);

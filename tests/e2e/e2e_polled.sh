@@ -86,31 +86,42 @@ else
 	pvfs_fail polled-irq-path "no interrupt for $((s2 - s1)) requests on the interrupt queue"
 fi
 
-# Lost interrupt: once the host reads "arm-drop" it drops the tenant's next
-# interrupt and then writes ARMED into block flag_blk. One read at a time
-# until ARMED shows: the read whose interrupt was dropped waits for the
-# timeout (3 s), which reaps its CQE; no read may fail.
+# Lost interrupt: once the host reads "arm-drop K" it drops the tenant's
+# next interrupt that the guest still needs (CQEs it has not reaped) and then
+# writes "ARMDK" into block flag_blk. One read at a time until the flag
+# shows: the read whose interrupt was dropped waits for the timeout (3 s),
+# which reaps its CQE; no read may fail. The driver also reaps at the end of
+# each submission: when the host was quick enough for that to take the
+# CQE, the dropped interrupt was not needed and no timeout happens; that is
+# not a failure, so the round is repeated (at most 5 rounds, then "lost-done").
 if [ "$lost" = 1 ]; then
-	pvfs_note "arm-drop"
-	n=0 slow=0 err=0
-	while :; do
-		t0=$(cut -d. -f1 /proc/uptime)
-		if ! m=$(dd if=$dev bs=4096 skip="$flag_blk" count=1 iflag=direct 2>/tmp/dd.err | head -c 5); then
-			err=1
-		fi
-		grep -q 'error' /tmp/dd.err && err=1
-		[ $(($(cut -d. -f1 /proc/uptime) - t0)) -ge 2 ] && slow=$((slow + 1))
-		n=$((n + 1))
-		[ "$m" = ARMED ] && break
-		[ "$n" -lt 600 ] || break
-		usleep 50000
+	err=0 round=0 polled=0 n=0 slow=0 m=
+	while [ "$round" -lt 5 ] && [ "$polled" = 0 ] && [ "$err" = 0 ]; do
+		round=$((round + 1))
+		pvfs_note "arm-drop $round"
+		i=0
+		while :; do
+			t0=$(cut -d. -f1 /proc/uptime)
+			if ! m=$(dd if=$dev bs=4096 skip="$flag_blk" count=1 iflag=direct 2>/tmp/dd.err | head -c 5); then
+				err=1
+			fi
+			grep -q 'error' /tmp/dd.err && err=1
+			[ $(($(cut -d. -f1 /proc/uptime) - t0)) -ge 2 ] && slow=$((slow + 1))
+			n=$((n + 1)) i=$((i + 1))
+			[ "$m" = "ARMD$round" ] && break
+			[ "$i" -lt 600 ] || break
+			usleep 50000
+		done
+		[ "$m" = "ARMD$round" ] || break
+		polled=$(dmesg | grep -c 'completion polled')
 	done
-	pvfs_note "lost interrupt: $n reads, $slow slow, errors $err; $(dmesg | grep -c 'completion polled') 'completion polled'"
-	if [ "$m" = ARMED ] && [ "$err" = 0 ] && dmesg | grep -q 'completion polled'; then
+	pvfs_note "lost-done"
+	pvfs_note "lost interrupt: $round rounds, $n reads, $slow slow, errors $err; $polled 'completion polled'"
+	if [ "$m" = "ARMD$round" ] && [ "$err" = 0 ] && [ "$polled" -gt 0 ]; then
 		pvfs_pass polled-lost-interrupt
 	else
 		cat /tmp/dd.err | sed 's/^/    /'
-		pvfs_fail polled-lost-interrupt "want ARMED, no error, a 'completion polled' timeout"
+		pvfs_fail polled-lost-interrupt "want ARMDK, no error, a 'completion polled' timeout in 5 rounds"
 	fi
 else
 	pvfs_skip polled-lost-interrupt "pvfsd has no --test-hooks"
@@ -167,13 +178,19 @@ e2e_sampler_pid=$!
 	-l "$e2e_work/serial.log" -a "pvfs.lost=$lost pvfs.resize=$resize pvfs.flag_blk=$flag_blk" \
 	-- "${e2e_qemu_args[@]}" &
 boot_pid=$!
+rounds=0
 if [ "$lost" = 1 ]; then
-	e2e_wait_note arm-drop "$boot_pid" "ready to lose an interrupt"
-	"${e2e_ctl[@]}" test-drop-interrupts "$e2e_tenant" 1 >/dev/null ||
-		e2e_fail "pvfsctl test-drop-interrupts"
-	printf 'ARMED' | dd of="$e2e_work/vols/vol.img" bs=4096 seek="$flag_blk" count=1 \
-		conv=sync,notrunc oflag=direct status=none || e2e_fail "cannot write the flag block"
-	e2e_log "one interrupt dropped"
+	# One round per "arm-drop K" until the guest says "lost-done".
+	while [ "$rounds" -lt 5 ]; do
+		e2e_wait_note "\(arm-drop $((rounds + 1))\|lost-done\)" "$boot_pid" "ready to lose an interrupt"
+		grep -aq 'PVFS-E2E: NOTE lost-done' "$e2e_work/serial.log" && break
+		rounds=$((rounds + 1))
+		"${e2e_ctl[@]}" test-drop-interrupts "$e2e_tenant" 1 >/dev/null ||
+			e2e_fail "pvfsctl test-drop-interrupts"
+		printf 'ARMD%s' "$rounds" | dd of="$e2e_work/vols/vol.img" bs=4096 seek="$flag_blk" count=1 \
+			conv=sync,notrunc oflag=direct status=none || e2e_fail "cannot write the flag block"
+		e2e_log "round $rounds: one interrupt to drop"
+	done
 fi
 if [ "$resize" = 1 ]; then
 	e2e_wait_note resize-now "$boot_pid" "ready for the resize"
@@ -189,8 +206,11 @@ e2e_report "$e2e_tenant"
 if [ "$lost" = 1 ]; then
 	dropped=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenants"][0].get("interrupts_dropped", "?"))' \
 		"$e2e_work/stats.json")
-	[ "$dropped" = 1 ] || e2e_fail "pvfsd dropped $dropped interrupts, not 1"
-	e2e_log "pvfsd dropped 1 interrupt; the guest recovered it without an error"
+	# The last round's drop may still be pending if the guest's reap on
+	# submit took every CQE before an interrupt was due.
+	[ "$dropped" -ge 1 ] && [ "$dropped" -le "$rounds" ] 2>/dev/null ||
+		e2e_fail "pvfsd dropped $dropped interrupts in $rounds rounds"
+	e2e_log "pvfsd dropped $dropped interrupt(s) in $rounds round(s); the guest recovered without an error"
 fi
 kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
 e2e_log "PASS (guest ran ${e2e_boot_secs}s)"
