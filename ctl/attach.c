@@ -72,12 +72,9 @@ int attach_main(int argc, char **argv)
 			cache = optarg;
 			break;
 		case 'h':
-			print_usage(stdout, command_find(argv[0]), true);
-			ret = 0;
-			goto out;
 		case '?':
 		case ':':
-			option_error(argv[0], opt, argv);
+			ret = option_default(opt, argv);
 			goto out;
 		default:
 			r = qos_option(argv[0], opt, optarg, params);

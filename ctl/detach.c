@@ -29,11 +29,8 @@ int detach_main(int argc, char **argv)
 		case 'f':
 			force = true;
 			break;
-		case 'h':
-			print_usage(stdout, command_find(argv[0]), true);
-			return 0;
 		default:
-			return option_error(argv[0], opt, argv);
+			return option_default(opt, argv);
 		}
 	}
 	name = name_operand(argc, argv);

@@ -34,11 +34,8 @@ int move_main(int argc, char **argv)
 				return usage_error(argv[0], "--poller must be 0-63, not %s", optarg);
 			have_poller = true;
 			break;
-		case 'h':
-			print_usage(stdout, command_find(argv[0]), true);
-			return 0;
 		default:
-			return option_error(argv[0], opt, argv);
+			return option_default(opt, argv);
 		}
 	}
 	name = name_operand(argc, argv);

@@ -164,7 +164,15 @@ int option_error(const char *cmd, int opt, char **argv)
 	return usage_error(cmd, "unknown option %s", name);
 }
 
-int no_options(int argc, char **argv)
+int option_default(int opt, char **argv)
+{
+	if (opt != 'h')
+		return option_error(argv[0], opt, argv);
+	print_usage(stdout, command_find(argv[0]), true);
+	return 0;
+}
+
+int help_option(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -173,12 +181,16 @@ int no_options(int argc, char **argv)
 	int opt;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return option_error(argv[0], opt, argv);
-		print_usage(stdout, command_find(argv[0]), true);
-		return 0;
-	}
+	opt = getopt_long(argc, argv, ":h", opts, NULL);
+	return opt == -1 ? -1 : option_default(opt, argv);
+}
+
+int no_options(int argc, char **argv)
+{
+	int r = help_option(argc, argv);
+
+	if (r >= 0)
+		return r;
 	if (optind < argc)
 		return usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
 	return -1;

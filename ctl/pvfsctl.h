@@ -50,6 +50,18 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 /* option_error - usage_error for getopt's '?' or ':' (opterr = 0, optstring ":..."). */
 int option_error(const char *cmd, int opt, char **argv);
 /*
+ * option_default - the default branch of a subcommand's getopt switch:
+ * 'h' prints CMD's usage and details on stdout and returns 0, anything else
+ * is option_error's (returns 1).
+ */
+int option_default(int opt, char **argv);
+/*
+ * help_option - option parsing of a command whose one option is --help:
+ * -1 to go on with its operands (from optind), else the exit status to
+ * return (help printed, or usage error).
+ */
+int help_option(int argc, char **argv);
+/*
  * no_options - argument parsing of a command that takes nothing but --help:
  * -1 to go on, else the exit status to return (help printed, or usage error).
  */

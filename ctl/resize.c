@@ -9,22 +9,14 @@
 
 int resize_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	json_t *params, *result = NULL;
 	uint64_t size;
 	char human[32];
-	int opt;
+	int r;
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return option_error(argv[0], opt, argv);
-		print_usage(stdout, command_find(argv[0]), true);
-		return 0;
-	}
+	r = help_option(argc, argv);
+	if (r >= 0)
+		return r;
 	if (argc - optind != 2)
 		return usage_error(argv[0], argc - optind < 2 ? "missing tenant NAME or SIZE" :
 				   "unexpected argument '%s'", argv[argc - 1]);

@@ -22,13 +22,8 @@ int set_qos_main(int argc, char **argv)
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (opt == 'h') {
-			print_usage(stdout, command_find(argv[0]), true);
-			ret = 0;
-			goto out;
-		}
-		if (opt == '?' || opt == ':') {
-			option_error(argv[0], opt, argv);
+		if (opt == 'h' || opt == '?' || opt == ':') {
+			ret = option_default(opt, argv);
 			goto out;
 		}
 		if (qos_option(argv[0], opt, optarg, params) <= 0)

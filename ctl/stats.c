@@ -289,11 +289,8 @@ int stats_main(int argc, char **argv)
 		case 'b':
 			breakdown = true;
 			break;
-		case 'h':
-			print_usage(stdout, command_find(argv[0]), true);
-			return 0;
 		default:
-			return option_error(argv[0], opt, argv);
+			return option_default(opt, argv);
 		}
 	}
 	if (optind < argc)

@@ -13,21 +13,13 @@
 
 int test_drop_interrupts_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	json_t *params, *result = NULL;
 	uint64_t count = 1;
-	int opt;
+	int r;
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return option_error(argv[0], opt, argv);
-		print_usage(stdout, command_find(argv[0]), true);
-		return 0;
-	}
+	r = help_option(argc, argv);
+	if (r >= 0)
+		return r;
 	if (argc - optind < 1 || argc - optind > 2)
 		return usage_error(argv[0], argc - optind < 1 ? "missing tenant NAME" :
 				   "unexpected argument '%s'", argv[argc - 1]);
