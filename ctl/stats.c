@@ -150,10 +150,10 @@ static void print_pollers(json_t *pollers)
 static void print_domains(json_t *domains)
 {
 	static const char *const headers[] = {
-		"DOMAIN", "TENANTS", "BUSY", "IOPS", "MiB/s", "INFLIGHT", "CAP", NULL,
+		"DOMAIN", "TENANTS", "BUSY", "IOPS", "MiB/s", "INFLIGHT", "CAP", "MODEL", NULL,
 	};
-	struct table *tab = table_new(headers, "lrrrrrr");
-	json_t *d;
+	struct table *tab = table_new(headers, "lrrrrrrl");
+	json_t *d, *learn;
 	size_t i;
 
 	json_array_foreach(domains, i, d) {
@@ -165,6 +165,14 @@ static void print_domains(json_t *domains)
 		table_cell(tab, "%.1f", jreal(d, "bps") / (1024.0 * 1024.0));
 		table_cell(tab, "%lld", (long long)jint(d, "inflight"));
 		table_cell(tab, "%lld", (long long)jint(d, "inflight_cap"));
+		/* fixed, calibrated, or calibrated and refined online N times */
+		learn = json_object_get(d, "cost_learning");
+		if (!json_is_true(json_object_get(d, "calibrated")))
+			table_cell(tab, "fixed");
+		else if (jint(learn, "refits"))
+			table_cell(tab, "learned (%lld refits)", (long long)jint(learn, "refits"));
+		else
+			table_cell(tab, "calibrated");
 	}
 	table_print(tab, stdout);
 	table_free(tab);

@@ -26,6 +26,7 @@ struct daemon_config cfg = {
 	.sched_mode = SCHED_MODE_FAIR,
 	.inflight_cap = SCHED_INFLIGHT_CAP_DEFAULT,
 	.anticipation_us = SCHED_ANTIC_NS_DEFAULT / 1000,
+	.cost_learning = true,
 	.poll_min_us = 50,
 	.poll_max_us = 1000,
 	.admin_gid = (gid_t)-1,
@@ -373,6 +374,11 @@ int config_set(const char *rawkey, const char *v)
 		if (parse_u64(v, &n) < 0 || n > SCHED_ANTIC_NS_MAX / 1000)
 			goto bad;
 		cfg.anticipation_us = (uint32_t)n;
+	} else if (!strcmp(key, "cost-learning")) {
+		if (restart_only(key))
+			return 0;
+		if (parse_bool(v, &cfg.cost_learning) < 0)
+			goto bad;
 	} else if (!strcmp(key, "poll-us")) {
 		unsigned lo, hi;
 		char end;

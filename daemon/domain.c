@@ -22,15 +22,17 @@ static uint32_t nr_domains;
 static enum sched_mode d_mode;
 static uint32_t d_cap = SCHED_INFLIGHT_CAP_DEFAULT, d_npollers = 1;
 static uint64_t d_antic_ns = SCHED_ANTIC_NS_DEFAULT;
+static bool d_learn = true;
 
 void domain_setup(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
-		  uint32_t npollers)
+		  uint32_t npollers, bool learn)
 {
 	domain_teardown();
 	d_mode = mode;
 	d_cap = inflight_cap;
 	d_antic_ns = antic_ns;
 	d_npollers = npollers;
+	d_learn = learn;
 }
 
 void domain_teardown(void)
@@ -74,6 +76,7 @@ static int lookup(const char *key, bool create, struct domain **ret)
 		free(dom);
 		return r;
 	}
+	sched_domain_set_learning(dom->sd, d_learn);
 	memcpy(dom->key, key, len + 1);
 	*domains_tail = dom;
 	domains_tail = &dom->next;

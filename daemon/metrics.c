@@ -38,6 +38,7 @@ enum fam {
 	F_RESETS, F_COALESCE_US,
 	F_THROTTLED, F_THROTTLED_SEC, F_QDELAY, F_INVALID, F_POLL_BUSY, F_POLL_IDLE,
 	F_POLL_WAKEUPS, F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY, F_DOM_OPS,
+	F_DOM_REFITS,
 	F_TENANTS, F_BUILD, F_MOVES, F_POLL_TENANTS, F_POLL_ACTIVE, F_MOVES_ALL, F_BE_RECONNECTS,
 	F_BE_ERRORS, F_BE_QDEPTH, F_BE_CONNECTIONS, F_STAGE, F_NR
 };
@@ -86,6 +87,9 @@ static const struct {
 			 "Tenants of a domain with requests queued or in flight." },
 	[F_DOM_OPS] = { "pvfs_domain_ops_total", "counter",
 			"Requests completed in a domain (its attached tenants' ops)." },
+	[F_DOM_REFITS] = { "pvfs_domain_cost_refits_total", "counter",
+			   "Times a calibrated domain's cost model was refitted from completions "
+			   "(pvfsd --cost-learning)." },
 	[F_TENANTS] = { "pvfsd_tenants", "gauge", "Tenants by state." },
 	[F_BUILD] = { "pvfsd_build_info", "gauge", "Build information; the value is 1." },
 	[F_MOVES] = { "pvfs_tenant_moves_total", "counter",
@@ -271,12 +275,13 @@ static void label_value(struct evbuffer *b, const char *v)
 static void domain_metrics(struct evbuffer *b)
 {
 	static const enum fam df[] = { F_DOM_INFLIGHT, F_DOM_CAP, F_DOM_TENANTS, F_DOM_BUSY,
-				       F_DOM_OPS };
+				       F_DOM_OPS, F_DOM_REFITS };
 
 	for (size_t j = 0; j < ARRAY_SIZE(df); j++) {
 		header(b, df[j]);
 		for (const struct domain *d = domain_first(); d; d = d->next) {
 			struct sched_domain_stats ds;
+			struct sched_learn_stats ls;
 			uint64_t v = 0;
 
 			sched_domain_stats(d->sd, &ds);
@@ -292,6 +297,10 @@ static void domain_metrics(struct evbuffer *b)
 				break;
 			case F_DOM_BUSY:
 				v = ds.busy;
+				break;
+			case F_DOM_REFITS:
+				sched_domain_learn_stats(d->sd, &ls);
+				v = ls.refits;
 				break;
 			default:
 				for (const struct tenant *t = tenant_first(); t; t = t->next)

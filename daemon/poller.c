@@ -89,6 +89,7 @@ struct poller {
 	uint64_t last_sweep;		/* sweep_dormant */
 	uint32_t inflight;		/* io_uring operations (requests) in flight */
 	uint32_t pending_sqes;		/* prepared, not yet submitted */
+	struct io_req *started;		/* the request start_sqe last sent to the backend */
 	struct backend_host host;	/* what this poller lends its tenants' backends */
 	struct backend_io *bdone;	/* completions backends delivered, reaped this pass */
 
@@ -445,6 +446,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 		     req->op == PVFS_OP_FLUSH ? SCHED_IO_FLUSH : SCHED_IO_WRITE;
 	ret_io->bytes = req->op == PVFS_OP_FLUSH ? 0 : req->len;
 	ret_io->offset = req->offset;
+	p->started = req;
 	return 1;
 }
 
@@ -685,6 +687,7 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	while ((se = sched_pick(&p->sched, now, ret_wake))) {
 		struct tenant_io *tio = container_of(se, struct tenant_io, se);
 		struct sched_io io = { .op = SCHED_IO_READ };
+		unsigned cls;
 		enum dispatch_result r = tio->broken || tio->resetting || tio->terminal ?
 					 DISPATCH_NONE : dispatch_one(p, tio, now, &io);
 
@@ -692,10 +695,12 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 			sched_deactivate(&p->sched, se, now);
 			continue;
 		}
-		sched_dispatched(&p->sched, se, &io, now);
+		cls = sched_dispatched(&p->sched, se, &io, now);
 		/* Completed at once (invalid, -ENODEV): nothing stays in flight. */
 		if (r == DISPATCH_COMPLETED)
 			sched_completed(&p->sched, se, 0, now);
+		else
+			p->started->learn_cls = (uint8_t)cls;
 		n++;
 	}
 	return n;
@@ -749,6 +754,8 @@ static void handle_req_cqe(struct poller *p, struct io_req *req, int32_t res, ui
 	} else if (res == 0 && (req->op == PVFS_OP_READ || req->op == PVFS_OP_WRITE)) {
 		res = -EIO;	/* no progress inside the volume: not retriable */
 	}
+	if (res >= 0)
+		sched_learn(&tio->se, req->learn_cls, req->len, now);
 	sched_completed(&p->sched, &tio->se, now - req->t_seen, now);
 	if (STAGES_ON) {
 		stage_add(&tio->t->st.stages, STAGE_BACKEND, now - req->t_sub);
@@ -1701,7 +1708,8 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (done_efd < 0)
 		return -errno;
-	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n);
+	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n,
+		     cfg.cost_learning);
 	for (int i = 0; i < n; i++) {
 		r = poller_create(i, inflight_cap, &pollers[i]);
 		if (r < 0)
@@ -1789,7 +1797,7 @@ int poller_test_start(enum sched_mode mode, uint32_t inflight_cap)
 	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (done_efd < 0)
 		return -errno;
-	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, 1);
+	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, 1, cfg.cost_learning);
 	r = poller_create(0, inflight_cap, &pollers[0]);
 	if (r < 0) {
 		close(done_efd);

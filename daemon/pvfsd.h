@@ -110,6 +110,7 @@ struct io_req {
 	uint8_t op;
 	uint8_t busy;
 	bool fua;
+	uint8_t learn_cls;		/* its class for sched_learn(), or SCHED_LC_NONE */
 	uint32_t sq_idx;		/* SQ index it was consumed from */
 	uint32_t len;			/* requested bytes */
 	uint32_t done;			/* transferred so far (short-transfer continuation) */
@@ -281,6 +282,7 @@ struct daemon_config {
 	enum sched_mode sched_mode;
 	uint32_t inflight_cap;
 	uint32_t anticipation_us;
+	bool cost_learning;		/* refine calibrated cost models online */
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	bool test_hooks;		/* --test-hooks: control methods for tests only */

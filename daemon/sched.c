@@ -349,65 +349,6 @@ static void unpark_account(struct sched_dq *q, struct sched_entity *e, uint64_t 
 	stat_add(&e->stats.throttled_ns, sat_sub(until, e->throttle_start));
 }
 
-uint64_t sched_model_cost(const struct sched_model *m, const struct sched_io *io, bool seq)
-{
-	unsigned rw = io->op == SCHED_IO_WRITE;
-	uint64_t req, ps;
-
-	if (io->op == SCHED_IO_FLUSH) {
-		req = ld(&m->flush_ns);
-		return req ? req : ld(&m->rand_ns[1]) ? ld(&m->rand_ns[1]) : SCHED_OP_COST;
-	}
-	req = ld(seq ? &m->seq_ns[rw] : &m->rand_ns[rw]);
-	ps = ld(&m->byte_ps[rw]);
-	if (!req && !ps)
-		return sched_cost(io->bytes);
-	return req + io->bytes * ps / 1000;
-}
-
-int sched_model_validate(const struct sched_model *m)
-{
-	for (int i = 0; i < 2; i++)
-		if (m->seq_ns[i] > SCHED_MODEL_NS_MAX || m->rand_ns[i] > SCHED_MODEL_NS_MAX ||
-		    m->byte_ps[i] > SCHED_MODEL_PS_MAX)
-			return -EINVAL;
-	return m->flush_ns > SCHED_MODEL_NS_MAX ? -EINVAL : 0;
-}
-
-/* The lead is four random 4 KiB reads' worth under the domain's model. */
-static uint64_t lead_of(const struct sched_model *m)
-{
-	struct sched_io io = { .op = SCHED_IO_READ, .bytes = 4096 };
-
-	return MAX(1ull, 4 * sched_model_cost(m, &io, false));
-}
-
-int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
-{
-	int r = sched_model_validate(m);
-
-	if (r < 0)
-		return r;
-	for (int i = 0; i < 2; i++) {
-		st(&d->model.seq_ns[i], m->seq_ns[i]);
-		st(&d->model.rand_ns[i], m->rand_ns[i]);
-		st(&d->model.byte_ps[i], m->byte_ps[i]);
-	}
-	st(&d->model.flush_ns, m->flush_ns);
-	st(&d->lead_cost, lead_of(m));
-	return 0;
-}
-
-void sched_domain_model(const struct sched_domain *d, struct sched_model *ret)
-{
-	for (int i = 0; i < 2; i++) {
-		ret->seq_ns[i] = ld(&d->model.seq_ns[i]);
-		ret->rand_ns[i] = ld(&d->model.rand_ns[i]);
-		ret->byte_ps[i] = ld(&d->model.byte_ps[i]);
-	}
-	ret->flush_ns = ld(&d->model.flush_ns);
-}
-
 int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
 			uint32_t npollers, uint32_t max_entities,
 			struct sched_domain **ret_dom)
@@ -444,6 +385,8 @@ int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t an
 	d->antic_ns = mode == SCHED_MODE_FAIR ? antic_ns : 0;
 	d->max_entities = max_entities;
 	d->lead_cost = SCHED_LEAD_COST;
+	d->learn.enabled = true;
+	d->learn.min_depth = UINT32_MAX;
 	*ret_dom = d;
 	return 0;
 
@@ -897,34 +840,36 @@ static void charge_fair(struct sched_entity *e, uint64_t cost, uint64_t bytes,
 	ready_update(e);
 }
 
-void sched_dispatched(struct sched *s, struct sched_entity *e, const struct sched_io *io,
-		      uint64_t now)
+unsigned sched_dispatched(struct sched *s, struct sched_entity *e, const struct sched_io *io,
+			  uint64_t now)
 {
-	uint64_t cost = sched_model_cost(&e->dom->model, io,
-					 io->op != SCHED_IO_FLUSH && io->offset == e->next_offset);
+	bool seq = io->op != SCHED_IO_FLUSH && io->offset == e->next_offset;
+	uint64_t cost = sched_model_cost(&e->dom->model, io, seq);
 	uint64_t bytes = io->op == SCHED_IO_FLUSH ? 0 : io->bytes;
+	unsigned cls = sched_learn_class(e->dom, io, seq);
 	struct sched_dq *q;
 
 	if (io->op != SCHED_IO_FLUSH)
 		e->next_offset = io->offset + io->bytes;
-	add(&e->dom->inflight, 1u);
+	if (!add(&e->dom->inflight, 1u))
+		sched_learn_idle(e->dom);	/* the device was idle: not a device-bound window */
 	stat_add(&e->stats.inflight, 1);
 	stat_add(&e->stats.dispatched, 1);
 	stat_add(&e->stats.cost, cost);
 	if (!(e->flags & F_ADDED))
-		return;
+		return cls;
 	busy_update(e);
 
 	if (e->dom->mode == SCHED_MODE_FIFO) {
 		e->vtime = add(&e->dom->seq, 1) + 1;
 		if (in_heap(e, SCHED_HEAP_WEIGHT))
 			heap_fix(dq_of(s, e), SCHED_HEAP_WEIGHT, e);
-		return;
+		return cls;
 	}
 
 	charge_fair(e, cost, bytes, now);
 	if (!(e->flags & F_QUEUED))
-		return;
+		return cls;
 	q = dq_of(s, e);
 	if (e->flags & F_ACTIVE) {
 		if (e->flags & F_PARKED) {
@@ -938,6 +883,7 @@ void sched_dispatched(struct sched *s, struct sched_entity *e, const struct sche
 		heap_fix(q, SCHED_HEAP_ANTIC, e);
 	}
 	publish(s, q, now);
+	return cls;
 }
 
 /*

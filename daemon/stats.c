@@ -206,7 +206,8 @@ static json_t *tenant_json(const struct tenant *t)
 static json_t *domain_json(const struct domain *d)
 {
 	struct sched_domain_stats ds;
-	struct sched_model m;
+	struct sched_learn_stats ls;
+	struct sched_model m, now;
 	double iops = 0, bps = 0;
 	uint64_t ops = 0;
 
@@ -223,12 +224,16 @@ static json_t *domain_json(const struct domain *d)
 		bps += r ? r->bps : 0;
 	}
 	sched_domain_model(d->sd, &m);
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:o}", "domain", d->key,
-			 "tenants", (int)d->tenants, "busy", (json_int_t)ds.busy,
+	sched_domain_model_now(d->sd, &now);
+	sched_domain_learn_stats(d->sd, &ls);
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:o, s:o, s:{s:b, s:I, s:I}}",
+			 "domain", d->key, "tenants", (int)d->tenants, "busy", (json_int_t)ds.busy,
 			 "inflight", (json_int_t)ds.inflight,
 			 "inflight_cap", (json_int_t)ds.inflight_cap, "ops", (json_int_t)ops,
 			 "iops", iops, "bps", bps, "calibrated", d->calibrated,
-			 "cost_model", model_json(&m));
+			 "cost_model", model_json(&m), "cost_model_now", model_json(&now),
+			 "cost_learning", "on", ls.on, "windows", (json_int_t)ls.windows,
+			 "refits", (json_int_t)ls.refits);
 }
 
 json_t *stats_domains_json(const struct tenant *only)

@@ -16,7 +16,7 @@ E2E_SCRIPTS := $(sort $(wildcard tests/e2e/e2e_*.sh))
 
 # What a unit test links besides its own object and TEST_LIBS.
 $(B)/tests/test_request: $(OBJDIR)/daemon/request.o
-$(B)/tests/test_sched: $(OBJDIR)/daemon/sched.o
+$(B)/tests/test_sched: $(OBJDIR)/daemon/sched.o $(OBJDIR)/daemon/sched_model.o
 $(foreach t,$(UNIT_TESTS),$(eval $(B)/tests/$(t): $(OBJDIR)/tests/unit/$(t).o $$(TEST_LIBS)))
 $(B)/tests/test_peer_ram: $(OBJDIR)/vmm-shim/peer_ram.o
 # test_lifecycle drives the real tenant and poller code in-process (poller_test.h).

@@ -50,7 +50,7 @@ check() { if [ "$1" = 0 ]; then echo "ok - $2"; PASS=$((PASS + 1)); else echo "n
 export PVFS_SOCKET=$D/run/control.sock
 start_daemon() {
 	"$PVFSD" --runtime-dir "$D/run" --volume-dir "$D/vols" --metrics-listen none \
-		--io-threads 2 2>> "$D/pvfsd.log" &
+		--io-threads 2 "$@" 2>> "$D/pvfsd.log" &
 	PID=$!
 	for _ in $(seq 100); do
 		"$PVFSCTL" version > /dev/null 2>&1 && return 0
@@ -114,6 +114,11 @@ check "$?" "calibrate $KEY: $(tail -1 "$D/cal")"
 check "$([ "$(js 's["domains"][0]["calibrated"] and all(v > 0 for k, v in s["domains"][0]["cost_model"].items() if k.endswith("byte_ps")) and s["domains"][0]["cost_model"]["read_rand_ns"] + s["domains"][0]["cost_model"]["read_byte_ps"] > 0')" = True ] && echo 0)" \
 	"stats shows the measured model"
 MODEL=$(js 's["domains"][0]["cost_model"]')
+check "$([ "$(js 's["domains"][0]["cost_learning"]["on"] and s["domains"][0]["cost_model_now"] == s["domains"][0]["cost_model"]')" = True ] && echo 0)" \
+	"a calibrated domain learns online; nothing refitted yet, the model in force is the calibration"
+"$PVFSCTL" stats > "$D/stats.txt"
+check "$(grep -Eq "^$KEY .* (calibrated|learned \([0-9]+ refits\))\$" "$D/stats.txt" && echo 0)" \
+	"pvfsctl stats names the domain's model: $(grep "^$KEY" "$D/stats.txt")"
 ls "$D"/vols/.pvfs-calibrate.* > /dev/null 2>&1
 check "$([ $? != 0 ] && echo 0)" "the scratch file is gone"
 
@@ -121,11 +126,16 @@ stop_daemon
 start_daemon
 check "$([ "$(js 's["domains"][0]["calibrated"]')" = True ] && [ "$(js 's["domains"][0]["cost_model"]')" = "$MODEL" ] && echo 0)" \
 	"the model survives a restart (state file)"
+stop_daemon
+start_daemon --cost-learning no
+check "$([ "$(js 's["domains"][0]["calibrated"] and not s["domains"][0]["cost_learning"]["on"]')" = True ] && echo 0)" \
+	"pvfsd --cost-learning no: calibrated, not refined"
 "$PVFSCTL" calibrate "$KEY" --fixed > /dev/null
 check "$?" "calibrate --fixed"
 stop_daemon
 start_daemon
-check "$([ "$(js 's["domains"][0]["calibrated"]')" = False ] && echo 0)" "--fixed is kept across a restart too"
+check "$([ "$(js 's["domains"][0]["calibrated"] or s["domains"][0]["cost_learning"]["on"]')" = False ] && echo 0)" \
+	"--fixed is kept across a restart too, and the fixed model is not refined"
 
 # Hostile set_cost_model calls: refused, and pvfsd still answers.
 "$PYTHON" - "$PVFS_SOCKET" "$KEY" <<'EOF'

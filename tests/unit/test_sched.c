@@ -1466,7 +1466,8 @@ static void test_mp_move(void)
 
 /*
  * Real threads: four pollers' threads share one domain and run pick,
- * dispatch, complete, activate and deactivate concurrently (the shared
+ * dispatch, complete, activate and deactivate concurrently, and learn the
+ * domain's cost model while the control thread sets it (the shared
  * state is atomics only; run under TSan this checks it is race-free). The
  * totals must balance: every dispatch completed, the domain back at 0 in
  * flight and 0 busy, every thread served, and the in-flight count
@@ -1490,6 +1491,7 @@ static void *mt_thread(void *p)
 {
 	struct mt_arg *a = p;
 	struct sched_entity *pend[64];
+	unsigned cls[64];
 	uint32_t npend = 0;
 	uint64_t now = now_ns(), wake, x = 88172645463325252ull + a->s.idx;
 
@@ -1511,7 +1513,7 @@ static void *mt_thread(void *p)
 		if (e && npend < ARRAY_SIZE(pend)) {
 			struct sched_io io = { .op = SCHED_IO_READ, .bytes = 4096 };
 
-			sched_dispatched(&a->s, e, &io, now);
+			cls[npend] = sched_dispatched(&a->s, e, &io, now);
 			pend[npend++] = e;
 			a->dispatched++;
 		}
@@ -1521,7 +1523,10 @@ static void *mt_thread(void *p)
 		if (npend && (rnd(&x) % 2 || npend == ARRAY_SIZE(pend))) {
 			uint32_t k = (uint32_t)(rnd(&x) % npend);
 
+			/* Learning on a virtual clock: 100 us per iteration, windows close. */
+			sched_learn(pend[k], cls[k], 4096, (uint64_t)it * 100000 + 1);
 			sched_completed(&a->s, pend[k], 50000, now);
+			cls[k] = cls[npend - 1];
 			pend[k] = pend[--npend];
 			a->completed++;
 		}
@@ -1546,10 +1551,16 @@ static void test_mp_threads(void)
 	uint32_t max = 0;
 	bool served = true;
 
+	static const struct sched_model model = { .rand_ns = { 10000, 30000 },
+						  .byte_ps = { 100, 200 } };
+	struct sched_model now_model;
+	struct sched_learn_stats ls;
+
 	if (sched_domain_create(SCHED_MODE_FAIR, 32, SCHED_ANTIC_NS_DEFAULT, MT_THREADS, 4, &d) < 0) {
 		TL_CHECK(0, "threads: sched_domain_create");
 		return;
 	}
+	sched_domain_set_model(d, &model);	/* calibrated: completions are learned from */
 	for (int i = 0; i < MT_THREADS; i++) {
 		a[i].d = d;
 		sched_init(&a[i].s, (uint32_t)i);
@@ -1557,6 +1568,13 @@ static void test_mp_threads(void)
 			TL_CHECK(0, "threads: pthread_create");
 			return;
 		}
+	}
+	/* The control thread's side of the cost model, racing the pollers' learning. */
+	for (int i = 0; i < 200; i++) {
+		sched_domain_set_model(d, &model);
+		sched_domain_set_learning(d, i % 3 != 0);
+		sched_domain_learn_stats(d, &ls);
+		sched_domain_model_now(d, &now_model);
 	}
 	for (int i = 0; i < MT_THREADS; i++)
 		pthread_join(th[i], NULL);
@@ -1652,6 +1670,227 @@ static void test_cost_model(void)
 	t_destroy(&t);
 }
 
+/*
+ * Online refinement of a calibrated model (sched_model.c), on a simulated
+ * device that serves one request at a time in arrival order with a true
+ * cost per kind: a window in which it is kept busy is exactly its
+ * requests' cost, which is what the refinement assumes of a saturated
+ * device. The calibration is wrong on purpose; tenants switch on and off
+ * with different periods, so the windows' mixes vary and the classes can
+ * be told apart.
+ */
+struct lten {
+	struct sched_entity se;		/* first */
+	enum sched_io_op op;
+	uint32_t qd;			/* requests it keeps in flight while on */
+	uint64_t period;		/* on for a period, off for the next; 0 = always on */
+	uint32_t inflight;
+};
+
+struct lreq {
+	uint64_t done;
+	struct lten *t;
+	unsigned cls;
+};
+
+struct lsim {
+	struct tsched s;
+	uint64_t now, busy_until, truth[3];	/* ns per read, write, flush */
+	struct lten t[4];
+	int nt;
+	struct lreq q[512];
+	uint32_t head, n;
+	uint64_t rng;
+};
+
+static bool lten_on(const struct lsim *m, const struct lten *t)
+{
+	return !t->period || (m->now / t->period) % 2 == 0;
+}
+
+static void lsim_run(struct lsim *m, uint64_t until)
+{
+	while (m->now < until) {
+		struct sched_entity *e;
+		uint64_t wake, next = until;
+
+		for (int i = 0; i < m->nt; i++) {
+			struct lten *t = &m->t[i];
+
+			if (lten_on(m, t) && t->inflight < t->qd)
+				t_activate(&m->s, &t->se, m->now);
+			else
+				t_deactivate(&m->s, &t->se, m->now);
+			if (t->period)
+				next = MIN(next, (m->now / t->period + 1) * t->period);
+		}
+		while ((e = t_pick(&m->s, m->now, &wake))) {
+			struct lten *t = (struct lten *)e;
+			struct sched_io io = { .op = t->op, .bytes = t->op == SCHED_IO_FLUSH ? 0 : 4096,
+					       .offset = (rnd(&m->rng) % (1u << 20)) * 8192 + 4096 };
+			struct lreq *r = &m->q[(m->head + m->n++) % 512];
+
+			r->t = t;
+			r->cls = sched_dispatched(&m->s.s, e, &io, m->now);
+			m->busy_until = MAX(m->busy_until, m->now) + m->truth[t->op];
+			r->done = m->busy_until;
+			if (++t->inflight >= t->qd)
+				t_deactivate(&m->s, e, m->now);
+		}
+		if (wake != UINT64_MAX)
+			next = MIN(next, wake);
+		if (m->n)
+			next = MIN(next, m->q[m->head].done);
+		m->now = MAX(m->now, next);
+		while (m->n && m->q[m->head].done <= m->now) {
+			struct lreq *r = &m->q[m->head];
+
+			m->head = (m->head + 1) % 512;
+			m->n--;
+			sched_learn(&r->t->se, r->cls, r->t->op == SCHED_IO_FLUSH ? 0 : 4096, m->now);
+			t_completed(&m->s, &r->t->se, 0, m->now);
+			r->t->inflight--;
+		}
+	}
+}
+
+/*
+ * A calibrated domain: reads 10 us, writes and flushes mispriced. Tenants:
+ * two reading (always on, 32 deep each: the device never drops below the
+ * probe's depth), one writing (on/off every 200 ms), one flushing (every
+ * 300 ms). Equal weights.
+ */
+static void lsim_init(struct lsim *m, uint64_t write_ns, uint64_t flush_ns, uint32_t qd)
+{
+	static const struct sched_model calib = { .seq_ns = { 5000, 5000 },
+						  .rand_ns = { 10000, 10000 },
+						  .flush_ns = 50000 };
+	struct sched_qos q = qos_w(100);
+
+	memset(m, 0, sizeof(*m));
+	m->rng = 42;
+	m->truth[SCHED_IO_READ] = 10000;
+	m->truth[SCHED_IO_WRITE] = write_ns;
+	m->truth[SCHED_IO_FLUSH] = flush_ns;
+	t_init(&m->s, SCHED_MODE_FAIR, 64, 8);
+	sched_domain_set_model(m->s.d, &calib);
+	m->nt = 4;
+	m->t[0] = (struct lten){ .op = SCHED_IO_READ, .qd = qd };
+	m->t[1] = (struct lten){ .op = SCHED_IO_READ, .qd = qd };
+	m->t[2] = (struct lten){ .op = SCHED_IO_WRITE, .qd = qd, .period = 200 * MS };
+	m->t[3] = (struct lten){ .op = SCHED_IO_FLUSH, .qd = 1, .period = 300 * MS };
+	for (int i = 0; i < m->nt; i++)
+		t_add(&m->s, &m->t[i].se, &q, 0);
+}
+
+static void lsim_destroy(struct lsim *m)
+{
+	lsim_run(m, m->now + 100 * MS);		/* nothing left in flight after this */
+	for (int i = 0; i < m->nt; i++) {
+		m->t[i].qd = 0;
+		t_deactivate(&m->s, &m->t[i].se, m->now);
+	}
+	while (m->n)
+		lsim_run(m, m->now + 10 * MS);
+	for (int i = 0; i < m->nt; i++)
+		t_remove(&m->s, &m->t[i].se);
+	t_destroy(&m->s);
+}
+
+/*
+ * Reader's device time over the writer's, equal weights, where the order
+ * is the scheduler's (model_race: an instant device), charged by the
+ * model in force in m's domain and timed by the truth.
+ */
+static double lsim_share(struct lsim *m)
+{
+	struct sched_io rr = { .op = SCHED_IO_READ, .bytes = 4096, .offset = 1ull << 40 };
+	struct sched_io rw = { .op = SCHED_IO_WRITE, .bytes = 4096, .offset = 1ull << 40 };
+	struct sched_model now;
+	struct tsched t;
+	uint64_t na, nb;
+
+	sched_domain_model_now(m->s.d, &now);
+	t_init(&t, SCHED_MODE_FAIR, 64, 4);
+	sched_domain_set_model(t.d, &now);
+	na = model_race(&t, &rr, false, &rw, &nb);
+	t_destroy(&t);
+	return (double)(na * m->truth[SCHED_IO_READ]) / (double)(nb * m->truth[SCHED_IO_WRITE]);
+}
+
+static void test_cost_learning(void)
+{
+	struct sched_model got, base;
+	struct sched_learn_stats ls;
+	struct lsim m;
+	double share;
+
+	/* Writes really cost 3x a read, flushes 150 us (calibrated 10 us, 50 us). */
+	lsim_init(&m, 30000, 150000, 32);
+	sched_domain_set_learning(m.s.d, false);
+	share = lsim_share(&m);
+	TL_CHECK(share < 0.5,
+		 "learn: as calibrated, the mispriced writer gets %.2fx a reader's device time",
+		 1 / share);
+	sched_domain_set_learning(m.s.d, true);
+	lsim_run(&m, m.now + 30 * SEC);
+	sched_domain_learn_stats(m.s.d, &ls);
+	sched_domain_model_now(m.s.d, &got);
+	sched_domain_model(m.s.d, &base);
+	printf("# learned: read %llu ns, write %llu ns, flush %llu ns; %llu windows, %llu refits\n",
+	       (unsigned long long)got.rand_ns[0], (unsigned long long)got.rand_ns[1],
+	       (unsigned long long)got.flush_ns, (unsigned long long)ls.windows,
+	       (unsigned long long)ls.refits);
+	TL_CHECK(ls.on && ls.windows >= 400 && ls.refits >= 400,
+		 "learn: a saturated device gives windows (%llu) and refits (%llu)",
+		 (unsigned long long)ls.windows, (unsigned long long)ls.refits);
+	TL_CHECK(rel_err((double)got.rand_ns[1], 30000) <= 0.10 &&
+		 rel_err((double)got.rand_ns[0], 10000) <= 0.10 &&
+		 rel_err((double)got.flush_ns, 150000) <= 0.15,
+		 "learn: random write %llu ns (true 30000), read %llu (10000), flush %llu (150000)",
+		 (unsigned long long)got.rand_ns[1], (unsigned long long)got.rand_ns[0],
+		 (unsigned long long)got.flush_ns);
+	TL_CHECK(base.rand_ns[1] == 10000 && base.flush_ns == 50000,
+		 "learn: the calibration as set is kept apart (state file, stats)");
+	share = lsim_share(&m);
+	TL_CHECK(rel_err(share, 1.0) <= 0.10,
+		 "learn: as learned, equal weights get equal device time (reader / writer %.3f)",
+		 share);
+	sched_domain_set_learning(m.s.d, false);
+	sched_domain_model_now(m.s.d, &got);
+	TL_CHECK(!memcmp(&got, &base, sizeof(got)), "learn: switched off, back to the calibration");
+	lsim_destroy(&m);
+
+	/* However slow a class really is, it moves at most SCHED_LEARN_CLAMP times. */
+	lsim_init(&m, 1000000, 50000, 32);
+	lsim_run(&m, 20 * SEC);
+	sched_domain_model_now(m.s.d, &got);
+	TL_CHECK(got.rand_ns[1] == 10000 * SCHED_LEARN_CLAMP,
+		 "learn: a write 100x its price is charged %llu ns, the clamp (%u x 10000)",
+		 (unsigned long long)got.rand_ns[1], SCHED_LEARN_CLAMP);
+	lsim_destroy(&m);
+
+	/* Never device-bound (a few requests in flight): nothing is learned. */
+	lsim_init(&m, 30000, 150000, 4);
+	lsim_run(&m, 10 * SEC);
+	sched_domain_learn_stats(m.s.d, &ls);
+	sched_domain_model_now(m.s.d, &got);
+	TL_CHECK(ls.windows == 0 && got.rand_ns[1] == 10000,
+		 "learn: at depth 4-13 (below %u) no window counts (%llu), the model stays",
+		 SCHED_LEARN_DEPTH, (unsigned long long)ls.windows);
+	lsim_destroy(&m);
+
+	/* The fixed model is never refined. */
+	lsim_init(&m, 30000, 150000, 32);
+	sched_domain_set_model(m.s.d, &(struct sched_model){ 0 });
+	lsim_run(&m, 5 * SEC);
+	sched_domain_learn_stats(m.s.d, &ls);
+	sched_domain_model_now(m.s.d, &got);
+	TL_CHECK(!ls.on && ls.windows == 0 && !got.rand_ns[1] && !got.flush_ns,
+		 "learn: an uncalibrated domain keeps the fixed model");
+	lsim_destroy(&m);
+}
+
 #ifdef __SANITIZE_THREAD__
 #define UNDER_TSAN 1
 #elif defined(__has_feature)
@@ -1687,6 +1926,7 @@ int main(void)
 	test_stress();
 	test_latency_target();
 	test_cost_model();
+	test_cost_learning();
 	test_mp_equal();
 	test_mp_weights();
 	test_mp_limits();
