@@ -387,6 +387,8 @@ int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t an
 	d->lead_cost = SCHED_LEAD_COST;
 	d->learn.enabled = true;
 	d->learn.min_depth = UINT32_MAX;
+	for (int c = 0; c < SCHED_LC_NR; c++)
+		d->scale[c] = SCHED_SCALE_ONE;
 	*ret_dom = d;
 	return 0;
 
@@ -848,6 +850,9 @@ unsigned sched_dispatched(struct sched *s, struct sched_entity *e, const struct 
 	uint64_t bytes = io->op == SCHED_IO_FLUSH ? 0 : io->bytes;
 	unsigned cls = sched_learn_class(e->dom, io, seq);
 	struct sched_dq *q;
+
+	if (cls < SCHED_LC_NR)	/* learned online (sched_model.c) */
+		cost = MAX(1ull, cost * ld(&e->dom->scale[cls]) / SCHED_SCALE_ONE);
 
 	if (io->op != SCHED_IO_FLUSH)
 		e->next_offset = io->offset + io->bytes;

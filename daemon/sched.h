@@ -180,52 +180,56 @@ struct sched_model {
 #define SCHED_MODEL_PS_MAX	1000000ull	/* 1 us per byte (1 MB/s) */
 
 /*
- * Online refinement of a calibrated model (sched_learn.c). Completions are
- * counted per class in windows of SCHED_LEARN_WINDOW_NS; a window in which
- * the domain kept at least SCHED_LEARN_DEPTH requests in flight (or its
- * whole cap, if smaller) the whole time was device-bound: its length is
- * the device time that its requests cost, the same quantity the probe
- * measured (pvfsctl calibrate: 1 / requests/s at queue depth 32). Each
- * such window is one row of a least-squares fit of the coefficients to
- * those times, kept with exponential forgetting and held towards the
- * calibrated values (a ridge prior), so that only what the windows tell
- * apart moves: a class whose share never varies between windows keeps its
- * calibrated cost. Every coefficient stays within a factor
- * SCHED_LEARN_CLAMP of its calibrated value, whatever tenants do.
+ * Online refinement of a calibrated model (sched_model.c). The model's
+ * shape (per request and per byte, as calibrated) is kept; what is learned
+ * is one scale per class of request (sequential and random reads and
+ * writes, flushes) that multiplies its calibrated cost. Completions are
+ * summed per class, at their calibrated cost, in windows of
+ * SCHED_LEARN_WINDOW_NS; a window in which the domain kept at least
+ * SCHED_LEARN_DEPTH requests in flight (or its whole cap, if smaller) the
+ * whole time was device-bound: its length is the device time its
+ * requests cost, the same quantity the probe measured (pvfsctl calibrate:
+ * 1 / requests/s at queue depth 32). Each such window is one row of a
+ * least-squares fit of the scales, kept with exponential forgetting and
+ * held towards 1 (a ridge prior), so that only what the windows tell apart
+ * moves: a class whose share never varies between windows keeps its
+ * calibrated cost. Every scale stays within [1 / SCHED_LEARN_CLAMP,
+ * SCHED_LEARN_CLAMP], whatever tenants do.
  */
 enum sched_learn_class {
 	SCHED_LC_SEQ_READ, SCHED_LC_RAND_READ, SCHED_LC_SEQ_WRITE, SCHED_LC_RAND_WRITE,
 	SCHED_LC_FLUSH,
-	SCHED_LC_NR,		/* requests counted per class; then bytes read, bytes written */
+	SCHED_LC_NR,
 	SCHED_LC_NONE = 255,	/* not a sample (fixed model, learning off) */
 };
-#define SCHED_LEARN_FEATURES	(SCHED_LC_NR + 2)
 #define SCHED_LEARN_WINDOW_NS	50000000ull	/* 50 ms */
 #define SCHED_LEARN_DEPTH	32u		/* the probe's queue depth */
 #define SCHED_LEARN_MIN_OPS	32u		/* completions in a window that counts */
 #define SCHED_LEARN_MIN_WINDOWS	20u		/* saturated windows before a refit */
-#define SCHED_LEARN_CLAMP	4u		/* refined within [calibrated / 4, x 4] */
+#define SCHED_LEARN_CLAMP	4u		/* scales within [1/4, 4] */
+#define SCHED_SCALE_ONE		1024u		/* a scale of 1.0, fixed point */
 
 /* What a domain's refinement did; sched_domain_learn_stats, any thread. */
 struct sched_learn_stats {
 	bool on;		/* the domain is calibrated and learning is enabled */
 	uint64_t windows;	/* saturated windows taken as samples */
-	uint64_t refits;	/* times the model in force was refitted */
+	uint64_t refits;	/* times the scales were refitted */
+	double scale[SCHED_LC_NR];	/* in force: multiplies each class's calibrated cost */
 };
 
-/* Private to sched_learn.c. */
+/* Private to sched_model.c. */
 struct sched_learn {
 	/* The window being counted: every poller adds to it (relaxed atomics). */
 	uint64_t start __attribute__((aligned(64)));
-	uint64_t x[SCHED_LEARN_FEATURES];
+	uint64_t x[SCHED_LC_NR];	/* calibrated cost (ns) completed per class */
 	uint32_t min_depth;	/* smallest in-flight count seen; 0 after an idle moment */
 	uint32_t n;		/* completions counted */
 	/* The fit: one window closer at a time, under `lock`. */
 	uint32_t lock __attribute__((aligned(64)));
 	bool enabled;		/* pvfsd --cost-learning (atomic) */
 	bool on;		/* enabled and calibrated (atomic) */
-	double ata[SCHED_LEARN_FEATURES][SCHED_LEARN_FEATURES];
-	double atb[SCHED_LEARN_FEATURES];
+	double ata[SCHED_LC_NR][SCHED_LC_NR];
+	double atb[SCHED_LC_NR];
 	double mass;		/* sum of the forgetting weights of the rows */
 	uint64_t windows, refits;	/* atomics */
 };
@@ -325,8 +329,8 @@ struct sched_domain {
 	uint64_t vnow;		/* system virtual time */
 	uint64_t seq;		/* FIFO round-robin order */
 	uint64_t lat_window_end;
-	struct sched_model model;	/* in force; fields read and written with relaxed atomics */
-	struct sched_model base;	/* as set (calibrated); model is base refined online */
+	struct sched_model model;	/* fields read and written with relaxed atomics */
+	uint32_t scale[SCHED_LC_NR];	/* learned, SCHED_SCALE_ONE = 1.0 (atomics) */
 	struct sched_learn learn;
 	uint64_t lead_cost;	/* how far ahead of the front an entity may go, in cost */
 	uint32_t lat_state;	/* LAT_MISSED | LAT_MET in this window */
@@ -360,13 +364,12 @@ int sched_model_validate(const struct sched_model *m);
 /*
  * sched_domain_set_model - use m from the next dispatch on (any thread;
  * a dispatch racing with it may mix old and new coefficients once); what
- * was learned for the previous model is forgotten.
- * sched_domain_model - a copy of the model as set (the calibration).
- * sched_domain_model_now - a copy of the model in force (refined online).
+ * was learned for the previous model is forgotten (scales back to 1).
+ * sched_domain_model - a copy of the model as set (the calibration); the
+ * learned scales are in sched_domain_learn_stats.
  */
 int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m);
 void sched_domain_model(const struct sched_domain *d, struct sched_model *ret);
-void sched_domain_model_now(const struct sched_domain *d, struct sched_model *ret);
 
 /*
  * sched_domain_set_learning - refine d's model online (sched_learn.c) while
@@ -454,10 +457,11 @@ unsigned sched_dispatched(struct sched *s, struct sched_entity *e, const struct 
 
 /*
  * sched_learn - a request of e in class cls (sched_dispatched's answer) of
- * `bytes` completed successfully at now, after reaching the device; call
- * it before that request's sched_completed(). Refines the domain's model
- * (see SCHED_LEARN_*); costs a few relaxed atomics, and a small fit once
- * per window on whichever poller closes it. Nothing for SCHED_LC_NONE.
+ * `bytes` (0 for a flush) completed successfully at now, after reaching
+ * the device; call it before that request's sched_completed(). Refines
+ * the domain's scales (see SCHED_LEARN_*); costs a few relaxed atomics,
+ * and a small fit once per window on whichever poller closes it. Nothing
+ * for SCHED_LC_NONE.
  */
 void sched_learn(struct sched_entity *e, unsigned cls, uint32_t bytes, uint64_t now);
 

@@ -12,23 +12,28 @@
  * the probe's queue depth is device-bound, so its length W is what its
  * completions cost:
  *
- *     W = sum_k x_k * c_k * m_k
+ *     W = sum_c z_c * s_c
  *
- * x_k the window's counts (requests per class, bytes read, bytes written),
- * c_k the calibrated coefficients, m_k the unknown multipliers (1 = the
- * calibration holds). z_k = x_k * c_k is the time the calibration predicts
- * for feature k, so the rows are in nanoseconds whatever the device and the
- * prior "m = 1" has the same scale for every feature. Ridge least squares
- * with forgetting (weight SCHED_LEARN_KEEP per window):
+ * z_c the calibrated cost of the window's completions of class c (so the
+ * rows are in nanoseconds whatever the device), s_c the unknown scales
+ * (1 = the calibration holds). Why a scale per class and not a coefficient
+ * per term: the per-request and per-byte terms of one class are issued
+ * together (a tenant doing 4 KiB reads moves both in a fixed proportion),
+ * so a fit of both would split their sum arbitrarily and misprice the
+ * same class at other sizes; the calibrated shape is kept instead. Ridge
+ * least squares with forgetting (weight SCHED_LEARN_KEEP per window):
  *
- *     (Z'Z + L) m = Z'W + L 1,  L = diag(Z'Z) / 20
+ *     (Z'Z + L) s = Z'W + L 1,  L_cc = Z'Z_cc / 20 + trace(Z'Z) / 1000 / C
  *
- * A direction the windows never vary along (two classes always in the same
- * proportion) stays where the calibration put it instead of being split
- * arbitrarily; classes whose share changes between windows (tenants come,
- * go, burst) are told apart. The multipliers are clamped to
- * [1 / SCHED_LEARN_CLAMP, SCHED_LEARN_CLAMP]: a tenant can move its class's
- * price only by really making the device slower or faster, and never far.
+ * The first term holds a class to its calibration in proportion to its
+ * own evidence, the second keeps a class seen a handful of times from
+ * absorbing the other classes' noise. A direction the windows never vary
+ * along (two classes always in the same proportion) stays where the
+ * calibration put it instead of being split arbitrarily; classes whose
+ * share changes between windows (tenants come, go, burst) are told apart.
+ * The scales are clamped to [1 / SCHED_LEARN_CLAMP, SCHED_LEARN_CLAMP]: a
+ * tenant can move its class's price only by really making the device
+ * slower or faster, and never far.
  *
  * Threading: counting is relaxed atomics in the domain's own cache lines;
  * the poller whose completion ends a window (a compare-and-swap on its
@@ -45,9 +50,10 @@
 #include "sched.h"
 #include "util.h"
 
-#define F SCHED_LEARN_FEATURES
+#define C SCHED_LC_NR
 #define SCHED_LEARN_KEEP 0.99	/* forgetting: a window's weight after the next */
-#define SCHED_LEARN_RIDGE 0.05	/* the prior's weight, relative to a feature's own evidence */
+#define SCHED_LEARN_RIDGE 0.05	/* the prior's weight, relative to a class's own evidence */
+#define SCHED_LEARN_FLOOR 0.001	/* ... and relative to the mean class's */
 
 #define ld(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define st(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -134,11 +140,17 @@ static void learn_reset(struct sched_learn *l)
 	memset(l->ata, 0, sizeof(l->ata));
 	memset(l->atb, 0, sizeof(l->atb));
 	l->mass = 0;
-	for (int k = 0; k < F; k++)
-		st(&l->x[k], 0ull);
+	for (int c = 0; c < C; c++)
+		st(&l->x[c], 0ull);
 	st(&l->n, 0u);
 	st(&l->min_depth, UINT32_MAX);
 	st(&l->start, 0ull);
+}
+
+static void scales_reset(struct sched_domain *d)
+{
+	for (int c = 0; c < C; c++)
+		st(&d->scale[c], SCHED_SCALE_ONE);
 }
 
 int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
@@ -149,9 +161,9 @@ int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
 	if (r < 0)
 		return r;
 	learn_lock(l);
-	model_store(&d->base, m);
 	model_store(&d->model, m);
 	st(&d->lead_cost, lead_of(m));
+	scales_reset(d);
 	learn_reset(l);
 	st(&l->on, ld(&l->enabled) && !model_fixed(m));
 	learn_unlock(l);
@@ -160,29 +172,20 @@ int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
 
 void sched_domain_model(const struct sched_domain *d, struct sched_model *ret)
 {
-	model_load(&d->base, ret);
-}
-
-void sched_domain_model_now(const struct sched_domain *d, struct sched_model *ret)
-{
 	model_load(&d->model, ret);
 }
 
 void sched_domain_set_learning(struct sched_domain *d, bool enabled)
 {
 	struct sched_learn *l = &d->learn;
-	struct sched_model base;
+	struct sched_model m;
 
 	learn_lock(l);
 	st(&l->enabled, enabled);
-	model_load(&d->base, &base);
-	if (!enabled) {
-		/* Back to the calibration as set. */
-		model_store(&d->model, &base);
-		st(&d->lead_cost, lead_of(&base));
-	}
+	model_load(&d->model, &m);
+	scales_reset(d);	/* back to the calibration as set, or afresh */
 	learn_reset(l);
-	st(&l->on, enabled && !model_fixed(&base));
+	st(&l->on, enabled && !model_fixed(&m));
 	learn_unlock(l);
 }
 
@@ -191,32 +194,17 @@ void sched_domain_learn_stats(const struct sched_domain *d, struct sched_learn_s
 	ret->on = ld(&d->learn.on);
 	ret->windows = ld(&d->learn.windows);
 	ret->refits = ld(&d->learn.refits);
+	for (int c = 0; c < C; c++)
+		ret->scale[c] = (double)ld(&d->scale[c]) / SCHED_SCALE_ONE;
 }
 
-/*
- * The calibrated coefficient of each feature, in ns per request or per
- * byte; a flush is priced as sched_model_cost prices it.
- */
-static void base_coefs(const struct sched_model *b, double *c)
+/* Solve a x = y (C x C, Gaussian elimination with partial pivoting); false if singular. */
+static bool solve(double a[C][C], double *y, double *x)
 {
-	struct sched_io fl = { .op = SCHED_IO_FLUSH };
-
-	c[SCHED_LC_SEQ_READ] = (double)b->seq_ns[0];
-	c[SCHED_LC_RAND_READ] = (double)b->rand_ns[0];
-	c[SCHED_LC_SEQ_WRITE] = (double)b->seq_ns[1];
-	c[SCHED_LC_RAND_WRITE] = (double)b->rand_ns[1];
-	c[SCHED_LC_FLUSH] = (double)sched_model_cost(b, &fl, false);
-	c[SCHED_LC_NR] = (double)b->byte_ps[0] / 1000.0;
-	c[SCHED_LC_NR + 1] = (double)b->byte_ps[1] / 1000.0;
-}
-
-/* Solve a x = y (F x F, Gaussian elimination with partial pivoting); false if singular. */
-static bool solve(double a[F][F], double *y, double *x)
-{
-	for (int col = 0; col < F; col++) {
+	for (int col = 0; col < C; col++) {
 		int piv = col;
 
-		for (int r = col + 1; r < F; r++)
+		for (int r = col + 1; r < C; r++)
 			if (__builtin_fabs(a[r][col]) > __builtin_fabs(a[piv][col]))
 				piv = r;
 		if (!(__builtin_fabs(a[piv][col]) > 1e-300))
@@ -224,7 +212,7 @@ static bool solve(double a[F][F], double *y, double *x)
 		if (piv != col) {
 			double t;
 
-			for (int k = 0; k < F; k++) {
+			for (int k = 0; k < C; k++) {
 				t = a[col][k];
 				a[col][k] = a[piv][k];
 				a[piv][k] = t;
@@ -233,46 +221,37 @@ static bool solve(double a[F][F], double *y, double *x)
 			y[col] = y[piv];
 			y[piv] = t;
 		}
-		for (int r = col + 1; r < F; r++) {
+		for (int r = col + 1; r < C; r++) {
 			double f = a[r][col] / a[col][col];
 
-			for (int k = col; k < F; k++)
+			for (int k = col; k < C; k++)
 				a[r][k] -= f * a[col][k];
 			y[r] -= f * y[col];
 		}
 	}
-	for (int r = F - 1; r >= 0; r--) {
+	for (int r = C - 1; r >= 0; r--) {
 		double v = y[r];
 
-		for (int k = r + 1; k < F; k++)
+		for (int k = r + 1; k < C; k++)
 			v -= a[r][k] * x[k];
 		x[r] = v / a[r][r];
 	}
 	return true;
 }
 
-static uint64_t scaled(uint64_t base, double m, uint64_t max)
-{
-	double v = (double)base * m;
-
-	return v >= (double)max ? max : (uint64_t)(v + 0.5);
-}
-
-/* Add the window (counts x, length w_ns) to the fit and refit (under the lock). */
+/* Add the window (calibrated cost per class x, length w_ns) and refit (under the lock). */
 static void learn_window(struct sched_domain *d, const uint64_t *x, uint64_t w_ns)
 {
 	struct sched_learn *l = &d->learn;
-	struct sched_model b, m;
-	double c[F], z[F], a[F][F], y[F], mult[F], lambda;
+	double z[C], a[C][C], y[C], sc[C], trace = 0;
 
-	model_load(&d->base, &b);
-	base_coefs(&b, c);
-	for (int k = 0; k < F; k++)
-		z[k] = (double)x[k] * c[k];
-	for (int i = 0; i < F; i++) {
-		for (int j = 0; j < F; j++)
+	for (int c = 0; c < C; c++)
+		z[c] = (double)x[c];
+	for (int i = 0; i < C; i++) {
+		for (int j = 0; j < C; j++)
 			l->ata[i][j] = l->ata[i][j] * SCHED_LEARN_KEEP + z[i] * z[j];
 		l->atb[i] = l->atb[i] * SCHED_LEARN_KEEP + z[i] * (double)w_ns;
+		trace += l->ata[i][i];
 	}
 	l->mass = l->mass * SCHED_LEARN_KEEP + 1.0;
 	__atomic_fetch_add(&l->windows, 1ull, __ATOMIC_RELAXED);
@@ -280,31 +259,21 @@ static void learn_window(struct sched_domain *d, const uint64_t *x, uint64_t w_n
 		return;
 
 	memcpy(a, l->ata, sizeof(a));
-	for (int k = 0; k < F; k++) {
-		lambda = l->ata[k][k] * SCHED_LEARN_RIDGE + 1.0;
-		a[k][k] += lambda;
-		y[k] = l->atb[k] + lambda;
+	for (int c = 0; c < C; c++) {
+		double lambda = l->ata[c][c] * SCHED_LEARN_RIDGE + trace * SCHED_LEARN_FLOOR / C + 1.0;
+
+		a[c][c] += lambda;
+		y[c] = l->atb[c] + lambda;
 	}
-	if (!solve(a, y, mult))
+	if (!solve(a, y, sc))
 		return;
-	for (int k = 0; k < F; k++) {
-		if (!(mult[k] >= 1.0 / SCHED_LEARN_CLAMP))	/* also NaN */
-			mult[k] = 1.0 / SCHED_LEARN_CLAMP;
-		else if (mult[k] > SCHED_LEARN_CLAMP)
-			mult[k] = SCHED_LEARN_CLAMP;
+	for (int c = 0; c < C; c++) {
+		if (!(sc[c] >= 1.0 / SCHED_LEARN_CLAMP))	/* also NaN */
+			sc[c] = 1.0 / SCHED_LEARN_CLAMP;
+		else if (sc[c] > SCHED_LEARN_CLAMP)
+			sc[c] = SCHED_LEARN_CLAMP;
+		st(&d->scale[c], (uint32_t)(sc[c] * SCHED_SCALE_ONE + 0.5));
 	}
-	m.seq_ns[0] = scaled(b.seq_ns[0], mult[SCHED_LC_SEQ_READ], SCHED_MODEL_NS_MAX);
-	m.rand_ns[0] = scaled(b.rand_ns[0], mult[SCHED_LC_RAND_READ], SCHED_MODEL_NS_MAX);
-	m.seq_ns[1] = scaled(b.seq_ns[1], mult[SCHED_LC_SEQ_WRITE], SCHED_MODEL_NS_MAX);
-	m.rand_ns[1] = scaled(b.rand_ns[1], mult[SCHED_LC_RAND_WRITE], SCHED_MODEL_NS_MAX);
-	m.byte_ps[0] = scaled(b.byte_ps[0], mult[SCHED_LC_NR], SCHED_MODEL_PS_MAX);
-	m.byte_ps[1] = scaled(b.byte_ps[1], mult[SCHED_LC_NR + 1], SCHED_MODEL_PS_MAX);
-	/* A flush gets its own price once learned (it may have borrowed a write's). */
-	m.flush_ns = scaled((uint64_t)c[SCHED_LC_FLUSH], mult[SCHED_LC_FLUSH], SCHED_MODEL_NS_MAX);
-	if (!b.flush_ns && __builtin_fabs(mult[SCHED_LC_FLUSH] - 1.0) < 1e-9)
-		m.flush_ns = 0;
-	model_store(&d->model, &m);
-	st(&d->lead_cost, lead_of(&m));
 	__atomic_fetch_add(&l->refits, 1ull, __ATOMIC_RELAXED);
 }
 
@@ -329,15 +298,19 @@ void sched_learn(struct sched_entity *e, unsigned cls, uint32_t bytes, uint64_t 
 {
 	struct sched_domain *d = e->dom;
 	struct sched_learn *l = &d->learn;
+	struct sched_io io = { .offset = 0 };
 	uint32_t depth, min, sat;
-	uint64_t start, x[F];
+	uint64_t start, x[C];
 
 	if (cls >= SCHED_LC_NR || !ld(&l->on))
 		return;
-	__atomic_fetch_add(&l->x[cls], 1ull, __ATOMIC_RELAXED);
-	if (cls != SCHED_LC_FLUSH && bytes)
-		__atomic_fetch_add(&l->x[SCHED_LC_NR + (cls >= SCHED_LC_SEQ_WRITE)], (uint64_t)bytes,
-				   __ATOMIC_RELAXED);
+	io.op = cls == SCHED_LC_FLUSH ? SCHED_IO_FLUSH :
+		cls >= SCHED_LC_SEQ_WRITE ? SCHED_IO_WRITE : SCHED_IO_READ;
+	io.bytes = bytes;
+	__atomic_fetch_add(&l->x[cls], sched_model_cost(&d->model, &io,
+							cls == SCHED_LC_SEQ_READ ||
+							cls == SCHED_LC_SEQ_WRITE),
+			   __ATOMIC_RELAXED);
 	__atomic_fetch_add(&l->n, 1u, __ATOMIC_RELAXED);
 	depth = ld(&d->inflight);	/* this request still counts */
 	min = ld(&l->min_depth);
@@ -351,8 +324,8 @@ void sched_learn(struct sched_entity *e, unsigned cls, uint32_t bytes, uint64_t 
 	if (!__atomic_compare_exchange_n(&l->start, &start, now, false, __ATOMIC_RELAXED,
 					 __ATOMIC_RELAXED))
 		return;		/* another poller closed it */
-	for (int k = 0; k < F; k++)
-		x[k] = __atomic_exchange_n(&l->x[k], 0ull, __ATOMIC_RELAXED);
+	for (int c = 0; c < C; c++)
+		x[c] = __atomic_exchange_n(&l->x[c], 0ull, __ATOMIC_RELAXED);
 	min = __atomic_exchange_n(&l->min_depth, UINT32_MAX, __ATOMIC_RELAXED);
 	sat = MIN(SCHED_LEARN_DEPTH, ld(&d->cap_eff));
 	if (__atomic_exchange_n(&l->n, 0u, __ATOMIC_RELAXED) < SCHED_LEARN_MIN_OPS ||

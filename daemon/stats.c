@@ -207,7 +207,7 @@ static json_t *domain_json(const struct domain *d)
 {
 	struct sched_domain_stats ds;
 	struct sched_learn_stats ls;
-	struct sched_model m, now;
+	struct sched_model m;
 	double iops = 0, bps = 0;
 	uint64_t ops = 0;
 
@@ -224,16 +224,19 @@ static json_t *domain_json(const struct domain *d)
 		bps += r ? r->bps : 0;
 	}
 	sched_domain_model(d->sd, &m);
-	sched_domain_model_now(d->sd, &now);
 	sched_domain_learn_stats(d->sd, &ls);
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:o, s:o, s:{s:b, s:I, s:I}}",
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:b, s:o, "
+			 "s:{s:b, s:I, s:I, s:{s:f, s:f, s:f, s:f, s:f}}}",
 			 "domain", d->key, "tenants", (int)d->tenants, "busy", (json_int_t)ds.busy,
 			 "inflight", (json_int_t)ds.inflight,
 			 "inflight_cap", (json_int_t)ds.inflight_cap, "ops", (json_int_t)ops,
 			 "iops", iops, "bps", bps, "calibrated", d->calibrated,
-			 "cost_model", model_json(&m), "cost_model_now", model_json(&now),
+			 "cost_model", model_json(&m),
 			 "cost_learning", "on", ls.on, "windows", (json_int_t)ls.windows,
-			 "refits", (json_int_t)ls.refits);
+			 "refits", (json_int_t)ls.refits, "scale",
+			 "read_seq", ls.scale[SCHED_LC_SEQ_READ], "read_rand", ls.scale[SCHED_LC_RAND_READ],
+			 "write_seq", ls.scale[SCHED_LC_SEQ_WRITE],
+			 "write_rand", ls.scale[SCHED_LC_RAND_WRITE], "flush", ls.scale[SCHED_LC_FLUSH]);
 }
 
 json_t *stats_domains_json(const struct tenant *only)

@@ -1553,7 +1553,6 @@ static void test_mp_threads(void)
 
 	static const struct sched_model model = { .rand_ns = { 10000, 30000 },
 						  .byte_ps = { 100, 200 } };
-	struct sched_model now_model;
 	struct sched_learn_stats ls;
 
 	if (sched_domain_create(SCHED_MODE_FAIR, 32, SCHED_ANTIC_NS_DEFAULT, MT_THREADS, 4, &d) < 0) {
@@ -1574,7 +1573,6 @@ static void test_mp_threads(void)
 		sched_domain_set_model(d, &model);
 		sched_domain_set_learning(d, i % 3 != 0);
 		sched_domain_learn_stats(d, &ls);
-		sched_domain_model_now(d, &now_model);
 	}
 	for (int i = 0; i < MT_THREADS; i++)
 		pthread_join(th[i], NULL);
@@ -1598,12 +1596,12 @@ static void test_mp_threads(void)
  * third of the requests, and sequential reads (starting where the last one
  * ended) cost their sequential time. All zeroes is the fixed model again.
  */
-static uint64_t model_race(struct tsched *t, const struct sched_io *a_io, bool a_seq,
-			   const struct sched_io *b_io, uint64_t *ret_b)
+static uint64_t model_race_at(struct tsched *t, uint64_t now, const struct sched_io *a_io,
+			      bool a_seq, const struct sched_io *b_io, uint64_t *ret_b)
 {
 	struct sched_qos q = qos_w(100);
 	struct sched_entity a, b;
-	uint64_t na = 0, nb = 0, wake, now = 0, off = 0;
+	uint64_t na = 0, nb = 0, wake, off = 0;
 
 	t_add(t, &a, &q, now);
 	t_add(t, &b, &q, now);
@@ -1629,6 +1627,12 @@ static uint64_t model_race(struct tsched *t, const struct sched_io *a_io, bool a
 	t_remove(t, &b);
 	*ret_b = nb;
 	return na;
+}
+
+static uint64_t model_race(struct tsched *t, const struct sched_io *a_io, bool a_seq,
+			   const struct sched_io *b_io, uint64_t *ret_b)
+{
+	return model_race_at(t, 0, a_io, a_seq, b_io, ret_b);
 }
 
 static void test_cost_model(void)
@@ -1783,99 +1787,104 @@ static void lsim_init(struct lsim *m, uint64_t write_ns, uint64_t flush_ns, uint
 		t_add(&m->s, &m->t[i].se, &q, 0);
 }
 
-static void lsim_destroy(struct lsim *m)
+/* Nothing in flight, every tenant idle: the domain is free for model_race. */
+static void lsim_quiesce(struct lsim *m)
 {
-	lsim_run(m, m->now + 100 * MS);		/* nothing left in flight after this */
 	for (int i = 0; i < m->nt; i++) {
 		m->t[i].qd = 0;
 		t_deactivate(&m->s, &m->t[i].se, m->now);
 	}
 	while (m->n)
 		lsim_run(m, m->now + 10 * MS);
-	for (int i = 0; i < m->nt; i++)
-		t_remove(&m->s, &m->t[i].se);
-	t_destroy(&m->s);
 }
 
 /*
  * Reader's device time over the writer's, equal weights, where the order
- * is the scheduler's (model_race: an instant device), charged by the
- * model in force in m's domain and timed by the truth.
+ * is the scheduler's (model_race: an instant device), charged as m's
+ * domain charges now and timed by the truth. Quiesces m.
  */
 static double lsim_share(struct lsim *m)
 {
 	struct sched_io rr = { .op = SCHED_IO_READ, .bytes = 4096, .offset = 1ull << 40 };
 	struct sched_io rw = { .op = SCHED_IO_WRITE, .bytes = 4096, .offset = 1ull << 40 };
-	struct sched_model now;
-	struct tsched t;
 	uint64_t na, nb;
 
-	sched_domain_model_now(m->s.d, &now);
-	t_init(&t, SCHED_MODE_FAIR, 64, 4);
-	sched_domain_set_model(t.d, &now);
-	na = model_race(&t, &rr, false, &rw, &nb);
-	t_destroy(&t);
+	lsim_quiesce(m);
+	na = model_race_at(&m->s, m->now + SEC, &rr, false, &rw, &nb);
 	return (double)(na * m->truth[SCHED_IO_READ]) / (double)(nb * m->truth[SCHED_IO_WRITE]);
+}
+
+static void lsim_destroy(struct lsim *m)
+{
+	lsim_quiesce(m);
+	for (int i = 0; i < m->nt; i++)
+		t_remove(&m->s, &m->t[i].se);
+	t_destroy(&m->s);
 }
 
 static void test_cost_learning(void)
 {
-	struct sched_model got, base;
 	struct sched_learn_stats ls;
+	struct sched_model got;
 	struct lsim m;
 	double share;
 
 	/* Writes really cost 3x a read, flushes 150 us (calibrated 10 us, 50 us). */
 	lsim_init(&m, 30000, 150000, 32);
-	sched_domain_set_learning(m.s.d, false);
 	share = lsim_share(&m);
 	TL_CHECK(share < 0.5,
 		 "learn: as calibrated, the mispriced writer gets %.2fx a reader's device time",
 		 1 / share);
-	sched_domain_set_learning(m.s.d, true);
-	lsim_run(&m, m.now + 30 * SEC);
+	lsim_destroy(&m);
+
+	lsim_init(&m, 30000, 150000, 32);
+	lsim_run(&m, 30 * SEC);
 	sched_domain_learn_stats(m.s.d, &ls);
-	sched_domain_model_now(m.s.d, &got);
-	sched_domain_model(m.s.d, &base);
-	printf("# learned: read %llu ns, write %llu ns, flush %llu ns; %llu windows, %llu refits\n",
-	       (unsigned long long)got.rand_ns[0], (unsigned long long)got.rand_ns[1],
-	       (unsigned long long)got.flush_ns, (unsigned long long)ls.windows,
-	       (unsigned long long)ls.refits);
+	printf("# learned scales: read seq %.3f rand %.3f, write seq %.3f rand %.3f, flush %.3f; "
+	       "%llu windows, %llu refits\n", ls.scale[SCHED_LC_SEQ_READ],
+	       ls.scale[SCHED_LC_RAND_READ], ls.scale[SCHED_LC_SEQ_WRITE],
+	       ls.scale[SCHED_LC_RAND_WRITE], ls.scale[SCHED_LC_FLUSH],
+	       (unsigned long long)ls.windows, (unsigned long long)ls.refits);
 	TL_CHECK(ls.on && ls.windows >= 400 && ls.refits >= 400,
 		 "learn: a saturated device gives windows (%llu) and refits (%llu)",
 		 (unsigned long long)ls.windows, (unsigned long long)ls.refits);
-	TL_CHECK(rel_err((double)got.rand_ns[1], 30000) <= 0.10 &&
-		 rel_err((double)got.rand_ns[0], 10000) <= 0.10 &&
-		 rel_err((double)got.flush_ns, 150000) <= 0.15,
-		 "learn: random write %llu ns (true 30000), read %llu (10000), flush %llu (150000)",
-		 (unsigned long long)got.rand_ns[1], (unsigned long long)got.rand_ns[0],
-		 (unsigned long long)got.flush_ns);
-	TL_CHECK(base.rand_ns[1] == 10000 && base.flush_ns == 50000,
+	TL_CHECK(rel_err(ls.scale[SCHED_LC_RAND_WRITE], 3.0) <= 0.10 &&
+		 rel_err(ls.scale[SCHED_LC_RAND_READ], 1.0) <= 0.10 &&
+		 rel_err(ls.scale[SCHED_LC_FLUSH], 3.0) <= 0.15,
+		 "learn: random writes scaled %.3f (true 3), reads %.3f (1), flushes %.3f (3)",
+		 ls.scale[SCHED_LC_RAND_WRITE], ls.scale[SCHED_LC_RAND_READ],
+		 ls.scale[SCHED_LC_FLUSH]);
+	TL_CHECK(rel_err(ls.scale[SCHED_LC_SEQ_READ], 1.0) <= 0.05 &&
+		 rel_err(ls.scale[SCHED_LC_SEQ_WRITE], 1.0) <= 0.05,
+		 "learn: classes never seen keep their calibration (%.3f, %.3f)",
+		 ls.scale[SCHED_LC_SEQ_READ], ls.scale[SCHED_LC_SEQ_WRITE]);
+	sched_domain_model(m.s.d, &got);
+	TL_CHECK(got.rand_ns[1] == 10000 && got.flush_ns == 50000,
 		 "learn: the calibration as set is kept apart (state file, stats)");
 	share = lsim_share(&m);
 	TL_CHECK(rel_err(share, 1.0) <= 0.10,
 		 "learn: as learned, equal weights get equal device time (reader / writer %.3f)",
 		 share);
 	sched_domain_set_learning(m.s.d, false);
-	sched_domain_model_now(m.s.d, &got);
-	TL_CHECK(!memcmp(&got, &base, sizeof(got)), "learn: switched off, back to the calibration");
+	sched_domain_learn_stats(m.s.d, &ls);
+	TL_CHECK(!ls.on && ls.scale[SCHED_LC_RAND_WRITE] == 1.0,
+		 "learn: switched off, back to the calibration");
 	lsim_destroy(&m);
 
 	/* However slow a class really is, it moves at most SCHED_LEARN_CLAMP times. */
 	lsim_init(&m, 1000000, 50000, 32);
 	lsim_run(&m, 20 * SEC);
-	sched_domain_model_now(m.s.d, &got);
-	TL_CHECK(got.rand_ns[1] == 10000 * SCHED_LEARN_CLAMP,
-		 "learn: a write 100x its price is charged %llu ns, the clamp (%u x 10000)",
-		 (unsigned long long)got.rand_ns[1], SCHED_LEARN_CLAMP);
+	sched_domain_learn_stats(m.s.d, &ls);
+	TL_CHECK(ls.scale[SCHED_LC_RAND_WRITE] == SCHED_LEARN_CLAMP,
+		 "learn: a write 100x its price is charged %.2fx, the clamp (%u)",
+		 ls.scale[SCHED_LC_RAND_WRITE], SCHED_LEARN_CLAMP);
 	lsim_destroy(&m);
 
 	/* Never device-bound (a few requests in flight): nothing is learned. */
 	lsim_init(&m, 30000, 150000, 4);
 	lsim_run(&m, 10 * SEC);
 	sched_domain_learn_stats(m.s.d, &ls);
-	sched_domain_model_now(m.s.d, &got);
-	TL_CHECK(ls.windows == 0 && got.rand_ns[1] == 10000,
+	TL_CHECK(ls.windows == 0 && ls.scale[SCHED_LC_RAND_WRITE] == 1.0,
 		 "learn: at depth 4-13 (below %u) no window counts (%llu), the model stays",
 		 SCHED_LEARN_DEPTH, (unsigned long long)ls.windows);
 	lsim_destroy(&m);
@@ -1885,8 +1894,7 @@ static void test_cost_learning(void)
 	sched_domain_set_model(m.s.d, &(struct sched_model){ 0 });
 	lsim_run(&m, 5 * SEC);
 	sched_domain_learn_stats(m.s.d, &ls);
-	sched_domain_model_now(m.s.d, &got);
-	TL_CHECK(!ls.on && ls.windows == 0 && !got.rand_ns[1] && !got.flush_ns,
+	TL_CHECK(!ls.on && ls.windows == 0 && ls.scale[SCHED_LC_RAND_WRITE] == 1.0,
 		 "learn: an uncalibrated domain keeps the fixed model");
 	lsim_destroy(&m);
 }
