@@ -33,8 +33,7 @@ dev=/dev/pvfs0
 limit=$(pvfs_arg limit 30)
 
 pvfs_load_disk detach-insmod 60
-pvfs_check detach-mkfs mkfs.ext4 -q -F "$dev"
-pvfs_check detach-mount mount -t ext4 "$dev" /mnt || pvfs_done
+pvfs_mkfs_mount detach
 pvfs_check detach-write dd if=/dev/urandom of=/mnt/before bs=1M count=4 conv=fsync
 
 # The host detaches once it reads this line. Every write below is O_DIRECT,
@@ -93,13 +92,10 @@ e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 256M
 e2e_start_shim "$e2e_tenant"
 
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t detach -m "$e2e_mem" -c 2 -T 300 \
-	-l "$e2e_work/serial.log" -a "pvfs.limit=$limit" -- "${e2e_qemu_args[@]}" &
-boot_pid=$!
-t0=$SECONDS
+e2e_boot_start detach 300 "pvfs.limit=$limit"
 
 # Wait (bounded) until the guest has its file system mounted and is writing.
-e2e_wait_note detach-ready "$boot_pid" "ready for the detach"
+e2e_wait_note detach-ready "ready for the detach"
 
 d0=$EPOCHREALTIME
 timeout 60 "${e2e_ctl[@]}" detach "$e2e_tenant" >/dev/null ||
@@ -117,9 +113,7 @@ truncate -s 64M "$e2e_work/vols/other.img"
 	e2e_fail "attach of another volume after detach"
 e2e_log "pvfsd healthy after detach: $("${e2e_ctl[@]}" list | grep -c "$e2e_tenant-") new tenants attached"
 
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_check_serial detach
 kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
 "${e2e_ctl[@]}" detach "$e2e_tenant-again" >/dev/null || e2e_fail "detach $e2e_tenant-again"

@@ -23,36 +23,16 @@ write_guest_script() {
 # read them back while the host moves the tenant between pollers.
 . /lib/pvfs-e2e.sh
 
-dev=/dev/pvfs0
 pvfs_load_disk move-insmod 60
-pvfs_check move-mkfs mkfs.ext4 -q -F "$dev"
-pvfs_check move-mount mount -t ext4 "$dev" /mnt || pvfs_done
+pvfs_mkfs_mount move
 mkdir -p /mnt/data
-: > /tmp/sums
 i=0
-errors=0
 pvfs_note "move-ready"
 while [ $i -lt 120 ]; do
-	f=/mnt/data/f$i
-	if ! dd if=/dev/urandom of=$f bs=64k count=4 conv=fsync 2>/tmp/dd.err; then
-		errors=$((errors + 1))
-		pvfs_note "write $i failed: $(tail -n 1 /tmp/dd.err)"
-	fi
-	sha256sum $f >> /tmp/sums
+	pvfs_write_file $i
 	i=$((i + 1))
 done
-pvfs_note "wrote $i files, $errors failed writes"
-[ $errors -eq 0 ] && pvfs_pass move-writes || pvfs_fail move-writes "$errors writes failed"
-sync
-pvfs_check move-umount umount /mnt
-echo 3 > /proc/sys/vm/drop_caches
-pvfs_check move-remount mount -t ext4 "$dev" /mnt
-if sha256sum -c /tmp/sums > /tmp/check.log 2>&1; then
-	pvfs_pass move-verify
-else
-	pvfs_fail move-verify "$(grep -v ': OK' /tmp/check.log | head -n 3)"
-fi
-pvfs_check move-umount2 umount /mnt
+pvfs_verify_files move $i
 if dmesg | grep -qE 'I/O error|EXT4-fs error|Buffer I/O|blocked for more than'; then
 	pvfs_fail move-dmesg "$(dmesg | grep -E 'I/O error|EXT4-fs error|Buffer I/O|blocked for' | head -n 3)"
 else
@@ -71,19 +51,16 @@ e2e_start_pvfsd --io-threads 2 --rebalance no
 e2e_attach "$e2e_tenant" vol.img 256M
 e2e_start_shim "$e2e_tenant"
 
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t move -m "$e2e_mem" -c 2 -T 400 \
-	-l "$e2e_work/serial.log" -- "${e2e_qemu_args[@]}" &
-boot_pid=$!
-t0=$SECONDS
+e2e_boot_start move 400
 
-e2e_wait_note move-ready "$boot_pid" "writing"
+e2e_wait_note move-ready "writing"
 # Move back and forth every 100 ms for as long as the guest runs.
 moves=0
 failed=0
 p=$("${e2e_ctl[@]}" --json stats "$e2e_tenant" | python3 -c \
 	'import json, sys; print(json.load(sys.stdin)["tenants"][0]["poller"])')
 moving_since=$SECONDS
-while kill -0 "$boot_pid" 2>/dev/null; do
+while kill -0 "$e2e_boot_pid" 2>/dev/null; do
 	if "${e2e_ctl[@]}" move "$e2e_tenant" --poller $((1 - p)) >/dev/null 2>&1; then
 		p=$((1 - p))
 		moves=$((moves + 1))
@@ -93,9 +70,7 @@ while kill -0 "$boot_pid" 2>/dev/null; do
 	fi
 	sleep 0.1
 done
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_log "$moves moves in ${moving_secs:-0}s of the guest's run ($failed refused: the VM had gone)"
 e2e_check_serial move
 kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"

@@ -138,14 +138,8 @@ if [ "$resize" = 1 ]; then
 	pvfs_note "resize: $size0 -> $size1 sectors after $((i / 10)).$((i % 10)) s"
 	if [ "$size1" = $((size0 + 32768)) ]; then
 		pvfs_pass polled-resize
-		dd if=/dev/urandom of=/tmp/blob bs=1M count=4 2>/dev/null
-		dd if=/tmp/blob of=$dev bs=1M seek=$((size0 / 2048 + 8)) oflag=direct 2>/dev/null
-		if [ "$(dd if=$dev bs=1M skip=$((size0 / 2048 + 8)) count=4 iflag=direct 2>/dev/null | md5sum)" = \
-		     "$(md5sum < /tmp/blob)" ]; then
-			pvfs_pass polled-resize-data
-		else
-			pvfs_fail polled-resize-data "4 MiB past the old end did not round-trip"
-		fi
+		pvfs_round_trip polled-resize-data $((size0 / 2048 + 8)) \
+			"4 MiB past the old end did not round-trip"
 	else
 		pvfs_fail polled-resize "want $((size0 + 32768)) sectors"
 	fi
@@ -171,18 +165,14 @@ e2e_start_pvfsd "${hooks[@]}"
 e2e_attach "$e2e_tenant" vol.img 64M
 e2e_start_shim "$e2e_tenant"
 
-t0=$SECONDS
 e2e_sampler "$e2e_tenant" &
 e2e_sampler_pid=$!
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t polled -m "$e2e_mem" -c 2 -T 300 \
-	-l "$e2e_work/serial.log" -a "pvfs.lost=$lost pvfs.resize=$resize pvfs.flag_blk=$flag_blk" \
-	-- "${e2e_qemu_args[@]}" &
-boot_pid=$!
+e2e_boot_start polled 300 "pvfs.lost=$lost pvfs.resize=$resize pvfs.flag_blk=$flag_blk"
 rounds=0
 if [ "$lost" = 1 ]; then
 	# One round per "arm-drop K" until the guest says "lost-done".
 	while [ "$rounds" -lt 5 ]; do
-		e2e_wait_note "\(arm-drop $((rounds + 1))\|lost-done\)" "$boot_pid" "ready to lose an interrupt"
+		e2e_wait_note "\(arm-drop $((rounds + 1))\|lost-done\)" "ready to lose an interrupt"
 		grep -aq 'PVFS-E2E: NOTE lost-done' "$e2e_work/serial.log" && break
 		rounds=$((rounds + 1))
 		"${e2e_ctl[@]}" test-drop-interrupts "$e2e_tenant" 1 >/dev/null ||
@@ -193,13 +183,11 @@ if [ "$lost" = 1 ]; then
 	done
 fi
 if [ "$resize" = 1 ]; then
-	e2e_wait_note resize-now "$boot_pid" "ready for the resize"
+	e2e_wait_note resize-now "ready for the resize"
 	"${e2e_ctl[@]}" resize "$e2e_tenant" 80M >/dev/null || e2e_fail "pvfsctl resize $e2e_tenant 80M"
 	e2e_log "volume resized to 80M"
 fi
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_stop e2e_sampler_pid
 e2e_check_serial polled
 e2e_report "$e2e_tenant"

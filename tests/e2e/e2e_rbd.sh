@@ -28,8 +28,7 @@ cluster_cleanup() {
 }
 
 e2e_main() {
-	local mib=${PVFS_E2E_MIB:-64} fio_size=${PVFS_E2E_FIO_SIZE:-16M}
-	local fio_jobs=${PVFS_E2E_FIO_JOBS:-4} tmo=${PVFS_E2E_TIMEOUT:-420} b
+	local b
 
 	for b in ceph-mon ceph-mgr ceph-osd ceph rbd; do
 		command -v $b >/dev/null || e2e_skip "$b missing (scripts/install-deps: Ceph)"
@@ -47,10 +46,7 @@ e2e_main() {
 	"${e2e_ctl[@]}" attach "$e2e_tenant" --volume rbd:rbd/e2e >/dev/null ||
 		e2e_fail "pvfsctl attach $e2e_tenant --volume rbd:rbd/e2e"
 	e2e_start_shim "$e2e_tenant"
-	e2e_boot fs-verify "$tmo" "pvfs.mib=$mib pvfs.fio_size=$fio_size pvfs.fio_jobs=$fio_jobs"
-	e2e_check_serial fs-verify
-	e2e_report "$e2e_tenant"
-	kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
+	e2e_fs_verify
 	e2e_stop e2e_shim_pid
 	"${e2e_ctl[@]}" detach "$e2e_tenant" >/dev/null || e2e_fail "pvfsctl detach"
 	rbd export --no-progress rbd/e2e "$e2e_work/vols/export.img" >/dev/null 2>&1 ||

@@ -24,23 +24,14 @@ write_guest_script() {
 # with fsync while the host kills and restarts pvfsd; nothing may fail.
 . /lib/pvfs-e2e.sh
 
-dev=/dev/pvfs0
 pvfs_load_disk restart-insmod 60
-pvfs_check restart-mkfs mkfs.ext4 -q -F "$dev"
-pvfs_check restart-mount mount -t ext4 "$dev" /mnt || pvfs_done
+pvfs_mkfs_mount restart
 mkdir -p /mnt/data
-: > /tmp/sums
 i=0
-errors=0
 pvfs_note "restart-ready"
 # Write until the host says it has restarted pvfsd, then a few more.
 while [ $i -lt 400 ]; do
-	f=/mnt/data/f$i
-	if ! dd if=/dev/urandom of=$f bs=64k count=4 conv=fsync 2>/tmp/dd.err; then
-		errors=$((errors + 1))
-		pvfs_note "write $i failed: $(cat /tmp/dd.err | tail -n 1)"
-	fi
-	sha256sum $f >> /tmp/sums
+	pvfs_write_file $i
 	i=$((i + 1))
 	[ -e /sys/module/pvfs_blk ] || break
 	if [ $i -ge 40 ] && dmesg | grep -q 'pvfs.*host restarted'; then
@@ -48,18 +39,7 @@ while [ $i -lt 400 ]; do
 		after=$((${after:-0} + 1))
 	fi
 done
-pvfs_note "wrote $i files, $errors failed writes"
-[ $errors -eq 0 ] && pvfs_pass restart-writes || pvfs_fail restart-writes "$errors writes failed"
-sync
-pvfs_check restart-umount umount /mnt
-echo 3 > /proc/sys/vm/drop_caches
-pvfs_check restart-remount mount -t ext4 "$dev" /mnt
-if sha256sum -c /tmp/sums > /tmp/check.log 2>&1; then
-	pvfs_pass restart-verify
-else
-	pvfs_fail restart-verify "$(grep -v ': OK' /tmp/check.log | head -n 3)"
-fi
-pvfs_check restart-umount2 umount /mnt
+pvfs_verify_files restart $i
 if dmesg | grep -qE 'I/O error|EXT4-fs error|Buffer I/O'; then
 	pvfs_fail restart-dmesg "$(dmesg | grep -E 'I/O error|EXT4-fs error|Buffer I/O' | head -n 3)"
 else
@@ -79,13 +59,10 @@ e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 256M
 e2e_start_shim "$e2e_tenant"
 
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t restart -m "$e2e_mem" -c 2 -T 400 \
-	-l "$e2e_work/serial.log" -- "${e2e_qemu_args[@]}" &
-boot_pid=$!
-t0=$SECONDS
+e2e_boot_start restart 400
 
 # Wait (bounded) until the guest has its file system mounted and is writing.
-e2e_wait_note restart-ready "$boot_pid" "writing"
+e2e_wait_note restart-ready "writing"
 # Let some writes be in flight, then kill pvfsd in the middle of them.
 before=$("${e2e_ctl[@]}" --json stats "$e2e_tenant" | python3 -c \
 	'import json, sys; print(json.load(sys.stdin)["tenants"][0]["ops"]["write"]["ops"])')
@@ -111,9 +88,7 @@ done
 grep -a 're-issued' "$e2e_work/pvfsd.log" | sed 's/^/  /'
 e2e_log "re-plugged: $(grep -c 'plugged' "$e2e_work/shim.log") plug(s) in the shim's log"
 
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_check_serial restart
 kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "the new pvfsd died"
 e2e_host_fsck vol.img

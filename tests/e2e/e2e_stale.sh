@@ -123,23 +123,18 @@ sum0=$(md5sum < "$e2e_work/vols/vol.img")
 "${e2e_ctl[@]}" attach "$e2e_tenant" --volume vol.img >/dev/null || e2e_fail "pvfsctl attach"
 e2e_start_shim "$e2e_tenant"
 
-t0=$SECONDS
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t stale -m "$e2e_mem" -c 2 -T 300 \
-	-l "$e2e_work/serial.log" -a "pvfs.blocks=$blocks" -- "${e2e_qemu_args[@]}" &
-boot_pid=$!
-e2e_wait_note 'stale-\(corrupt\|skip\)' "$boot_pid" "reading"
+e2e_boot_start stale 300 "pvfs.blocks=$blocks"
+e2e_wait_note 'stale-\(corrupt\|skip\)' "reading"
 if grep -aq 'PVFS-E2E: NOTE stale-skip' "$e2e_work/serial.log"; then
-	wait "$boot_pid"
+	wait "$e2e_boot_pid"
 	e2e_skip "pvfsd offers no PVFS_F_DRAIN and PVFS_F_RESET yet"
 fi
 corrupt_ring
 e2e_log "queue 0's sq_tail corrupted under 64 READs in flight"
-e2e_wait_note stale-detach "$boot_pid" "reading again after the reset"
+e2e_wait_note stale-detach "reading again after the reset"
 timeout 60 "${e2e_ctl[@]}" detach "$e2e_tenant" >/dev/null || e2e_fail "pvfsctl detach"
 e2e_log "tenant detached under 64 READs in flight"
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_check_serial stale
 [ "$(md5sum < "$e2e_work/vols/vol.img")" = "$sum0" ] || e2e_fail "the volume changed"
 e2e_log "PASS (guest ran ${e2e_boot_secs}s; volume unchanged)"

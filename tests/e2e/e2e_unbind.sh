@@ -90,29 +90,28 @@ fio_failed() {
 	fi
 }
 
+# unbind_busy FLOOD: with flood FLOOD's fio holding the disk open, rmmod is
+# refused, the unbind returns (bounded) and fio ends with an I/O error.
+unbind_busy() {
+	if timeout 10 rmmod pvfs_blk 2>/dev/null; then
+		pvfs_fail unbind-$1-rmmod "rmmod succeeded with the disk open"
+	else
+		pvfs_pass unbind-$1-rmmod
+	fi
+	unbind_bounded unbind-$1 30
+	fio_failed $1-fio $1
+}
+
 pvfs_load_disk unbind-insmod 60 $params
 addr=$(basename "$(readlink -f /sys/block/pvfs0/device)")
 pvfs_note "device $addr"
 
 # 1. pvfsd alive.
 flood alive
-if timeout 10 rmmod pvfs_blk 2>/dev/null; then
-	pvfs_fail unbind-alive-rmmod "rmmod succeeded with the disk open"
-else
-	pvfs_pass unbind-alive-rmmod
-fi
-unbind_bounded unbind-alive 30
-fio_failed alive-fio alive
+unbind_busy alive
 pvfs_check unbind-rebind sh -c "echo $addr > $drv/bind"
 if pvfs_wait_for $dev 30; then
-	dd if=/dev/urandom of=/tmp/blob bs=1M count=4 2>/dev/null
-	dd if=/tmp/blob of=$dev bs=1M seek=8 oflag=direct 2>/dev/null
-	if [ "$(dd if=$dev bs=1M skip=8 count=4 iflag=direct 2>/dev/null | md5sum)" = \
-	     "$(md5sum < /tmp/blob)" ]; then
-		pvfs_pass unbind-rebind-data
-	else
-		pvfs_fail unbind-rebind-data "4 MiB read back differ"
-	fi
+	pvfs_round_trip unbind-rebind-data 8 "4 MiB read back differ"
 else
 	pvfs_fail unbind-rebind-disk "no $dev after bind"
 	pvfs_done
@@ -132,13 +131,7 @@ while [ $same -lt 10 ]; do
 	usleep 100000
 done
 pvfs_note "I/O stalled with $(awk '{ print $1 + $2 }' /sys/block/pvfs0/inflight) request(s) in flight"
-if timeout 10 rmmod pvfs_blk 2>/dev/null; then
-	pvfs_fail unbind-gone-rmmod "rmmod succeeded with the disk open"
-else
-	pvfs_pass unbind-gone-rmmod
-fi
-unbind_bounded unbind-gone 30
-fio_failed gone-fio gone
+unbind_busy gone
 pvfs_check unbind-rmmod timeout 30 rmmod pvfs_blk
 dmesg | grep -E 'pvfs' | tail -n 8 | sed 's/^/    /'
 if dmesg | grep -q 'completed nothing for remove_timeout_ms'; then
@@ -157,17 +150,12 @@ e2e_start_pvfsd
 e2e_attach "$e2e_tenant" vol.img 64M
 e2e_start_shim "$e2e_tenant"
 
-t0=$SECONDS
-"$e2e_here/boot-guest" -k "$e2e_kver" -i "$e2e_initrd" -t unbind -m "$e2e_mem" -c 2 -T 300 \
-	-l "$e2e_work/serial.log" -- "${e2e_qemu_args[@]}" &
-boot_pid=$!
-e2e_wait_note kill-pvfsd "$boot_pid" "ready for pvfsd to go"
+e2e_boot_start unbind 300
+e2e_wait_note kill-pvfsd "ready for pvfsd to go"
 kill -9 "$e2e_pvfsd_pid"
 wait "$e2e_pvfsd_pid" 2>/dev/null
 e2e_pvfsd_pid=
 e2e_log "pvfsd killed (SIGKILL) under the guest's I/O"
-wait "$boot_pid"
-e2e_boot_rc=$?
-e2e_boot_secs=$((SECONDS - t0))
+e2e_boot_wait
 e2e_check_serial unbind
 e2e_log "PASS (guest ran ${e2e_boot_secs}s)"

@@ -8,6 +8,7 @@
 
 PVFS_KO=/lib/modules/pvfs/pvfs_blk.ko
 pvfs_failures=0
+pvfs_write_errors=0
 
 pvfs_pass() { echo "PVFS-E2E: PASS $1"; }
 
@@ -76,6 +77,61 @@ pvfs_load_disk() {
 		pvfs_done
 	fi
 	pvfs_pass "$name-disk"
+}
+
+# pvfs_mkfs_mount NAME: a new ext4 on /dev/pvfs0, mounted on /mnt (checks
+# NAME-mkfs and NAME-mount); without the mount the test ends.
+pvfs_mkfs_mount() {
+	pvfs_check "$1-mkfs" mkfs.ext4 -q -F /dev/pvfs0
+	pvfs_check "$1-mount" mount -t ext4 /dev/pvfs0 /mnt || pvfs_done
+}
+
+# pvfs_write_file N: write /mnt/data/fN (256 KiB of random data, fsync) and
+# add its sha256 to /tmp/sums for pvfs_verify_files; a failed write is
+# noted and counted in pvfs_write_errors.
+pvfs_write_file() {
+	local f=/mnt/data/f$1
+	if ! dd if=/dev/urandom of=$f bs=64k count=4 conv=fsync 2>/tmp/dd.err; then
+		pvfs_write_errors=$((pvfs_write_errors + 1))
+		pvfs_note "write $1 failed: $(tail -n 1 /tmp/dd.err)"
+	fi
+	sha256sum $f >> /tmp/sums
+}
+
+# pvfs_verify_files NAME N: after N pvfs_write_file calls, NAME-writes passes
+# if none failed; then unmount, drop the caches, mount again and check every
+# file's sha256 (NAME-umount, NAME-remount, NAME-verify, NAME-umount2).
+pvfs_verify_files() {
+	pvfs_note "wrote $2 files, $pvfs_write_errors failed writes"
+	if [ $pvfs_write_errors -eq 0 ]; then
+		pvfs_pass "$1-writes"
+	else
+		pvfs_fail "$1-writes" "$pvfs_write_errors writes failed"
+	fi
+	sync
+	pvfs_check "$1-umount" umount /mnt
+	echo 3 > /proc/sys/vm/drop_caches
+	pvfs_check "$1-remount" mount -t ext4 /dev/pvfs0 /mnt
+	if sha256sum -c /tmp/sums > /tmp/check.log 2>&1; then
+		pvfs_pass "$1-verify"
+	else
+		pvfs_fail "$1-verify" "$(grep -v ': OK' /tmp/check.log | head -n 3)"
+	fi
+	pvfs_check "$1-umount2" umount /mnt
+}
+
+# pvfs_round_trip NAME MIB WHY: 4 MiB of random data written to /dev/pvfs0
+# at MIB MiB and read back (O_DIRECT both ways) must match: PASS NAME, else
+# FAIL NAME WHY.
+pvfs_round_trip() {
+	dd if=/dev/urandom of=/tmp/blob bs=1M count=4 2>/dev/null
+	dd if=/tmp/blob of=/dev/pvfs0 bs=1M seek="$2" oflag=direct 2>/dev/null
+	if [ "$(dd if=/dev/pvfs0 bs=1M skip="$2" count=4 iflag=direct 2>/dev/null | md5sum)" = \
+	     "$(md5sum < /tmp/blob)" ]; then
+		pvfs_pass "$1"
+	else
+		pvfs_fail "$1" "$3"
+	fi
 }
 
 # pvfs_irqs DISK: interrupts taken so far on DISK's MSI-X vectors, all CPUs.

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # host-lib.sh - sourced by the host side of the end-to-end tests that run
-# the real product (e2e_guest.sh, e2e_detach.sh, e2e_reboot.sh,
-# e2e_restart.sh): pvfsd on a private runtime directory, a volume attached
+# the real product (e2e_guest.sh and most other e2e_*.sh): pvfsd on a private runtime directory, a volume attached
 # with pvfsctl, pvfs-shim serving QEMU's ivshmem-doorbell chardev, the
 # Debian guest kernel booted with pvfs_blk.ko, and the host's checks of the
 # volume afterwards. Its guest-side counterpart is guest-lib.sh.
@@ -183,18 +182,37 @@ e2e_boot() {
 	e2e_stop e2e_sampler_pid
 }
 
-# e2e_wait_note NOTE PID WHAT: wait (up to 240 s) until the guest booted by
-# PID prints "PVFS-E2E: NOTE <NOTE>"; fail with WHAT if it ends or never does.
+# e2e_boot_start TEST SECONDS [KERNEL-ARGS]: boot the guest on the shim's
+# device in the background, for a test whose host side acts while the guest
+# runs; its pid in e2e_boot_pid. e2e_boot_wait waits for it to end and sets
+# e2e_boot_rc and e2e_boot_secs.
+e2e_boot_start() {
+	e2e_boot_t0=$SECONDS
+	"$e2e_here/boot-guest" -k "$e2e_kver" -i "${e2e_boot_initrd:-$e2e_initrd}" -t "$1" \
+		-m "$e2e_mem" -c 2 -T "$2" -l "$e2e_work/serial.log" ${3:+-a "$3"} -- \
+		"${e2e_qemu_args[@]}" &
+	e2e_boot_pid=$!
+}
+
+e2e_boot_wait() {
+	wait "$e2e_boot_pid"
+	e2e_boot_rc=$?
+	e2e_boot_secs=$((SECONDS - e2e_boot_t0))
+}
+
+# e2e_wait_note NOTE WHAT: wait (up to 240 s) until the guest e2e_boot_start
+# booted prints "PVFS-E2E: NOTE <NOTE>"; fail with WHAT if it ends or never
+# does.
 e2e_wait_note() {
 	local t0=$SECONDS
 	while ! grep -aq "PVFS-E2E: NOTE $1" "$e2e_work/serial.log" 2>/dev/null; do
-		if ! kill -0 "$2" 2>/dev/null; then
-			wait "$2"
+		if ! kill -0 "$e2e_boot_pid" 2>/dev/null; then
+			wait "$e2e_boot_pid"
 			e2e_boot_rc=$?
 			grep -a 'PVFS-E2E:' "$e2e_work/serial.log" | sed 's/^/  guest: /'
-			e2e_fail "guest ended (rc $e2e_boot_rc) before it was $3"
+			e2e_fail "guest ended (rc $e2e_boot_rc) before it was $2"
 		fi
-		[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not $3 after 240 s"
+		[ $((SECONDS - t0)) -lt 240 ] || e2e_fail "guest not $2 after 240 s"
 		sleep 0.2
 	done
 }
@@ -210,6 +228,20 @@ e2e_check_serial() {
 	bad=$(grep -aE 'WARNING:|BUG:|Oops|Kernel panic|Call Trace|general protection' "$log" | head -n 5)
 	[ -z "$bad" ] || e2e_fail "guest kernel log: $bad"
 	[ "$e2e_boot_rc" = 0 ] || e2e_fail "boot-guest rc $e2e_boot_rc"
+}
+
+# e2e_fs_verify: the guest runs guest/fs-verify.sh on the tenant attached
+# as e2e_tenant (PVFS_E2E_MIB, PVFS_E2E_FIO_SIZE, PVFS_E2E_FIO_JOBS,
+# PVFS_E2E_TIMEOUT) and must pass; then pvfsd's counters, and pvfsd must
+# still run.
+e2e_fs_verify() {
+	local mib=${PVFS_E2E_MIB:-64} fio_size=${PVFS_E2E_FIO_SIZE:-16M}
+	local fio_jobs=${PVFS_E2E_FIO_JOBS:-4} tmo=${PVFS_E2E_TIMEOUT:-420}
+
+	e2e_boot fs-verify "$tmo" "pvfs.mib=$mib pvfs.fio_size=$fio_size pvfs.fio_jobs=$fio_jobs"
+	e2e_check_serial fs-verify
+	e2e_report "$e2e_tenant"
+	kill -0 "$e2e_pvfsd_pid" 2>/dev/null || e2e_fail "pvfsd died"
 }
 
 # e2e_report NAME: pvfsd's counters for NAME, doorbells and interrupts per I/O.
