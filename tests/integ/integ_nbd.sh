@@ -27,12 +27,12 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/integ/integ-lib.sh
 . "$HERE/integ-lib.sh"
 PVFSD=$BUILD/bin/pvfsd
 PVFSCTL=$BUILD/bin/pvfsctl
 BENCH=$BUILD/bin/pvfs-bench
 
-skip() { echo "skip - $*"; exit 77; }
 [ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] && [ -x "$BENCH" ] || skip "not built (run make)"
 command -v nbdkit > /dev/null || skip "nbdkit not installed (scripts/install-deps)"
 command -v qemu-storage-daemon > /dev/null ||
@@ -40,29 +40,11 @@ command -v qemu-storage-daemon > /dev/null ||
 nbdkit --dump-plugin memory > /dev/null 2>&1 || skip "nbdkit's memory plugin is missing"
 command -v python3 > /dev/null || skip "python3 not found"
 
-D=$(mktemp -d /tmp/integ_nbd.XXXXXX) || exit 1
-export PVFS_SOCKET=$D/run/control.sock
-PID= SRV= BG=
-cleanup() {
-	stop_pid "$BG"
-	stop_pid "$PID"
-	stop_pid "$SRV"
-	rm -rf "$D"
-}
-trap cleanup EXIT
+integ_dir integ_nbd
 
-start_pvfsd() {	# extra args...
-	mkdir -p "$D/vols"
-	"$PVFSD" --runtime-dir "$D/run" --volume-dir "$D/vols" --metrics-listen "127.0.0.1:$MPORT" \
-		"$@" 2>> "$D/pvfsd.log" &
-	PID=$!
-	for _ in $(seq 100); do "$PVFSCTL" version > /dev/null 2>&1 && return 0; sleep 0.05; done
-	notok "pvfsd did not start"; cat "$D/pvfsd.log"; exit 1
-}
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
-sock_up() { [ -S "$1" ]; }
 port_up() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 # server_unix SOCK ARGS...: nbdkit in the foreground on a Unix socket.
 server_unix() {
@@ -74,13 +56,6 @@ server_unix() {
 	wait_for sock_up "$sock" || { notok "nbdkit $* did not start"; cat "$D/server.log"; exit 1; }
 }
 stop_server() { stop_pid "$SRV"; SRV=; }
-# tstate NAME FIELD: a field of the tenant's stats (python expression on t).
-tfield() {
-	"$PVFSCTL" --json stats "$1" | python3 -c "import json,sys
-t=json.load(sys.stdin)['tenants'][0]
-print($2)"
-}
-unplugged() { [ "$(tfield "$1" "t['state']")" = unplugged ]; }
 # bench NAME ARGS...: pvfs-bench through pvfsd, output in $D/bench.out; its exit status.
 bench() {
 	local name=$1
@@ -89,34 +64,47 @@ bench() {
 	timeout 120 "$BENCH" --tenant "$name" -q "$@" > "$D/bench.out" 2>&1
 }
 verified() { grep -q "verify: [1-9][0-9]* block(s) checked, 0 error(s)" "$D/bench.out"; }
+# refused URI RE [NAME]: attaching URI (as tenant NAME, default bad) fails
+# with an error matching RE; the error in $out.
+refused() {
+	out=$("$PVFSCTL" attach "${3:-bad}" --volume "$1" 2>&1)
+	[ $? -ne 0 ] && grep -q -- "$2" <<<"$out"
+}
+# read_eio NAME MAX: two reads of NAME fail with EIO within 2.5-MAX s (the
+# time taken in $took).
+read_eio() {
+	local t0
+	t0=$(date +%s.%N)
+	bench "$1" --rw read --bs 4k --iodepth 2 --ios 2
+	took=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+	grep -q "Input/output error" "$D/bench.out" &&
+		python3 -c "import sys; sys.exit(not (2.5 <= $took <= $2))"
+}
 
 MPORT=$(free_port)
 
 # ---- confinement ----
-start_pvfsd
-out=$("$PVFSCTL" attach n0 --volume "nbd+unix:///?socket=$D/none.sock" 2>&1)
-if [ $? -ne 0 ] && grep -q "allow_nbd" <<<"$out"; then
+start_pvfsd --metrics-listen "127.0.0.1:$MPORT"
+if refused "nbd+unix:///?socket=$D/none.sock" allow_nbd n0; then
 	ok "no allow_nbd: NBD volumes refused ($out)"
 else
 	notok "no allow_nbd: attach was not refused clearly: $out"
 fi
 stop_pid "$PID"
-NBD_ARGS=(--allow-nbd 'nbd+unix://*' --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3
-	  --io-threads 2 --rebalance no)
+NBD_ARGS=(--metrics-listen "127.0.0.1:$MPORT" --allow-nbd 'nbd+unix://*'
+	  --allow-nbd 'nbd://127.0.0.1:*/*' --nbd-timeout 3 --io-threads 2 --rebalance no)
 start_pvfsd "${NBD_ARGS[@]}"
 for bad in "nbd://10.99.0.1/x|matches no allow_nbd" "nbds://127.0.0.1/x|TLS" \
 	   "nbd+unix:///x|socket=PATH" "nbd+unix://host/x?socket=/s|no host" \
 	   "nbd://127.0.0.1:99999/x|bad port" "nbd://u@127.0.0.1:1/x|user names"; do
 	uri=${bad%%|*} re=${bad#*|}
-	out=$("$PVFSCTL" attach bad --volume "$uri" 2>&1)
-	if [ $? -ne 0 ] && grep -q -- "$re" <<<"$out"; then
+	if refused "$uri" "$re"; then
 		ok "refused $uri"
 	else
 		notok "attach $uri: expected an error matching '$re', got: $out"
 	fi
 done
-out=$("$PVFSCTL" attach bad --volume "nbd+unix:///x?socket=$D/nobody.sock" 2>&1)
-if [ $? -ne 0 ] && grep -q "cannot connect" <<<"$out"; then
+if refused "nbd+unix:///x?socket=$D/nobody.sock" "cannot connect"; then
 	ok "no server: attach fails clearly"
 else
 	notok "attach to a missing server: $out"
@@ -219,11 +207,7 @@ stop_server
 # ---- a server that stops answering (a read takes 60 s): EIO after nbd_timeout ----
 server_unix "$D/hung.sock" --filter=delay memory 64M rdelay=60
 "$PVFSCTL" attach h1 --volume "nbd+unix:///?socket=$D/hung.sock" > /dev/null
-t0=$(date +%s.%N)
-bench h1 --rw read --bs 4k --iodepth 2 --ios 2
-took=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
-if grep -q "Input/output error" "$D/bench.out" &&
-   python3 -c "import sys; sys.exit(not (2.5 <= $took <= 15))"; then
+if read_eio h1 15; then
 	ok "hung server: EIO after ${took} s (nbd_timeout 3 s), no hang"
 else
 	notok "hung server: took $took s: $(cat "$D/bench.out")"
@@ -283,12 +267,7 @@ fi
 
 # ---- down past nbd_timeout (3 s): EIO, then the tenant goes on ----
 stop_server
-t0=$(date +%s.%N)
-bench k1 --rw read --bs 4k --iodepth 2 --ios 2
-t1=$(date +%s.%N)
-took=$(python3 -c "print(round($t1 - $t0, 1))")
-if grep -q "Input/output error" "$D/bench.out" &&
-   python3 -c "import sys; sys.exit(not (2.5 <= $took <= 10))"; then
+if read_eio k1 10; then
 	ok "server down past nbd_timeout: EIO after ${took} s"
 else
 	notok "past the timeout: took $took s: $(cat "$D/bench.out")"

@@ -21,44 +21,24 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/integ/integ-lib.sh
 . "$HERE/integ-lib.sh"
 PVFSD=$BUILD/bin/pvfsd
 PVFSCTL=$BUILD/bin/pvfsctl
 BENCH=$BUILD/bin/pvfs-bench
 ROUNDS=${NBD_MOVE_ROUNDS:-20}
 
-skip() { echo "skip - $*"; exit 77; }
 [ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] && [ -x "$BENCH" ] || skip "not built (run make)"
 command -v nbdkit > /dev/null || skip "nbdkit not installed (scripts/install-deps)"
 nbdkit --dump-plugin memory > /dev/null 2>&1 || skip "nbdkit's memory plugin is missing"
 command -v python3 > /dev/null || skip "python3 not found"
 
-D=$(mktemp -d /tmp/integ_nbd_move.XXXXXX) || exit 1
-export PVFS_SOCKET=$D/run/control.sock
-PID= SRV= BG=
-cleanup() {
-	stop_pid "$BG"
-	stop_pid "$PID"
-	stop_pid "$SRV"
-	rm -rf "$D"
-}
-trap cleanup EXIT
-tfield() {	# NAME EXPR: a field of the tenant's stats (python expression on t)
-	"$PVFSCTL" --json stats "$1" | python3 -c "import json,sys
-t=json.load(sys.stdin)['tenants'][0]
-print($2)"
-}
-unplugged() { [ "$(tfield "$1" "t['state']")" = unplugged ]; }
-sock_up() { [ -S "$1" ]; }
+integ_dir integ_nbd_move
 
 nbdkit -f --unix "$D/mv.sock" memory 64M 2>> "$D/server.log" &
 SRV=$!
 wait_for sock_up "$D/mv.sock" || { notok "nbdkit did not start"; cat "$D/server.log"; exit 1; }
-mkdir -p "$D/vols"
-"$PVFSD" --runtime-dir "$D/run" --volume-dir "$D/vols" --allow-nbd 'nbd+unix://*' \
-	--nbd-timeout 60 --io-threads 2 --rebalance no 2>> "$D/pvfsd.log" &
-PID=$!
-wait_for "$PVFSCTL" version > /dev/null 2>&1 || { notok "pvfsd did not start"; cat "$D/pvfsd.log"; exit 1; }
+start_pvfsd --allow-nbd 'nbd+unix://*' --nbd-timeout 60 --io-threads 2 --rebalance no
 "$PVFSCTL" attach mv1 --volume "nbd+unix:///?socket=$D/mv.sock" > /dev/null ||
 	{ notok "attach"; cat "$D/pvfsd.log"; exit 1; }
 

@@ -12,28 +12,19 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=${PVFS_BUILD:-${BUILD:-build}}
-case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+# shellcheck source=tests/integ/integ-lib.sh
+. "$HERE/integ-lib.sh"
 PVFSD=$BUILD/bin/pvfsd
 PVFSCTL=$BUILD/bin/pvfsctl
 
-skip() { echo "skip - $*"; exit 77; }
 [ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] || skip "$PVFSD or $PVFSCTL not built (run make)"
 PYTHON=$(command -v python3) || skip "python3 not found"
 
 D=$(mktemp -d /tmp/integ_pvfsctl.XXXXXX) || exit 1
 PID=
 stop_daemon() {
-	[ -n "$PID" ] || return 0
-	kill -TERM "$PID" 2>/dev/null
 	# A clean stop drains every tenant; do not wait forever on a stuck one.
-	for _ in $(seq 100); do
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$PID" 2>/dev/null && { echo "# pvfsd did not stop on SIGTERM; killing it"; kill -KILL "$PID"; }
-	wait "$PID" 2>/dev/null
+	stop_pid "$PID" pvfsd
 	PID=
 }
 cleanup() {
@@ -41,11 +32,6 @@ cleanup() {
 	rm -rf "$D"
 }
 trap cleanup EXIT
-
-PASS=0
-FAIL=0
-ok() { echo "ok - $*"; PASS=$((PASS + 1)); }
-notok() { echo "not ok - $*"; FAIL=$((FAIL + 1)); }
 
 # run CMD...: OUT, ERR and RC of one command.
 run() {
@@ -514,8 +500,8 @@ count_py() {
 	while IFS= read -r line; do
 		echo "$line"
 		case $line in
-		"ok - "*) PASS=$((PASS + 1)) ;;
-		"not ok - "*) FAIL=$((FAIL + 1)) ;;
+		"ok - "*) passed=$((passed + 1)) ;;
+		"not ok - "*) failed=$((failed + 1)) ;;
 		esac
 	done < <(timeout 60 "$@" "$D/rpc.py" "$SOCK" "$mode" "$PVFSCTL" 2>&1 ||
 		{ rc=$?; [ "$rc" -eq 3 ] || echo "not ok - rpc.py $mode died (status $rc)"; })
@@ -552,5 +538,5 @@ expect_err "detach twice" "no tenant named db" "${P[@]}" detach db
 # Last: this one can leave a poller stuck (see the check's comment).
 count_py blocking-eventfd "$PYTHON"
 
-echo "# $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
