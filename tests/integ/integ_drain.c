@@ -40,8 +40,6 @@ static struct tl_slowfs fs;
 static void cleanup(void)
 {
 	tl_slowfs_stop(&fs);
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 

@@ -140,13 +140,10 @@ int main(void)
 	struct tl_vm vm;
 	uint64_t us[40], base[40], coalesced0;
 	double off, on;
-	char err[512];
 	int r;
 
 	tl_daemon_start(&d, "--test-hooks", NULL);
-	if (tl_vm_plug(&d, &vm, "c", tl_volume(&d, "c.img", 4u << 20), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug: %s", err);
+	tl_vm_plug_new(&d, &vm, "c", 4u << 20, 1, DEPTH, RAM);
 	uq = &vm.guest.queues[0];
 
 	off = irqs_per_io(&vm);

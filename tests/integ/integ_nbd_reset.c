@@ -45,8 +45,6 @@ static void stop_server(void)
 static void cleanup(void)
 {
 	stop_server();
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 

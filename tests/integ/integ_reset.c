@@ -41,8 +41,6 @@ static struct tl_slowfs fs;
 static void cleanup(void)
 {
 	tl_slowfs_stop(&fs);
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 
@@ -149,9 +147,7 @@ static void no_host(void)
 	struct tl_vm vm;
 	int r;
 
-	if (tl_vm_plug(&d, &vm, "w", tl_volume(&d, "w.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug: %s", err);
+	tl_vm_plug_new(&d, &vm, "w", VOLSIZE, 1, DEPTH, RAM);
 	uq = &vm.guest.queues[0];
 	h = pvfs_region_hdr(vm.region);
 	TL_CHECK(tl_vm_roundtrip(&vm, 0, 0x11), "block 0 holds 0x11");
@@ -184,13 +180,10 @@ static void no_host(void)
 static void many_in_flight(void)
 {
 	struct pvfs_uguest_queue *uq;
-	char err[512];
 	struct tl_vm vm;
 	int r;
 
-	if (tl_vm_plug(&d, &vm, "m", tl_volume(&d, "m.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug: %s", err);
+	tl_vm_plug_new(&d, &vm, "m", VOLSIZE, 1, DEPTH, RAM);
 	uq = &vm.guest.queues[0];
 	for (int round = 0; round < 20; round++) {
 		for (uint32_t i = 0; i < DEPTH; i++)
@@ -212,13 +205,10 @@ static void repairs_broken(void)
 {
 	struct pvfs_uguest_queue *uq;
 	struct pvfs_sqe bad = { .opcode = PVFS_OP_FLUSH };
-	char err[512];
 	struct tl_vm vm;
 	int r;
 
-	if (tl_vm_plug(&d, &vm, "b", tl_volume(&d, "b.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug: %s", err);
+	tl_vm_plug_new(&d, &vm, "b", VOLSIZE, 1, DEPTH, RAM);
 	uq = &vm.guest.queues[0];
 	pvfs_uguest_queue_sqe(uq, &bad, NULL, 0);
 	uq->q.sq[(uq->sq_tail - 1) & uq->q.mask].tag = 999;

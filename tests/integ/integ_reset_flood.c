@@ -33,8 +33,6 @@ static struct tl_daemon d;
 
 static void cleanup(void)
 {
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 
@@ -70,17 +68,12 @@ int main(void)
 	struct pvfs_queue_ctrl *c;
 	uint64_t one = 1, t0, resets;
 	unsigned rounds = 0, bad = 0, iter = 0;
-	char err[512];
 	int lines;
 
 	atexit(cleanup);
 	tl_daemon_start(&d, NULL);
-	if (tl_vm_plug(&d, &good, "good", tl_volume(&d, "good.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug good: %s", err);
-	if (tl_vm_plug(&d, &evil, "evil", tl_volume(&d, "evil.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug evil: %s", err);
+	tl_vm_plug_new(&d, &good, "good", VOLSIZE, 1, DEPTH, RAM);
+	tl_vm_plug_new(&d, &evil, "evil", VOLSIZE, 1, DEPTH, RAM);
 	h = pvfs_region_hdr(evil.region);
 	c = evil.guest.queues[0].q.ctrl;
 	TL_CHECK(h->host_features & PVFS_F_RESET, "pvfsd offers PVFS_F_RESET");

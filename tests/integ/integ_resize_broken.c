@@ -28,8 +28,6 @@ static struct tl_daemon d;
 
 static void cleanup(void)
 {
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 

@@ -31,8 +31,6 @@ static struct tl_daemon d;
 
 static void cleanup(void)
 {
-	if (d.pid > 0)
-		tl_daemon_kill(&d);
 	tl_daemon_cleanup(&d);
 }
 
@@ -74,12 +72,8 @@ int main(void)
 
 	atexit(cleanup);
 	tl_daemon_start(&d, "--io-threads", "2", "--rebalance", "no", NULL);
-	if (tl_vm_plug(&d, &good, "good", tl_volume(&d, "good.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug good: %s", err);
-	if (tl_vm_plug(&d, &evil, "evil", tl_volume(&d, "evil.img", VOLSIZE), 1, DEPTH, RAM, err,
-		       sizeof(err)) < 0)
-		tl_fatal("plug evil: %s", err);
+	tl_vm_plug_new(&d, &good, "good", VOLSIZE, 1, DEPTH, RAM);
+	tl_vm_plug_new(&d, &evil, "evil", VOLSIZE, 1, DEPTH, RAM);
 
 	t0 = now_ns();
 	for (unsigned i = 0; now_ns() - t0 < STORM_NS; i++) {

@@ -524,6 +524,17 @@ int tl_vm_plug(struct tl_daemon *d, struct tl_vm *vm, const char *name, const ch
 	return pvfs_uguest_init(&vm->guest, vm->region);
 }
 
+void tl_vm_plug_new(struct tl_daemon *d, struct tl_vm *vm, const char *name, uint64_t vol_size,
+		    uint32_t nq, uint32_t depth, uint64_t ram_size)
+{
+	char file[300], err[512];
+
+	snprintf(file, sizeof(file), "%s.img", name);
+	if (tl_vm_plug(d, vm, name, tl_volume(d, file, vol_size), nq, depth, ram_size, err,
+		       sizeof(err)) < 0)
+		tl_fatal("plug %s: %s", name, err);
+}
+
 void tl_vm_unplug(struct tl_vm *vm)
 {
 	pvfs_unplug(vm->plug);

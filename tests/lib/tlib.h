@@ -126,6 +126,12 @@ struct tl_vm {
  */
 int tl_vm_plug(struct tl_daemon *d, struct tl_vm *vm, const char *name, const char *volume,
 	       uint32_t nq, uint32_t depth, uint64_t ram_size, char *err, size_t errlen);
+/*
+ * tl_vm_plug_new - tl_vm_plug of tenant name on a new sparse volume
+ * name.img of vol_size bytes; a failure is fatal ("plug NAME: why").
+ */
+void tl_vm_plug_new(struct tl_daemon *d, struct tl_vm *vm, const char *name, uint64_t vol_size,
+		    uint32_t nq, uint32_t depth, uint64_t ram_size);
 void tl_vm_unplug(struct tl_vm *vm);
 /* tl_vm_host_state_is - poll the region's host state until it is want, up to timeout_ms. */
 bool tl_vm_host_state_is(struct tl_vm *vm, uint32_t want, int timeout_ms);
