@@ -19,7 +19,6 @@
  * An empty packet is end of file (proto/CONTROL.md): pvfsd must close the
  * connection without a reply.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -46,6 +45,7 @@
 #include "rpc.h"
 #include "sched.h"
 #include "tenant.h"
+#include "tlib.h"
 #include "util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -70,19 +70,6 @@ static void on_drained(struct tenant_io *tio)
 static void done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	poller_reap_done(on_drained);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void cleanup(void)
@@ -151,7 +138,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 		__sanitizer_symbolize_pc(__builtin_return_address(0), "%p %F %L", sym, sizeof(sym));
 	}
-	fd_baseline = count_fds();
+	fd_baseline = tl_fd_count(getpid());
 	return 0;
 }
 
@@ -285,11 +272,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * drain it; then only the attached tenants' volumes may stay open.
 	 */
 	deadline = now_ns() + 10000000000ull;
-	while (count_fds() > fd_baseline + (int)tenant_count()) {
+	while (tl_fd_count(getpid()) > fd_baseline + (int)tenant_count()) {
 		if (now_ns() > deadline) {
 			fflush(stderr);
 			system("ls -l /proc/$PPID/fd >&2 2>/dev/null || true");
-			FAIL("descriptors pile up in pvfsd: %d, %d at start", count_fds(),
+			FAIL("descriptors pile up in pvfsd: %d, %d at start", tl_fd_count(getpid()),
 			     fd_baseline);
 		}
 		event_base_loop(base, EVLOOP_NONBLOCK | EVLOOP_ONCE);

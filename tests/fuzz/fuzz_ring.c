@@ -34,7 +34,6 @@
  * re-plug of a region it made invalid; evil not drained in 10 s; pvfsd's
  * descriptors piling up.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +54,7 @@
 #include "pvfs_shim.h"
 #include "pvfsd.h"
 #include "tenant.h"
+#include "tlib.h"
 #include "util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -142,19 +142,6 @@ static void *watchdog(void *arg)
 			return NULL;
 		}
 	}
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void cleanup(void)
@@ -665,7 +652,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 		__sanitizer_symbolize_pc(__builtin_return_address(0), "%p %F %L", sym, sizeof(sym));
 	}
-	fd_baseline = count_fds();
+	fd_baseline = tl_fd_count(getpid());
 	return 0;
 }
 
@@ -736,7 +723,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vm_plug(&evil, err, sizeof(err)) < 0)
 		FAIL("plug evil: %s", err);
 	pass(0);
-	if (count_fds() != fd_baseline)
-		FAIL("descriptors pile up: %d, %d at start", count_fds(), fd_baseline);
+	if (tl_fd_count(getpid()) != fd_baseline)
+		FAIL("descriptors pile up: %d, %d at start", tl_fd_count(getpid()), fd_baseline);
 	return 0;
 }

@@ -5,10 +5,11 @@
 FUZZERS := fuzz_request fuzz_control fuzz_ring
 
 $(B)/tests/fuzz_request: $(OBJDIR)/tests/fuzz/fuzz_request.o $(OBJDIR)/daemon/request.o
+# fuzz_control and fuzz_ring count their fds with tests/lib's tl_fd_count.
 $(B)/tests/fuzz_control: $(OBJDIR)/tests/fuzz/fuzz_control.o \
-	$(filter-out %/main.o,$(pvfsd_OBJS)) $(LIBSHIM) $(LIBPVFS)
+	$(filter-out %/main.o,$(pvfsd_OBJS)) $(tlib_OBJS) $(LIBSHIM) $(LIBPVFS)
 $(B)/tests/fuzz_ring: $(OBJDIR)/tests/fuzz/fuzz_ring.o \
-	$(filter-out %/main.o,$(pvfsd_OBJS)) $(LIBSHIM) $(LIBPVFS)
+	$(filter-out %/main.o,$(pvfsd_OBJS)) $(tlib_OBJS) $(LIBSHIM) $(LIBPVFS)
 LDLIBS_fuzz_request =
 LDLIBS_fuzz_control = $(LDLIBS_pvfsd) -lm
 LDLIBS_fuzz_ring = $(LDLIBS_pvfsd) -lm
