@@ -2,16 +2,27 @@
 #
 # integ-lib.sh - sourced by the shell integration tests: the repository
 # root, the build directory ($PVFS_BUILD, default build) as an absolute
-# path, ok/notok lines that count in $passed and $failed and remember a
-# failure in $fail, skip, stop_pid, wait_for, a work directory with pvfsd
-# in it (integ_dir, start_pvfsd, tfield), and copy_tree.
+# path, and its PVFSD, PVFSCTL and BENCH; ok/notok lines that count in
+# $passed and $failed and remember a failure in $fail, skip, need_built,
+# need_cmd, stop_pid, wait_for, a work directory with pvfsd in it
+# (integ_dir, start_pvfsd, tfield), and copy_tree.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${PVFS_BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+PVFSD=$BUILD/bin/pvfsd
+PVFSCTL=$BUILD/bin/pvfsctl
+BENCH=$BUILD/bin/pvfs-bench
 fail=0 passed=0 failed=0
 ok() { echo "ok - $*"; passed=$((passed + 1)); }
 notok() { echo "not ok - $*"; failed=$((failed + 1)); fail=1; }
 skip() { echo "skip - $*"; exit 77; }
+# need_built PROG...: skip unless each of these $BUILD/bin programs is built.
+need_built() {
+	local p
+	for p; do [ -x "$BUILD/bin/$p" ] || skip "$BUILD/bin/$p not built (run make)"; done
+}
+# need_cmd CMD [WHY]: skip (saying WHY) unless CMD is installed.
+need_cmd() { command -v "$1" > /dev/null || skip "${2:-$1 not found}"; }
 # stop_pid PID [WHAT]: TERM, bounded wait, KILL (saying so when WHAT is given).
 stop_pid() {
 	[ -n "$1" ] || return 0

@@ -29,16 +29,12 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/integ/integ-lib.sh
 . "$HERE/integ-lib.sh"
-PVFSD=$BUILD/bin/pvfsd
-PVFSCTL=$BUILD/bin/pvfsctl
-BENCH=$BUILD/bin/pvfs-bench
 
-[ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] && [ -x "$BENCH" ] || skip "not built (run make)"
-command -v nbdkit > /dev/null || skip "nbdkit not installed (scripts/install-deps)"
-command -v qemu-storage-daemon > /dev/null ||
-	skip "qemu-storage-daemon not installed (scripts/install-deps)"
+need_built pvfsd pvfsctl pvfs-bench
+need_cmd nbdkit "nbdkit not installed (scripts/install-deps)"
+need_cmd qemu-storage-daemon "qemu-storage-daemon not installed (scripts/install-deps)"
 nbdkit --dump-plugin memory > /dev/null 2>&1 || skip "nbdkit's memory plugin is missing"
-command -v python3 > /dev/null || skip "python3 not found"
+need_cmd python3
 
 integ_dir integ_nbd
 

@@ -14,10 +14,8 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/integ/integ-lib.sh
 . "$HERE/integ-lib.sh"
-PVFSD=$BUILD/bin/pvfsd
-PVFSCTL=$BUILD/bin/pvfsctl
 
-[ -x "$PVFSD" ] && [ -x "$PVFSCTL" ] || skip "$PVFSD or $PVFSCTL not built (run make)"
+need_built pvfsd pvfsctl
 PYTHON=$(command -v python3) || skip "python3 not found"
 
 D=$(mktemp -d /tmp/integ_pvfsctl.XXXXXX) || exit 1
