@@ -374,6 +374,15 @@ int config_set(const char *rawkey, const char *v)
 		if (parse_u64(v, &n) < 0 || n > SCHED_ANTIC_NS_MAX / 1000)
 			goto bad;
 		cfg.anticipation_us = (uint32_t)n;
+	} else if (!strcmp(key, "slot-shares")) {
+		if (restart_only(key))
+			return 0;
+		if (!strcmp(v, "count"))
+			cfg.slots_by_cost = false;
+		else if (!strcmp(v, "cost"))
+			cfg.slots_by_cost = true;
+		else
+			goto bad;
 	} else if (!strcmp(key, "cost-learning")) {
 		if (restart_only(key))
 			return 0;

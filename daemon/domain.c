@@ -22,10 +22,10 @@ static uint32_t nr_domains;
 static enum sched_mode d_mode;
 static uint32_t d_cap = SCHED_INFLIGHT_CAP_DEFAULT, d_npollers = 1;
 static uint64_t d_antic_ns = SCHED_ANTIC_NS_DEFAULT;
-static bool d_learn = true;
+static bool d_learn = true, d_slots_by_cost;
 
 void domain_setup(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
-		  uint32_t npollers, bool learn)
+		  uint32_t npollers, bool learn, bool slots_by_cost)
 {
 	domain_teardown();
 	d_mode = mode;
@@ -33,6 +33,7 @@ void domain_setup(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns
 	d_antic_ns = antic_ns;
 	d_npollers = npollers;
 	d_learn = learn;
+	d_slots_by_cost = slots_by_cost;
 }
 
 void domain_teardown(void)
@@ -77,6 +78,7 @@ static int lookup(const char *key, bool create, struct domain **ret)
 		return r;
 	}
 	sched_domain_set_learning(dom->sd, d_learn);
+	sched_domain_set_slots_by_cost(dom->sd, d_slots_by_cost);	/* no entity yet */
 	memcpy(dom->key, key, len + 1);
 	*domains_tail = dom;
 	domains_tail = &dom->next;

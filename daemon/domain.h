@@ -29,11 +29,12 @@ struct domain {
 /*
  * domain_setup - how new domains are made (the pollers' scheduler mode,
  * in-flight cap, anticipation window and number; whether calibrated models
- * are refined online). Called when the pollers start; domain_teardown
- * frees every domain once they have stopped.
+ * are refined online; whether slot shares are by weight over cost). Called
+ * when the pollers start; domain_teardown frees every domain once they
+ * have stopped.
  */
 void domain_setup(enum sched_mode mode, uint32_t inflight_cap, uint64_t antic_ns,
-		  uint32_t npollers, bool learn);
+		  uint32_t npollers, bool learn, bool slots_by_cost);
 void domain_teardown(void);
 
 /*

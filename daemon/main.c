@@ -66,6 +66,9 @@ static void usage(FILE *f)
 "                             empty (default %llu; 0 = fully work-conserving)\n"
 "      --cost-learning yes|no refine calibrated cost models from completions\n"
 "                             (default yes)\n"
+"      --slot-shares count|cost  guaranteed in-flight slots by weight (count,\n"
+"                             default) or by weight over cost (devices that\n"
+"                             serve their queue in order)\n"
 "      --poll-us MIN:MAX      adaptive spin window before sleeping (default 50:1000)\n"
 "      --metrics-listen A:P   Prometheus endpoint (default 127.0.0.1:9477; none = off)\n"
 "      --admin-group GROUP    members may use the control socket (default: root only)\n"
@@ -91,7 +94,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, const char **config_file, const char **state_dir)
 {
 	enum { O_STATE = 256, O_SCHED, O_CAP, O_POLL, O_METRICS, O_ADMIN, O_BDEV, O_VERSION,
-	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC, O_LEARN,
+	       O_MAXCONN, O_CPUS, O_TPP, O_REBALANCE, O_TEST_HOOKS, O_ANTIC, O_LEARN, O_SLOTS,
 	       O_ALLOW_NBD, O_NBD_TIMEOUT, O_NBD_CONNS, O_RBD_POOLS, O_CEPH_CONF, O_CEPH_ID,
 	       O_CEPH_KEYRING, O_RBD_TIMEOUT };
 	static const struct option opts[] = {
@@ -104,6 +107,7 @@ static int parse_args(int argc, char **argv, const char **config_file, const cha
 		{ "inflight-cap", required_argument, NULL, O_CAP },
 		{ "anticipation-us", required_argument, NULL, O_ANTIC },
 		{ "cost-learning", required_argument, NULL, O_LEARN },
+		{ "slot-shares", required_argument, NULL, O_SLOTS },
 		{ "poll-us", required_argument, NULL, O_POLL },
 		{ "metrics-listen", required_argument, NULL, O_METRICS },
 		{ "admin-group", required_argument, NULL, O_ADMIN },

@@ -1709,7 +1709,7 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 	if (done_efd < 0)
 		return -errno;
 	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n,
-		     cfg.cost_learning);
+		     cfg.cost_learning, cfg.slots_by_cost);
 	for (int i = 0; i < n; i++) {
 		r = poller_create(i, inflight_cap, &pollers[i]);
 		if (r < 0)
@@ -1797,7 +1797,8 @@ int poller_test_start(enum sched_mode mode, uint32_t inflight_cap)
 	done_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (done_efd < 0)
 		return -errno;
-	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, 1, cfg.cost_learning);
+	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, 1, cfg.cost_learning,
+		     cfg.slots_by_cost);
 	r = poller_create(0, inflight_cap, &pollers[0]);
 	if (r < 0) {
 		close(done_efd);

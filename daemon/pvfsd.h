@@ -283,6 +283,7 @@ struct daemon_config {
 	uint32_t inflight_cap;
 	uint32_t anticipation_us;
 	bool cost_learning;		/* refine calibrated cost models online */
+	bool slots_by_cost;		/* --slot-shares cost */
 	uint32_t poll_min_us, poll_max_us;
 	bool allow_bdev;
 	bool test_hooks;		/* --test-hooks: control methods for tests only */

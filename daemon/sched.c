@@ -219,10 +219,39 @@ static void ready_update(struct sched_entity *e)
 }
 
 /*
- * busy_update - keep the domain's busy_weight (and busy_count, FIFO's
- * equal shares) the sum over entities that are active or still have
- * requests in flight: those are the ones the in-flight slots are shared
- * among.
+ * share_key - what e's slot share is in proportion to: its weight, or
+ * with slots_by_cost its weight over the average cost of its requests, so
+ * that the slots' shares are shares of the cost in flight and not of the
+ * request count. Which is right depends on the device: one that serves its
+ * queue in order (a disk, one queue to a remote target) turns slots held
+ * into throughput, so count shares hand a tenant of costly requests device
+ * time beyond its weight; one that serves its whole queue at once (NVMe)
+ * already makes a costly request hold its slot longer, so cost shares
+ * would charge it twice.
+ */
+static uint64_t share_key(const struct sched_entity *e)
+{
+	if (!e->dom->slots_by_cost)
+		return (uint64_t)e->qos.weight << 20;
+	return MAX(1ull, ((uint64_t)e->qos.weight << 32) / MAX(1ull, e->cost_avg));
+}
+
+/* rekey - e's share_key changed (weight, cost): keep busy_key the sum. */
+static void rekey(struct sched_entity *e)
+{
+	uint64_t k = share_key(e);
+
+	if (k == e->share_key)
+		return;
+	if (e->flags & F_BUSY)
+		add(&e->dom->busy_key, k - e->share_key);	/* mod 2^64 */
+	e->share_key = k;
+}
+
+/*
+ * busy_update - keep the domain's busy_key (and busy_count, FIFO's equal
+ * shares) the sum over entities that are active or still have requests in
+ * flight: those are the ones the in-flight slots are shared among.
  */
 static void busy_update(struct sched_entity *e)
 {
@@ -234,30 +263,31 @@ static void busy_update(struct sched_entity *e)
 		return;
 	if (busy) {
 		e->flags |= F_BUSY;
-		add(&d->busy_weight, (uint64_t)e->qos.weight);
+		add(&d->busy_key, e->share_key);
 		add(&d->busy_count, 1u);
 	} else {
 		e->flags &= ~F_BUSY;
-		sub(&d->busy_weight, (uint64_t)e->qos.weight);
+		sub(&d->busy_key, e->share_key);
 		sub(&d->busy_count, 1u);
 	}
 }
 
 /*
- * slot_share - the in-flight slots e is guaranteed: its weight's part of
- * the domain's effective cap among busy entities (FIFO: an equal part),
- * rounded down, so the shares add up to at most the cap.
+ * slot_share - the in-flight slots e is guaranteed: its part of the
+ * domain's effective cap among busy entities by share_key (weight over
+ * average cost; FIFO: an equal part), rounded down, so the shares add up
+ * to at most the cap.
  */
 static uint32_t slot_share(const struct sched_domain *d, const struct sched_entity *e)
 {
 	uint32_t cap = ld(&d->cap_eff), n = ld(&d->busy_count);
-	uint64_t bw = ld(&d->busy_weight);
+	uint64_t bk = ld(&d->busy_key);
 
 	if (d->mode == SCHED_MODE_FIFO)
 		return n ? cap / n : cap;
-	if (!bw)
+	if (!bk)
 		return cap;
-	return (uint32_t)MIN((uint64_t)cap * e->qos.weight / bw, (uint64_t)cap);
+	return (uint32_t)MIN((unsigned __int128)cap * e->share_key / bk, (uint64_t)cap);
 }
 
 /* antic_expire - anticipated entities whose window ended at the top leave. */
@@ -397,6 +427,14 @@ out_free:
 	return -ENOMEM;
 }
 
+int sched_domain_set_slots_by_cost(struct sched_domain *d, bool by_cost)
+{
+	if (ld(&d->nentities))
+		return -EBUSY;
+	d->slots_by_cost = by_cost;
+	return 0;
+}
+
 void sched_domain_destroy(struct sched_domain *d)
 {
 	if (!d)
@@ -483,6 +521,8 @@ int sched_entity_add(struct sched *s, struct sched_entity *e, struct sched_domai
 	if (r < 0)
 		return r;
 	e->qos = *q;
+	e->cost_avg = MAX(1ull, ld(&d->lead_cost) / 4);	/* a 4 KiB random read, until known */
+	e->share_key = share_key(e);
 	e->vtime = ld(&d->vnow);
 	e->resv_tag = now;
 	e->iops_tat = now;
@@ -557,9 +597,8 @@ int sched_set_qos(struct sched *s, struct sched_entity *e,
 	r = sched_qos_validate(q);
 	if (r < 0)
 		return r;
-	if (e->flags & F_BUSY)
-		add(&e->dom->busy_weight, (uint64_t)q->weight - old.weight);
 	e->qos = *q;
+	rekey(e);
 	if (!(e->flags & F_ADDED) || e->dom->mode == SCHED_MODE_FIFO)
 		return 0;
 
@@ -863,6 +902,12 @@ unsigned sched_dispatched(struct sched *s, struct sched_entity *e, const struct 
 	stat_add(&e->stats.cost, cost);
 	if (!(e->flags & F_ADDED))
 		return cls;
+	/* A moving average over about 8 requests: the slot share follows the mix. */
+	if (cost >= e->cost_avg)
+		e->cost_avg += (cost - e->cost_avg + 7) / 8;
+	else
+		e->cost_avg -= (e->cost_avg - cost) / 8;
+	rekey(e);
 	busy_update(e);
 
 	if (e->dom->mode == SCHED_MODE_FIFO) {

@@ -66,8 +66,11 @@
  *               slot), so the queue builds here (where the policy is) and
  *               not in the device. Each busy entity (active, or with
  *               requests in flight) is guaranteed its weight's share of the
- *               cap, rounded down: while the cap is full, an entity below
- *               its share may still dispatch up to it. So a tenant whose
+ *               cap (with slots_by_cost: in proportion to its weight over
+ *               the average cost of its requests, for devices that serve
+ *               their queue in order), rounded down: while the cap is
+ *               full, an entity below its share may still dispatch up to
+ *               it. So a tenant whose
  *               requests are slow (a hung backend, long flushes) and that
  *               took every free slot cannot stall the others: they get
  *               their shares at once, and the total in flight stays below
@@ -285,6 +288,8 @@ struct sched_entity {
 	uint64_t idle_since;	/* when its queue last ran empty */
 	uint64_t gap_avg;	/* moving average of how long it then stayed empty */
 	uint64_t next_offset;	/* where its last request ended: sequential if the next starts here */
+	uint64_t cost_avg;	/* moving average of its requests' cost */
+	uint64_t share_key;	/* weight / cost_avg, scaled; in its domain's busy_key while busy */
 	uint32_t heap_idx[SCHED_HEAP_NR];
 	uint32_t flags;
 	uint32_t lat_cnt;	/* latency samples since the last evaluation */
@@ -320,12 +325,13 @@ struct sched_domain {
 	uint64_t antic_ns;
 	uint32_t npollers;
 	uint32_t max_entities;
+	bool slots_by_cost;	/* slot shares by weight over cost (sched_domain_create) */
 	/* Written by every poller, with atomics. */
 	uint32_t cap_eff __attribute__((aligned(64)));
 	uint32_t inflight;
 	uint32_t busy_count;
 	uint32_t nentities;
-	uint64_t busy_weight;	/* sum of weights of busy entities (slot shares) */
+	uint64_t busy_key;	/* sum of share_key of busy entities (slot shares) */
 	uint64_t vnow;		/* system virtual time */
 	uint64_t seq;		/* FIFO round-robin order */
 	uint64_t lat_window_end;
@@ -389,6 +395,13 @@ int sched_domain_create(enum sched_mode mode, uint32_t inflight_cap, uint64_t an
 			uint32_t npollers, uint32_t max_entities,
 			struct sched_domain **ret_dom);
 void sched_domain_destroy(struct sched_domain *d);
+
+/*
+ * sched_domain_set_slots_by_cost - slot shares of d by weight over each
+ * entity's average cost instead of by weight (see "in-flight" above);
+ * only before d has entities (-EBUSY after).
+ */
+int sched_domain_set_slots_by_cost(struct sched_domain *d, bool by_cost);
 
 /* sched_init - poller idx's scheduler (idx < the domains' npollers). */
 void sched_init(struct sched *s, uint32_t idx);

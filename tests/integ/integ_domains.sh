@@ -127,9 +127,23 @@ start_daemon
 check "$([ "$(js 's["domains"][0]["calibrated"]')" = True ] && [ "$(js 's["domains"][0]["cost_model"]')" = "$MODEL" ] && echo 0)" \
 	"the model survives a restart (state file)"
 stop_daemon
-start_daemon --cost-learning no
+"$PVFSD" --runtime-dir "$D/run2" --volume-dir "$D/vols" --metrics-listen none --slot-shares bogus \
+	> /dev/null 2> "$D/err"
+check "$([ $? != 0 ] && grep -q "slot" "$D/err" && echo 0)" "--slot-shares bogus is refused: $(head -1 "$D/err")"
+start_daemon --cost-learning no --slot-shares cost
 check "$([ "$(js 's["domains"][0]["calibrated"] and not s["domains"][0]["cost_learning"]["on"]')" = True ] && echo 0)" \
 	"pvfsd --cost-learning no: calibrated, not refined"
+"$BENCH" -T t1 --rw randrw --verify --iodepth 16 --runtime 1 -q > "$D/b1" 2>&1 &
+B1=$!
+# A fresh volume: pvfs-bench verifies what earlier runs wrote, in its own block size.
+truncate -s 64M "$D/vols/t4.img"
+"$PVFSCTL" attach t4 --volume t4.img > /dev/null || check 1 "attach t4"
+"$BENCH" -T t4 --rw randrw --verify --seed 2 --bs 64k --iodepth 16 --runtime 1 -q > "$D/b2" 2>&1
+R2=$?
+wait "$B1"
+R1=$?
+check "$([ "$R1$R2" = 00 ] && echo 0)" \
+	"--slot-shares cost: verified I/O of two tenants of different sizes (rc $R1 $R2: $(tail -n 1 "$D/b1") $(tail -n 1 "$D/b2"))"
 "$PVFSCTL" calibrate "$KEY" --fixed > /dev/null
 check "$?" "calibrate --fixed"
 stop_daemon
