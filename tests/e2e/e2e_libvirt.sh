@@ -187,7 +187,7 @@ lv_define() {
 	    <type arch='x86_64' machine='q35'>hvm</type>
 	    <kernel>$e2e_work/vmlinuz</kernel>
 	    <initrd>$e2e_initrd</initrd>
-	    <cmdline>console=ttyS0 panic=-1 oops=panic loglevel=4 pvfs.test=libvirt</cmdline>
+	    <cmdline>console=ttyS0 no_timer_check panic=-1 oops=panic loglevel=4 pvfs.test=libvirt</cmdline>
 	  </os>
 	  <features><acpi/><apic/></features>
 	  <cpu mode='maximum'/>

@@ -49,7 +49,7 @@ refused() {
 	start_shim "${shim_args[@]}"
 	t0=$EPOCHREALTIME
 	timeout -k 5 30 qemu-system-x86_64 -accel tcg -machine q35 -m "$mem" -nographic -nodefaults \
-		-kernel "$kernel" -initrd "$e2e_initrd" -append "console=ttyS0 pvfs.test=none" \
+		-kernel "$kernel" -initrd "$e2e_initrd" -append "console=ttyS0 no_timer_check pvfs.test=none" \
 		"$@" -chardev socket,id=pvfs,path="$e2e_work/ivshmem.sock" \
 		-device ivshmem-doorbell,chardev=pvfs,vectors="$e2e_queues" \
 		</dev/null >"$e2e_work/qemu-$name.log" 2>&1
