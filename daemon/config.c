@@ -51,6 +51,15 @@ static void normalize(const char *in, char *out, size_t n)
 	out[i] = '\0';
 }
 
+/* parse_pair - v is `no` (*ret = false) or `yes` (*ret = true), by name. */
+static int parse_pair(const char *v, const char *no, const char *yes, bool *ret)
+{
+	if (strcmp(v, no) && strcmp(v, yes))
+		return -EINVAL;
+	*ret = !strcmp(v, yes);
+	return 0;
+}
+
 static int parse_bool(const char *v, bool *ret)
 {
 	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
@@ -354,14 +363,13 @@ int config_set(const char *rawkey, const char *v)
 		if (parse_bool(v, &cfg.rebalance) < 0)
 			goto bad;
 	} else if (!strcmp(key, "scheduler")) {
+		bool fifo;
+
 		if (restart_only(key))
 			return 0;
-		if (!strcmp(v, "fair"))
-			cfg.sched_mode = SCHED_MODE_FAIR;
-		else if (!strcmp(v, "fifo"))
-			cfg.sched_mode = SCHED_MODE_FIFO;
-		else
+		if (parse_pair(v, "fair", "fifo", &fifo) < 0)
 			goto bad;
+		cfg.sched_mode = fifo ? SCHED_MODE_FIFO : SCHED_MODE_FAIR;
 	} else if (!strcmp(key, "inflight-cap")) {
 		if (restart_only(key))
 			return 0;
@@ -377,11 +385,7 @@ int config_set(const char *rawkey, const char *v)
 	} else if (!strcmp(key, "slot-shares")) {
 		if (restart_only(key))
 			return 0;
-		if (!strcmp(v, "count"))
-			cfg.slots_by_cost = false;
-		else if (!strcmp(v, "cost"))
-			cfg.slots_by_cost = true;
-		else
+		if (parse_pair(v, "count", "cost", &cfg.slots_by_cost) < 0)
 			goto bad;
 	} else if (!strcmp(key, "cost-learning")) {
 		if (restart_only(key))
