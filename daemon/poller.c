@@ -92,6 +92,7 @@ struct poller {
 	struct io_req *started;		/* the request start_sqe last sent to the backend */
 	struct backend_host host;	/* what this poller lends its tenants' backends */
 	struct backend_io *bdone;	/* completions backends delivered, reaped this pass */
+	struct backend *passes;		/* backends that asked for a pass (backend_want_pass) */
 
 	/* Mailbox: written by the control thread under mbox_lock. */
 	pthread_mutex_t mbox_lock;
@@ -841,17 +842,37 @@ static int reap(struct poller *p, uint64_t now)
 	return (int)n;
 }
 
-/* backend_passes - the per-pass hook of backends that asked for it (e.g. to arm a watch). */
+/*
+ * backend_passes - the per-pass hook of the backends that asked for it
+ * (e.g. to arm a watch): O(those), not O(plugged). One that asks again
+ * from its pass (io_uring still full) runs in the next pass.
+ */
 static void backend_passes(struct poller *p)
 {
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		struct backend *b = tio->backend;
+	struct backend *b = p->passes, *next;
 
-		if (unlikely(b->want_pass) && tio->bound) {
-			b->want_pass = false;
-			b->ops->pass(b);
-		}
+	p->passes = NULL;
+	for (; b; b = next) {
+		next = b->pass_next;
+		b->pass_next = NULL;
+		b->want_pass = false;
+		b->ops->pass(b);
 	}
+}
+
+/* passes_del - b leaves this poller (unbound): off the pass list, if on it. */
+static void passes_del(struct poller *p, struct backend *b)
+{
+	struct backend **pp;
+
+	if (!b->want_pass)
+		return;
+	for (pp = &p->passes; *pp && *pp != b; pp = &(*pp)->pass_next)
+		;
+	if (*pp)
+		*pp = b->pass_next;
+	b->pass_next = NULL;
+	b->want_pass = false;
 }
 
 /*
@@ -998,6 +1019,7 @@ static void add_tenant(struct poller *p, struct tenant_io *tio, uint64_t now, bo
 		log_err("tenant %s: binding its %s volume to poller %d: %s", tio->t->name,
 			tio->backend->ops->kind, p->idx, strerror(-r));
 		mark_broken(tio, "volume registration failed");
+		passes_del(p, tio->backend);
 	} else {
 		tio->bound = true;
 	}
@@ -1172,8 +1194,10 @@ static void finish_removes(struct poller *p)
 			continue;
 		}
 		/* The backend lets go of the poller: its watches cancelled and reaped. */
-		if (tio->bound && tio->backend->ops->unbind(tio->backend))
+		if (tio->bound && tio->backend->ops->unbind(tio->backend)) {
 			tio->bound = false;
+			passes_del(p, tio->backend);
+		}
 		if (tio->bound || tio->backend->watches) {
 			pp = &tio->next;
 			continue;
@@ -1609,6 +1633,15 @@ static bool host_unwatch(struct backend_host *h, struct backend_watch *w)
 	return w->cancelled;
 }
 
+static void host_want_pass(struct backend_host *h, struct backend *b)
+{
+	struct poller *p = HOST_POLLER(h);
+
+	b->want_pass = true;
+	b->pass_next = p->passes;
+	p->passes = b;
+}
+
 static int host_register_file(struct backend_host *h, int fd)
 {
 	struct poller *p = HOST_POLLER(h);
@@ -1658,6 +1691,7 @@ static int poller_create(int idx, uint32_t cap, struct poller **ret)
 		.unwatch = host_unwatch,
 		.register_file = host_register_file,
 		.unregister_file = host_unregister_file,
+		.want_pass = host_want_pass,
 	};
 	pthread_mutex_init(&p->mbox_lock, NULL);
 	p->mbox_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -137,6 +137,12 @@ struct backend_host {
 	/* A fixed-file slot of the poller's ring for fd, or -errno; and back. */
 	int (*register_file)(struct backend_host *h, int fd);
 	void (*unregister_file)(struct backend_host *h, int slot);
+	/*
+	 * Run b's ops->pass at the end of this pass (backend_want_pass): the
+	 * poller keeps a list of the backends that asked, so that a pass costs
+	 * nothing for the others.
+	 */
+	void (*want_pass)(struct backend_host *h, struct backend *b);
 };
 
 /* Connection state and counters, for pvfsctl stats and the metrics. */
@@ -169,7 +175,7 @@ struct backend_ops {
 	void (*cancel)(struct backend *b);
 	/* nothing is in flight: let go of the poller; false: call again next pass */
 	bool (*unbind)(struct backend *b);
-	/* optional: run at the end of a poller pass once want_pass was set */
+	/* optional: run at the end of a poller pass once backend_want_pass asked for it */
 	void (*pass)(struct backend *b);
 };
 
@@ -179,9 +185,18 @@ struct backend {
 	struct backend_info info;
 	struct backend_host *host;	/* while bound: the poller's services */
 	uint32_t watches;		/* poller: armed watches */
-	bool want_pass;			/* poller thread: call ops->pass at the end of this pass */
+	/* poller's: on its list of backends to pass (backend_want_pass) */
+	bool want_pass;
+	struct backend *pass_next;
 	int changed;			/* atomic: the volume changed underneath (backend_changed) */
 };
+
+/* backend_want_pass - poller thread, while bound: run ops->pass at the end of this pass. */
+static inline void backend_want_pass(struct backend *b)
+{
+	if (!b->want_pass && b->host)
+		b->host->want_pass(b->host, b);
+}
 
 /*
  * backend_changed - any thread (e.g. a librbd callback after `rbd resize`

@@ -403,7 +403,7 @@ static void arm(struct backend_watch *w, struct nbd_backend *nb)
 	if (w->armed || nb->unbinding || !nb->b.host)
 		return;
 	if (nb->b.host->watch(nb->b.host, w) < 0)
-		nb->b.want_pass = true;	/* io_uring full: again at the end of the pass */
+		backend_want_pass(&nb->b);	/* io_uring full: again at the end of the pass */
 }
 
 /* timer_set - the tick on (and watched) while anything waits or reconnects, or off. */
@@ -572,7 +572,7 @@ static void issue(struct nbd_conn *c, struct backend_io *io)
 		io->priv.error = e ? e : ENOTCONN;
 	}
 	part_put(c, io);	/* the guard */
-	nb->b.want_pass = true;
+	backend_want_pass(&nb->b);
 }
 
 static struct nbd_conn *pick(struct nbd_backend *nb)

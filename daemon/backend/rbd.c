@@ -124,7 +124,7 @@ static void arm(struct rbd_backend *rb)
 		return;
 	/* io_uring full: try again at the end of this pass. */
 	if (rb->b.host->watch(rb->b.host, &rb->watch) < 0)
-		rb->b.want_pass = true;
+		backend_want_pass(&rb->b);
 }
 
 static void done(struct rbd_backend *rb, struct backend_io *io, int32_t res)
