@@ -84,8 +84,9 @@ struct poller {
 	struct tenant_io *tenants;
 	struct io_queue *hot;		/* queues the pass scans (see "Dormant queues") */
 	uint32_t nr_tenants;
-	uint32_t nr_removing;		/* tenants removing or moving, not yet handed back */
-	bool settle;			/* a tenant resets or has a state due (settle_tenants) */
+	/* Tenants waiting for their I/O to drain: a pass looks at these, not all. */
+	struct tenant_io *settling;	/* resetting, or a state due (settle_tenants) */
+	struct tenant_io *leaving;	/* removing or moving, not yet handed back */
 	uint64_t last_sweep;		/* sweep_dormant */
 	uint32_t inflight;		/* io_uring operations (requests) in flight */
 	uint32_t pending_sqes;		/* prepared, not yet submitted */
@@ -135,6 +136,31 @@ const char *const pvfs_op_names[PVFS_OP_MAX] = {
 };
 
 static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, uint64_t now);
+
+/* settle_add - settle_tenants looks at tio until its life-cycle step is done. */
+static void settle_add(struct poller *p, struct tenant_io *tio)
+{
+	if (tio->settling)
+		return;
+	tio->settling = true;
+	tio->settle_next = p->settling;
+	p->settling = tio;
+}
+
+/* settle_del - tio leaves the poller: off the settle list, if on it (a short list). */
+static void settle_del(struct poller *p, struct tenant_io *tio)
+{
+	struct tenant_io **pp;
+
+	if (!tio->settling)
+		return;
+	for (pp = &p->settling; *pp && *pp != tio; pp = &(*pp)->settle_next)
+		;
+	if (*pp)
+		*pp = tio->settle_next;
+	tio->settle_next = NULL;
+	tio->settling = false;
+}
 
 /* stamp_submitted - the requests prepared since the last submit were just submitted. */
 static void stamp_submitted(struct poller *p)
@@ -187,7 +213,7 @@ static void state_due(struct tenant_io *tio, uint32_t st)
 		return;
 	if (tio->state_due != PVFS_HOST_REMOVED)
 		tio->state_due = st;
-	tio->p->settle = true;
+	settle_add(tio->p, tio);
 	PVFS_STORE_RELEASE(&tio->hdr->host_state, (uint32_t)PVFS_HOST_DRAINING);
 }
 
@@ -1102,7 +1128,7 @@ static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, u
 
 	tio->resetting = true;
 	tio->reset_req = req;
-	p->settle = true;
+	settle_add(p, tio);
 	/* Hot through the reset: lifecycle_reset_ring clears every NEED_WAKEUP. */
 	for (uint32_t i = 0; i < tio->nr_queues; i++)
 		wake_queue(p, &tio->queues[i], now);
@@ -1123,17 +1149,17 @@ static void start_reset(struct poller *p, struct tenant_io *tio, uint32_t req, u
  */
 static void settle_tenants(struct poller *p)
 {
-	bool again = false;
+	struct tenant_io **pp = &p->settling, *tio;
 
-	if (likely(!p->settle))
-		return;
-	for (struct tenant_io *tio = p->tenants; tio; tio = tio->next) {
-		if (likely(!tio->resetting && !tio->state_due))
-			continue;
+	while ((tio = *pp)) {
+		/* Only tenants still draining need another look. */
 		if (tio->inflight) {
-			again = true;
+			pp = &tio->settle_next;
 			continue;
 		}
+		*pp = tio->settle_next;
+		tio->settle_next = NULL;
+		tio->settling = false;
 		if (tio->resetting) {
 			/*
 			 * A reset repairs a corrupt ring, not a volume that never
@@ -1162,7 +1188,6 @@ static void settle_tenants(struct poller *p)
 			tio->terminal = true;
 		}
 	}
-	p->settle = again;	/* only tenants still draining need another look */
 }
 
 /*
@@ -1173,24 +1198,20 @@ static void settle_tenants(struct poller *p)
  */
 static void finish_removes(struct poller *p)
 {
-	struct tenant_io **pp = &p->tenants;
+	struct tenant_io **pp = &p->leaving, **tp, *tio;
 	int any = 0;
 
-	if (!p->nr_removing)
-		return;
-	while (*pp) {
-		struct tenant_io *tio = *pp;
-
-		/* A move hands the tenant back like a remove, at the same quiescent point. */
-		if (!(tio->removing || tio->moving) || tio->inflight) {
-			pp = &tio->next;
+	/* A move hands the tenant back like a remove, at the same quiescent point. */
+	while ((tio = *pp)) {
+		if (tio->inflight) {
+			pp = &tio->leave_next;
 			continue;
 		}
 		if (tio->fd_ops) {
 			tio->fd_cancelled = true;	/* no new eventfd operations */
 			if (!tio->fd_cancel_sent)
 				tio->fd_cancel_sent = cancel_eventfd_ops(p, tio, true);
-			pp = &tio->next;
+			pp = &tio->leave_next;
 			continue;
 		}
 		/* The backend lets go of the poller: its watches cancelled and reaped. */
@@ -1199,11 +1220,16 @@ static void finish_removes(struct poller *p)
 			passes_del(p, tio->backend);
 		}
 		if (tio->bound || tio->backend->watches) {
-			pp = &tio->next;
+			pp = &tio->leave_next;
 			continue;
 		}
-		*pp = tio->next;
-		p->nr_removing--;
+		*pp = tio->leave_next;
+		tio->leave_next = NULL;
+		/* Once per tenant that leaves, never per pass: O(plugged) is fine here. */
+		for (tp = &p->tenants; *tp != tio; tp = &(*tp)->next)
+			;
+		*tp = tio->next;
+		settle_del(p, tio);
 		for (uint32_t i = 0; i < tio->nr_queues; i++)
 			hot_del(&tio->queues[i]);
 		__atomic_store_n(&p->nr_tenants, p->nr_tenants - 1, __ATOMIC_RELAXED);
@@ -1257,8 +1283,11 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio = owned(p, m);
 			if (!tio)
 				break;	/* drained and handed back already */
-			if (!tio->removing && !tio->moving)
-				p->nr_removing++;	/* a move counted already */
+			if (!tio->removing && !tio->moving) {
+				/* A move is on the list already. */
+				tio->leave_next = p->leaving;
+				p->leaving = tio;
+			}
 			tio->removing = true;
 			tio->moving = false;	/* a remove wins over a move */
 			/* Hot again, as before going dormant: a detach fails what it finds there. */
@@ -1289,8 +1318,10 @@ static void process_mailbox(struct poller *p, uint64_t now)
 			tio = owned(p, m);
 			if (!tio || tio->removing)
 				break;
-			if (!tio->moving)
-				p->nr_removing++;
+			if (!tio->moving) {
+				tio->leave_next = p->leaving;
+				p->leaving = tio;
+			}
 			tio->moving = true;
 			/* Hot until it leaves: the new poller takes its queues as they are. */
 			for (uint32_t i = 0; i < tio->nr_queues; i++)

@@ -179,6 +179,10 @@ struct tenant_io {
 	struct tenant *t;
 	struct poller *p;
 	struct tenant_io *next;		/* poller's list */
+	/* poller's lists of the few that wait for their I/O to drain */
+	struct tenant_io *settle_next;	/* resetting, or a state due (settle_tenants) */
+	struct tenant_io *leave_next;	/* removing or moving (finish_removes) */
+	bool settling;			/* on the settle list */
 	struct sched_entity se;
 	struct sched_domain *dom;	/* the tenant's device: what it competes for */
 	struct pvfs_region_hdr *hdr;
