@@ -90,7 +90,6 @@ struct poller {
 	uint64_t last_sweep;		/* sweep_dormant */
 	uint32_t inflight;		/* io_uring operations (requests) in flight */
 	uint32_t pending_sqes;		/* prepared, not yet submitted */
-	struct io_req *started;		/* the request start_sqe last sent to the backend */
 	struct backend_host host;	/* what this poller lends its tenants' backends */
 	struct backend_io *bdone;	/* completions backends delivered, reaped this pass */
 	struct backend *passes;		/* backends that asked for a pass (backend_want_pass) */
@@ -400,10 +399,10 @@ static int prep_req(struct poller *p, struct io_req *req)
 
 /*
  * start_sqe - take one consumed SQE (already copied) into a request slot.
- * Returns 1 if it went to io_uring (and *ret_io is what the scheduler
- * charges), 0 if it was completed (or dropped) at once.
+ * Returns the request if it went to io_uring (and *ret_io is what the
+ * scheduler charges), NULL if it was completed (or dropped) at once.
  */
-static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *ioq,
+static struct io_req *start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *ioq,
 		     const struct pvfs_sqe *sqe, uint32_t sq_idx, uint64_t seen, uint64_t now,
 		     struct sched_io *ret_io)
 {
@@ -415,12 +414,12 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 
 	if (unlikely(sqe->tag >= q->depth)) {
 		mark_broken(tio, "tag out of range");
-		return 0;
+		return NULL;
 	}
 	req = &ioq->reqs[sqe->tag];
 	if (unlikely(req->busy)) {
 		mark_broken(tio, "tag reused while in flight");
-		return 0;
+		return NULL;
 	}
 	/* The in-flight record first: a restarted host re-issues from it. */
 	inf = &q->inflight[sqe->tag];
@@ -440,7 +439,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 
 	if (unlikely(tio->fail_new)) {
 		complete_req(p, req, -ENODEV, now);
-		return 0;
+		return NULL;
 	}
 	r = -EINVAL;
 	if (sqe->nr_segs <= q->max_segs) {
@@ -452,7 +451,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	if (unlikely(r)) {
 		stat_add(&tio->t->st.invalid, 1);
 		complete_req(p, req, r, now);
-		return 0;
+		return NULL;
 	}
 	req->nr_iov = nr_iov;
 	req->t_disp = now;
@@ -461,7 +460,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 	r = prep_req(p, req);
 	if (unlikely(r)) {
 		complete_req(p, req, r, now);
-		return 0;
+		return NULL;
 	}
 	stat_add(&tio->t->st.dispatched, 1);
 	/*
@@ -473,8 +472,7 @@ static int start_sqe(struct poller *p, struct tenant_io *tio, struct io_queue *i
 		     req->op == PVFS_OP_FLUSH ? SCHED_IO_FLUSH : SCHED_IO_WRITE;
 	ret_io->bytes = req->op == PVFS_OP_FLUSH ? 0 : req->len;
 	ret_io->offset = req->offset;
-	p->started = req;
-	return 1;
+	return req;
 }
 
 /* What dispatch_one did with a tenant's next request. */
@@ -484,9 +482,12 @@ enum dispatch_result {
 	DISPATCH_COMPLETED,	/* completed at once (invalid, -ENODEV, corrupt): not in flight */
 };
 
-/* dispatch_one - take the next SQE of tio (round-robin over its queues). */
+/*
+ * dispatch_one - take the next SQE of tio (round-robin over its queues);
+ * *ret_req is the request when it went to the backend (DISPATCH_SUBMITTED).
+ */
 static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio, uint64_t now,
-					 struct sched_io *ret_io)
+					 struct sched_io *ret_io, struct io_req **ret_req)
 {
 	/* Requests of a previous pvfsd first, in the order recover() found them. */
 	while (unlikely(tio->has_recov)) {
@@ -506,8 +507,9 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 				mark_broken(tio, "in-flight table corrupt");
 				return DISPATCH_COMPLETED;
 			}
-			return start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now, now,
-					 ret_io) ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
+			*ret_req = start_sqe(p, tio, ioq, &sqe, PVFS_READ_ONCE(&inf->sq_idx), now,
+					     now, ret_io);
+			return *ret_req ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 		}
 		tio->has_recov = false;
 	}
@@ -515,7 +517,6 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 		struct io_queue *ioq = &tio->queues[(tio->rr_queue + n) % tio->nr_queues];
 		struct pvfs_sqe sqe;
 		uint32_t idx;
-		int r;
 
 		if (ioq->sq_head == ioq->seen_tail)
 			continue;
@@ -524,10 +525,10 @@ static enum dispatch_result dispatch_one(struct poller *p, struct tenant_io *tio
 		shm_copy(&sqe, &ioq->q.sq[idx & ioq->q.mask], sizeof(sqe));
 		ioq->sq_head++;
 		tio->rr_queue = (tio->rr_queue + n + 1) % tio->nr_queues;
-		r = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
-			      ret_io);
+		*ret_req = start_sqe(p, tio, ioq, &sqe, idx, ioq->seen_ns[idx & ioq->q.mask], now,
+				     ret_io);
 		pvfs_sq_consume(&ioq->q, ioq->sq_head);
-		return r ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
+		return *ret_req ? DISPATCH_SUBMITTED : DISPATCH_COMPLETED;
 	}
 	return DISPATCH_NONE;
 }
@@ -714,9 +715,10 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 	while ((se = sched_pick(&p->sched, now, ret_wake))) {
 		struct tenant_io *tio = container_of(se, struct tenant_io, se);
 		struct sched_io io = { .op = SCHED_IO_READ };
+		struct io_req *req = NULL;
 		unsigned cls;
 		enum dispatch_result r = tio->broken || tio->resetting || tio->terminal ?
-					 DISPATCH_NONE : dispatch_one(p, tio, now, &io);
+					 DISPATCH_NONE : dispatch_one(p, tio, now, &io, &req);
 
 		if (r == DISPATCH_NONE) {
 			sched_deactivate(&p->sched, se, now);
@@ -727,7 +729,7 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 		if (r == DISPATCH_COMPLETED)
 			sched_completed(&p->sched, se, 0, now);
 		else
-			p->started->learn_cls = (uint8_t)cls;
+			req->learn_cls = (uint8_t)cls;
 		n++;
 	}
 	return n;

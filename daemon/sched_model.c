@@ -147,10 +147,16 @@ static void learn_reset(struct sched_learn *l)
 	st(&l->start, 0ull);
 }
 
-static void scales_reset(struct sched_domain *d)
+/*
+ * learn_restart - every scale back to 1, the fit forgotten, learning on if
+ * enabled and m (the model as set) is calibrated (under the lock).
+ */
+static void learn_restart(struct sched_domain *d, const struct sched_model *m)
 {
 	for (int c = 0; c < C; c++)
 		st(&d->scale[c], SCHED_SCALE_ONE);
+	learn_reset(&d->learn);
+	st(&d->learn.on, ld(&d->learn.enabled) && !model_fixed(m));
 }
 
 int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
@@ -163,9 +169,7 @@ int sched_domain_set_model(struct sched_domain *d, const struct sched_model *m)
 	learn_lock(l);
 	model_store(&d->model, m);
 	st(&d->lead_cost, lead_of(m));
-	scales_reset(d);
-	learn_reset(l);
-	st(&l->on, ld(&l->enabled) && !model_fixed(m));
+	learn_restart(d, m);
 	learn_unlock(l);
 	return 0;
 }
@@ -183,9 +187,7 @@ void sched_domain_set_learning(struct sched_domain *d, bool enabled)
 	learn_lock(l);
 	st(&l->enabled, enabled);
 	model_load(&d->model, &m);
-	scales_reset(d);	/* back to the calibration as set, or afresh */
-	learn_reset(l);
-	st(&l->on, enabled && !model_fixed(&m));
+	learn_restart(d, &m);	/* back to the calibration as set, or afresh */
 	learn_unlock(l);
 }
 
