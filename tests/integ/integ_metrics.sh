@@ -76,11 +76,15 @@ for f in pvfs_tenant_ops_total pvfs_tenant_bytes_total pvfs_tenant_errors_total 
 	pvfs_poller_idle_seconds_total pvfs_poller_wakeups_total pvfsd_tenants pvfsd_build_info \
 	pvfs_tenant_moves_total pvfsd_moves_total pvfs_poller_tenants pvfs_poller_active \
 	pvfs_tenant_coalesced_total pvfs_tenant_resets_total pvfs_tenant_irq_coalesce_seconds \
-	pvfs_stage_seconds; do
+	pvfs_stage_seconds pvfs_domain_inflight pvfs_domain_inflight_cap pvfs_domain_tenants \
+	pvfs_domain_busy_tenants pvfs_domain_ops_total pvfs_domain_cost_refits_total; do
 	grep -q "^# HELP $f " "$T/live.prom" && grep -q "^# TYPE $f " "$T/live.prom" ||
 		notok "family $f missing HELP/TYPE"
 done
 ok "all required families have HELP and TYPE"
+grep -Eq '^pvfs_domain_cost_refits_total\{domain="[^"]+"\} 0$' "$T/live.prom" &&
+	ok "the tenants' domain is there, its fixed model never refitted" ||
+	notok "no pvfs_domain_cost_refits_total sample of 0 for the domain"
 
 wait $A; ra=$?; wait $Z; rb=$?
 [ $ra = 0 ] && [ $rb = 0 ] && ok "both VMs finished" || notok "bench exit $ra $rb"
