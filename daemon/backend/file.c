@@ -61,11 +61,23 @@ static int file_submit(struct backend *b, struct backend_io *io)
 	if (unlikely(!sqe))
 		return -EAGAIN;
 	switch (io->op) {
+	/*
+	 * One segment (most requests): READ/WRITE, which spare the kernel
+	 * copying and checking an iovec array from user memory on each submit.
+	 */
 	case PVFS_OP_READ:
-		io_uring_prep_readv(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
+		if (io->nr_iov == 1)
+			io_uring_prep_read(sqe, fb->slot, io->iov[0].iov_base,
+					   (unsigned)io->iov[0].iov_len, io->offset);
+		else
+			io_uring_prep_readv(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
 		break;
 	case PVFS_OP_WRITE:
-		io_uring_prep_writev(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
+		if (io->nr_iov == 1)
+			io_uring_prep_write(sqe, fb->slot, io->iov[0].iov_base,
+					    (unsigned)io->iov[0].iov_len, io->offset);
+		else
+			io_uring_prep_writev(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
 		sqe->rw_flags = io->fua ? RWF_DSYNC : 0;
 		break;
 	case PVFS_OP_FLUSH:
