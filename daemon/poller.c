@@ -122,6 +122,9 @@ struct poller {
 
 static struct poller *pollers[MAX_POLLERS];
 static int nr_pollers;
+/* Where io-wq workers may run: pvfsd's CPUs but the pollers' (--cpus only). */
+static cpu_set_t iowq_cpus;
+static bool iowq_cpus_set;
 
 /* Removes that finished, handed back to the control thread. */
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1616,6 +1619,21 @@ static void *poller_main(void *arg)
 	 * io_uring_enter then skips looking the ring's own fd up. Optional.
 	 */
 	(void)io_uring_register_ring_fd(&p->ring);
+	/*
+	 * io-wq workers belong to the thread that submits (this one) and
+	 * inherit its CPU: a pinned poller would share its core with every
+	 * request the kernel cannot issue without blocking (fsync, buffered
+	 * writes on ext4, FUSE and NFS volumes), each waiting for the spinning
+	 * poller's slice to end. Per thread, so from here; after the ring fd's
+	 * registration, which gives this thread its io_uring context.
+	 */
+	if (iowq_cpus_set) {
+		int r = io_uring_register_iowq_aff(&p->ring, sizeof(iowq_cpus), &iowq_cpus);
+
+		if (r < 0)
+			log_warn("poller %d: io-wq workers stay on the poller's CPU: %s", p->idx,
+				 strerror(-r));
+	}
 
 	while (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED) || p->tenants) {
 		uint64_t now = now_ns(), wake = UINT64_MAX;
@@ -1823,6 +1841,14 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 		return -errno;
 	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n,
 		     cfg.cost_learning, cfg.slots_by_cost);
+	if (cfg.nr_cpus && sched_getaffinity(0, sizeof(iowq_cpus), &iowq_cpus) == 0) {
+		for (int i = 0; i < cfg.nr_cpus; i++)
+			CPU_CLR(cfg.cpus[i], &iowq_cpus);
+		iowq_cpus_set = CPU_COUNT(&iowq_cpus) > 0;
+		if (!iowq_cpus_set)
+			log_info("--cpus names every CPU pvfsd may use: io-wq workers (fsync, "
+				 "buffered writes, FUSE/NFS volumes) share the pollers' CPUs");
+	}
 	for (int i = 0; i < n; i++) {
 		r = poller_create(i, inflight_cap, &pollers[i]);
 		if (r < 0)
