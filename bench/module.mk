@@ -9,3 +9,6 @@ BIN += $(B)/bin/pvfs-bench
 $(B)/tests/pvfs-neighbours: $(OBJDIR)/bench/pvfs-neighbours.o $(LIBSHIM) $(LIBPVFS)
 LDLIBS_pvfs-neighbours = $(jansson_LIBS)
 TESTS += $(B)/tests/pvfs-neighbours
+# pvfs-pingpong: one cache-line hand-off between two CPUs (bench/README.md).
+$(B)/tests/pvfs-pingpong: $(OBJDIR)/bench/pvfs-pingpong.o $(LIBPVFS)
+TESTS += $(B)/tests/pvfs-pingpong
