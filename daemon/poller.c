@@ -487,6 +487,17 @@ enum dispatch_result {
 	DISPATCH_COMPLETED,	/* completed at once (invalid, -ENODEV, corrupt): not in flight */
 };
 
+/* has_sqes - tio has SQEs seen and not yet taken (or records to recover). */
+static bool has_sqes(const struct tenant_io *tio)
+{
+	if (tio->has_recov)
+		return true;
+	for (uint32_t i = 0; i < tio->nr_queues; i++)
+		if (tio->queues[i].sq_head != tio->queues[i].seen_tail)
+			return true;
+	return false;
+}
+
 /*
  * dispatch_one - take the next SQE of tio (round-robin over its queues);
  * *ret_req is the request when it went to the backend (DISPATCH_SUBMITTED).
@@ -736,6 +747,13 @@ static int dispatch(struct poller *p, uint64_t now, uint64_t *ret_wake)
 		else
 			req->learn_cls = (uint8_t)cls;
 		n++;
+		/*
+		 * Its last SQE: off the scheduler now, not after one more pick
+		 * that finds nothing (a pick, a dispatch_one and the final
+		 * empty pick: about 0.15 µs of every QD1 request's path).
+		 */
+		if (!has_sqes(tio))
+			sched_deactivate(&p->sched, se, now);
 	}
 	return n;
 }
