@@ -1635,15 +1635,27 @@ static void *poller_main(void *arg)
 	/*
 	 * Registered for this thread (the registration is per task): each
 	 * io_uring_enter then skips looking the ring's own fd up. Optional.
+	 * From here on only this thread may enter or register on the ring
+	 * (liburing passes the registered index, which other threads lack).
+	 * It also gives this thread its io_uring context; before 5.18, which
+	 * has no ring fd registration, a NOP does that.
 	 */
-	(void)io_uring_register_ring_fd(&p->ring);
+	if (io_uring_register_ring_fd(&p->ring) < 0) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+
+		if (sqe) {
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data64(sqe, UD(NULL, UD_IGNORE));
+			io_uring_submit(&p->ring);
+		}
+	}
 	/*
 	 * io-wq workers belong to the thread that submits (this one) and
 	 * inherit its CPU: a pinned poller would share its core with every
 	 * request the kernel cannot issue without blocking (fsync, buffered
 	 * writes on ext4, FUSE and NFS volumes), each waiting for the spinning
-	 * poller's slice to end. Per thread, so from here; after the ring fd's
-	 * registration, which gives this thread its io_uring context.
+	 * poller's slice to end. Per thread (the thread's io_uring context),
+	 * so from here.
 	 */
 	if (iowq_cpus_set) {
 		int r = io_uring_register_iowq_aff(&p->ring, sizeof(iowq_cpus), &iowq_cpus);
@@ -1685,9 +1697,12 @@ static void *poller_main(void *arg)
 			 * and the scheduler does not preempt a spinning thread for
 			 * a woken one before its slice ends (bench/README.md: 1.2
 			 * ms per read without this, 0.17 ms with it). Nothing else
-			 * runnable: one cheap system call.
+			 * runnable: one cheap system call. Not when the workers
+			 * have CPUs of their own (--cpus): then the only taker
+			 * would be some other task, and the poller would lose
+			 * its CPU to it for a slice at a time.
 			 */
-			if (p->inflight && now - last_work >= YIELD_NS &&
+			if (!iowq_cpus_set && p->inflight && now - last_work >= YIELD_NS &&
 			    now - p->yielded_ns >= YIELD_NS) {
 				p->yielded_ns = now;
 				sched_yield();
@@ -1860,11 +1875,12 @@ int poller_start_all(int n, enum sched_mode mode, uint32_t inflight_cap)
 	domain_setup(mode, inflight_cap, (uint64_t)cfg.anticipation_us * 1000, (uint32_t)n,
 		     cfg.cost_learning, cfg.slots_by_cost);
 	if (cfg.nr_cpus && sched_getaffinity(0, sizeof(iowq_cpus), &iowq_cpus) == 0) {
-		for (int i = 0; i < cfg.nr_cpus; i++)
-			CPU_CLR(cfg.cpus[i], &iowq_cpus);
+		/* the CPUs of the n pollers, not every CPU --cpus lists */
+		for (int i = 0; i < n; i++)
+			CPU_CLR(cfg.cpus[i % cfg.nr_cpus], &iowq_cpus);
 		iowq_cpus_set = CPU_COUNT(&iowq_cpus) > 0;
 		if (!iowq_cpus_set)
-			log_info("--cpus names every CPU pvfsd may use: io-wq workers (fsync, "
+			log_info("the pollers take every CPU pvfsd may use: io-wq workers (fsync, "
 				 "buffered writes, FUSE/NFS volumes) share the pollers' CPUs");
 	}
 	for (int i = 0; i < n; i++) {

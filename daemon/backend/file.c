@@ -2,8 +2,9 @@
 /*
  * file.c - the local backend: a raw file or block device, served with the
  * poller's own io_uring (O_DIRECT by default, registered as a fixed file).
- * READ/WRITE are readv/writev (RWF_DSYNC for FUA), FLUSH is fdatasync,
- * DISCARD punches a hole, WRITE_ZEROES zeroes a range. The completion is
+ * READ/WRITE are read/write for one segment, readv/writev for more
+ * (RWF_DSYNC for FUA), FLUSH is fdatasync, DISCARD punches a hole,
+ * WRITE_ZEROES zeroes a range. The completion is
  * the io_uring CQE itself: no hop through a list, the same cost as before
  * backends existed. Opened and resized on the control thread; bind, submit,
  * cancel and unbind run on the tenant's poller.

@@ -6,10 +6,10 @@
 # poller that steps aside"). Cached writes on ext4 (no async buffered
 # writes) go to io-wq workers, as flushes do; a worker inherits the submitting thread's CPU, so before this
 # every one of them ran on the pinned poller's core and waited for the
-# spinning poller's slice. pvfsd --cpus FIRST on a machine with at least
-# two CPUs, a tenant writing through the page cache: every
+# spinning poller's slice. One poller, --cpus FIRST,SECOND on a machine
+# with at least two CPUs, a tenant writing through the page cache: every
 # iou-wrk thread pvfsd has meanwhile must exclude FIRST from its allowed
-# CPUs, and the data written reads back verified. With --cpus naming every
+# CPUs, and the data written reads back verified. With a poller on every
 # CPU pvfsd may use, pvfsd says that workers share them.
 set -u
 # shellcheck source=tests/integ/integ-lib.sh
@@ -30,7 +30,9 @@ read -r -a MINE <<< "$(cpus_of "$(awk '/^Cpus_allowed_list/ {print $2}' /proc/se
 FIRST=${MINE[0]}
 
 integ_dir integ_iowq_cpus
-start_pvfsd --metrics-listen none --cpus "$FIRST"
+# One poller and a --cpus list longer than that: only the poller's CPU is
+# kept from the workers (the second CPU in the list has no poller).
+start_pvfsd --metrics-listen none --io-threads 1 --cpus "$FIRST,${MINE[1]}"
 truncate -s 256M "$D/vols/v.img"
 "$PVFSCTL" attach t --volume v.img --cache writeback > /dev/null || notok "attach"
 # Random cached writes, verified (read back after): io-wq work all along.
