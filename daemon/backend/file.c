@@ -54,6 +54,21 @@ static bool blocks_despite_nowait(int fd)
 
 #define FB(b) container_of(b, struct file_backend, b)
 
+/*
+ * prep_data - a READ or WRITE: one segment (most requests) as op1, which
+ * spares the kernel copying and checking an iovec array from user memory on
+ * each submit; more as the vectored opv.
+ */
+static void prep_data(struct io_uring_sqe *sqe, int slot, const struct backend_io *io,
+		      int op1, int opv)
+{
+	if (io->nr_iov == 1)
+		io_uring_prep_rw(op1, sqe, slot, io->iov[0].iov_base,
+				 (unsigned)io->iov[0].iov_len, io->offset);
+	else
+		io_uring_prep_rw(opv, sqe, slot, io->iov, io->nr_iov, io->offset);
+}
+
 static int file_submit(struct backend *b, struct backend_io *io)
 {
 	struct file_backend *fb = FB(b);
@@ -62,23 +77,11 @@ static int file_submit(struct backend *b, struct backend_io *io)
 	if (unlikely(!sqe))
 		return -EAGAIN;
 	switch (io->op) {
-	/*
-	 * One segment (most requests): READ/WRITE, which spare the kernel
-	 * copying and checking an iovec array from user memory on each submit.
-	 */
 	case PVFS_OP_READ:
-		if (io->nr_iov == 1)
-			io_uring_prep_read(sqe, fb->slot, io->iov[0].iov_base,
-					   (unsigned)io->iov[0].iov_len, io->offset);
-		else
-			io_uring_prep_readv(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
+		prep_data(sqe, fb->slot, io, IORING_OP_READ, IORING_OP_READV);
 		break;
 	case PVFS_OP_WRITE:
-		if (io->nr_iov == 1)
-			io_uring_prep_write(sqe, fb->slot, io->iov[0].iov_base,
-					    (unsigned)io->iov[0].iov_len, io->offset);
-		else
-			io_uring_prep_writev(sqe, fb->slot, io->iov, io->nr_iov, io->offset);
+		prep_data(sqe, fb->slot, io, IORING_OP_WRITE, IORING_OP_WRITEV);
 		sqe->rw_flags = io->fua ? RWF_DSYNC : 0;
 		break;
 	case PVFS_OP_FLUSH:
